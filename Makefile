@@ -1,0 +1,61 @@
+# lifeboat — durable DR runbooks for XenServer / XCP-ng.
+# `make test` is the one test command (CI runs it through .ci/run).
+
+export GOTOOLCHAIN := local
+GO       ?= go
+BIN      := $(CURDIR)/bin
+TEMPORAL := $(BIN)/temporal
+# The pinned Temporal CLI (dev server + Web UI); see dev/tools/go.mod.
+TEMPORAL_VERSION := v1.5.1
+
+.PHONY: all build test unit e2e lint fmt vet fuzz demo run temporal clean help
+
+all: build
+
+help:
+	@echo "make build    build bin/lifeboat, bin/lifeboat-worker, bin/xapisim"
+	@echo "make test     lint + unit, replay, integration and end-to-end tests"
+	@echo "make lint     gofmt and go vet"
+	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
+	@echo "make demo     whole stack on this machine: Temporal dev server + UI, simulator, worker, a failover"
+	@echo "make temporal build the pinned Temporal CLI into bin/ (once)"
+
+build:
+	$(GO) build -o $(BIN)/lifeboat ./starter
+	$(GO) build -o $(BIN)/lifeboat-worker ./worker
+	$(GO) build -o $(BIN)/xapisim ./dev/xapisim
+
+# Built once, then reused: building the CLI takes minutes on a cold cache.
+$(TEMPORAL): dev/tools/go.mod dev/tools/go.sum
+	@mkdir -p $(BIN)
+	cd dev/tools && $(GO) build -o $(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+	@touch $(TEMPORAL)
+
+temporal: $(TEMPORAL)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e: $(TEMPORAL) build
+	LIFEBOAT_TEMPORAL_BIN=$(TEMPORAL) LIFEBOAT_BIN=$(BIN) $(GO) test -count=1 -tags e2e -timeout 20m ./worker/e2e/...
+
+test: lint unit e2e
+
+FUZZTIME ?= 20s
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' ./xapi/ | grep '^Fuzz'); do \
+		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./xapi/ || exit 1; done
+
+demo run: $(TEMPORAL) build
+	bash dev/demo.sh
+
+clean:
+	rm -rf $(BIN) dev/state

@@ -1,0 +1,256 @@
+package activities
+
+import (
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// This file is the contract between the workflows and the activities: one
+// input and one result struct per activity, passed by pointer. Sites are named,
+// never described: the worker's configuration maps names to pool masters and
+// credentials, so nothing here is a secret.
+
+// Kinds of recoverable objects.
+const (
+	KindVApp = "vapp"
+	KindVM   = "vm"
+)
+
+// ProbeInput asks for SR.probe of each storage target at Site.
+type ProbeInput struct {
+	Site    string               `json:"site"`
+	Storage []plan.StorageTarget `json:"storage"`
+}
+
+// ProbeResult lists the SRs found on the probed devices.
+type ProbeResult struct {
+	SRs []ProbedSR `json:"srs"`
+}
+
+// ProbedSR is one SR found by SR.probe.
+type ProbedSR struct {
+	StorageIndex         int    `json:"storage_index"` // index into ProbeInput.Storage
+	StorageName          string `json:"storage_name"`
+	UUID                 string `json:"uuid"`
+	NameLabel            string `json:"name_label"`
+	NameDescription      string `json:"name_description,omitempty"`
+	Size                 int64  `json:"size"`
+	PoolMetadataDetected bool   `json:"pool_metadata_detected"`
+	// AlreadyInPool is true when the target pool already knows this SR UUID.
+	AlreadyInPool bool `json:"already_in_pool"`
+}
+
+// IntroduceInput asks for one DR_task.create per storage target with a
+// non-empty whitelist.
+type IntroduceInput struct {
+	Site    string               `json:"site"`
+	Storage []plan.StorageTarget `json:"storage"`
+	// Whitelist[i] is the SR UUIDs to introduce from Storage[i].
+	Whitelist [][]string `json:"whitelist"`
+}
+
+// IntroduceResult lists the DR tasks (created now or found from an earlier
+// attempt of this same introduction) and the SRs they introduced.
+type IntroduceResult struct {
+	DRTasks []DRTask `json:"dr_tasks"`
+	// AttachedSRs is every whitelisted SR that is now attached in the pool,
+	// whether introduced by a DR task of ours or already there.
+	AttachedSRs []SRInfo `json:"attached_srs"`
+}
+
+// DRTask is one DR_task and the SRs it introduced.
+type DRTask struct {
+	UUID          string   `json:"uuid"`
+	StorageName   string   `json:"storage_name"`
+	IntroducedSRs []SRInfo `json:"introduced_srs"`
+}
+
+// SRInfo names an SR.
+type SRInfo struct {
+	UUID string `json:"uuid"`
+	Name string `json:"name"`
+}
+
+// ScanInput asks for the metadata on the given SRs at Site.
+type ScanInput struct {
+	Site    string   `json:"site"`
+	SRUUIDs []string `json:"sr_uuids"`
+}
+
+// ScanResult is every vApp and VM found in the latest foreign metadata, each VM
+// taken from the most recent information when it was found in several places.
+type ScanResult struct {
+	TargetPoolUUID string           `json:"target_pool_uuid"`
+	Sources        []MetadataSource `json:"sources"`
+	VApps          []VAppInfo       `json:"vapps"`
+	VMs            []VMInfo         `json:"vms"` // standalone VMs only
+	// Ignored explains metadata VDIs that were not used (own pool's, not latest, attached...).
+	Ignored []string `json:"ignored,omitempty"`
+}
+
+// MetadataSource is one metadata VDI read.
+type MetadataSource struct {
+	VDIUUID  string `json:"vdi_uuid"`
+	SRUUID   string `json:"sr_uuid"`
+	SRName   string `json:"sr_name"`
+	PoolUUID string `json:"pool_uuid"`
+	PoolName string `json:"pool_name"`
+}
+
+// VAppInfo is one vApp of the metadata.
+type VAppInfo struct {
+	UUID      string   `json:"uuid"`
+	Name      string   `json:"name"`
+	SourceVDI string   `json:"source_vdi"` // metadata VDI UUID to recover from
+	VMs       []VMInfo `json:"vms"`
+}
+
+// VMInfo is one VM of the metadata (compact: plans may hold 5,000 VMs).
+type VMInfo struct {
+	UUID       string   `json:"uuid"`
+	Name       string   `json:"name"`
+	VApp       string   `json:"vapp,omitempty"` // vApp UUID
+	Order      int64    `json:"order,omitempty"`
+	StartDelay int64    `json:"start_delay,omitempty"`
+	Version    int64    `json:"version"`
+	PowerState string   `json:"power_state"` // in the metadata
+	Tags       []string `json:"tags,omitempty"`
+	MemoryMax  int64    `json:"memory_max,omitempty"`
+	SourceVDI  string   `json:"source_vdi"`
+}
+
+// Unit is what is recovered as one: a vApp with its VMs, or one standalone VM.
+type Unit struct {
+	Kind      string `json:"kind"`
+	UUID      string `json:"uuid"`
+	Name      string `json:"name"`
+	SourceVDI string `json:"source_vdi"`
+}
+
+// PrecheckInput asks for the prechecks of the selected units at Site.
+type PrecheckInput struct {
+	Site string    `json:"site"`
+	Mode plan.Mode `json:"mode"`
+	// SourceSite is checked for still-running copies (failover and failback)
+	// when it answers; an unreachable source is a warning, not a problem.
+	SourceSite string `json:"source_site,omitempty"`
+	Units      []Unit `json:"units"`
+	// VMs is every selected VM (of vApps and standalone), for memory and
+	// network checks.
+	VMs []VMInfo `json:"vms"`
+}
+
+// PrecheckResult is the precheck report.
+type PrecheckResult struct {
+	Checks []Check `json:"checks"`
+}
+
+// Check is one precheck line.
+type Check struct {
+	Check    string `json:"check"`
+	Object   string `json:"object"`
+	Severity string `json:"severity"` // ok, warning, problem
+	Message  string `json:"message"`
+}
+
+// RecoverInput asks to recover one vApp or a batch of standalone VMs of the
+// same metadata VDI.
+type RecoverInput struct {
+	Site  string `json:"site"`
+	Units []Unit `json:"units"`
+}
+
+// RecoverResult is per unit; a unit that failed has Error set and does not
+// fail the others.
+type RecoverResult struct {
+	Units []RecoveredUnit `json:"units"`
+}
+
+// RecoveredUnit is the outcome of one unit.
+type RecoveredUnit struct {
+	UUID string `json:"uuid"`
+	Kind string `json:"kind"`
+	// VMUUIDs of the recovered VMs (the vApp's members, or the VM itself).
+	VMUUIDs []string `json:"vm_uuids,omitempty"`
+	// Already is true when an earlier attempt had recovered it.
+	Already     bool      `json:"already,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	RecoveredAt time.Time `json:"recovered_at"`
+}
+
+// StartVMInput asks to start one VM (running or paused). VM.start waits the
+// VM's start_delay before it returns.
+type StartVMInput struct {
+	Site   string `json:"site"`
+	VMUUID string `json:"vm_uuid"`
+	Paused bool   `json:"paused"`
+}
+
+// StartVMResult is the VM's power state after the start.
+type StartVMResult struct {
+	PowerState string    `json:"power_state"`
+	Already    bool      `json:"already,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+}
+
+// VerifyInput lists the expected power state per VM UUID.
+type VerifyInput struct {
+	Site   string            `json:"site"`
+	Expect map[string]string `json:"expect"` // VM UUID -> Halted|Running|Paused
+}
+
+// VerifyResult lists what differs, one sentence per VM.
+type VerifyResult struct {
+	Mismatches []string `json:"mismatches,omitempty"`
+}
+
+// ReprotectInput asks to enable metadata replication on the given SRs.
+type ReprotectInput struct {
+	Site    string   `json:"site"`
+	SRUUIDs []string `json:"sr_uuids"`
+}
+
+// ReprotectResult lists the SRs now replicating and the errors, one per SR.
+type ReprotectResult struct {
+	Enabled []string `json:"enabled"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+// DestroyDRTasksInput asks for DR_task.destroy of each task still present.
+type DestroyDRTasksInput struct {
+	Site        string   `json:"site"`
+	DRTaskUUIDs []string `json:"dr_task_uuids"`
+}
+
+// CleanupInput asks to remove what a test failover recreated: VMs and vApps by
+// UUID (hard shutdown, destroy records, never VDIs) and SRs introduced by the
+// run (unplug PBDs, forget).
+type CleanupInput struct {
+	Site      string   `json:"site"`
+	VAppUUIDs []string `json:"vapp_uuids"`
+	VMUUIDs   []string `json:"vm_uuids"`
+	SRUUIDs   []string `json:"sr_uuids"`
+}
+
+// CleanupResult lists what was removed and what could not be (one sentence each).
+type CleanupResult struct {
+	Removed   []string `json:"removed"`
+	Leftovers []string `json:"leftovers,omitempty"`
+}
+
+// InventoryInput asks for a snapshot of a pool's DR-relevant state.
+type InventoryInput struct {
+	Site string `json:"site"`
+}
+
+// Inventory is a pool's DR-relevant state, compared before and after a test
+// failover to prove the DR pool was left as it was.
+type Inventory struct {
+	PoolUUID string            `json:"pool_uuid"`
+	VMs      map[string]string `json:"vms"`      // UUID -> power state
+	VApps    []string          `json:"vapps"`    // UUIDs
+	SRs      []string          `json:"srs"`      // UUIDs
+	Networks []string          `json:"networks"` // UUIDs
+	DRTasks  []string          `json:"dr_tasks"` // UUIDs
+}

@@ -1,0 +1,199 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// TaskQueue is the task queue every lifeboat worker polls.
+const TaskQueue = "lifeboat"
+
+// Workflow type names, one per procedure.
+const (
+	FailoverWorkflowName     = "Failover"
+	FailbackWorkflowName     = "Failback"
+	TestFailoverWorkflowName = "TestFailover"
+)
+
+// Message names: signals sendable from the Temporal UI or the CLI, and queries.
+const (
+	SignalApprove = "approve" // payload Approval
+	SignalReject  = "reject"  // payload Approval
+	SignalAbort   = "abort"   // payload Abort
+	QueryProgress = "progress"
+	QueryReport   = "report"
+)
+
+// Search attributes (Keyword) set on every run, registered on the dev server
+// by `make dev` and on other clusters by `lifeboat setup`.
+const (
+	SearchAttrPlan  = "LifeboatPlan"
+	SearchAttrMode  = "LifeboatMode"
+	SearchAttrPhase = "LifeboatPhase"
+)
+
+// RunInput is the input of Failover, Failback and TestFailover.
+type RunInput struct {
+	Plan plan.Plan `json:"plan"`
+	// RequestedBy is who launched the run (for the report).
+	RequestedBy string `json:"requested_by,omitempty"`
+	// Start overrides the plan's start mode for this run.
+	Start plan.StartMode `json:"start,omitempty"`
+}
+
+// WorkflowID is the ID of a plan's run in one mode, so two runs of one plan in
+// one mode cannot overlap.
+func WorkflowID(planName string, mode plan.Mode) string {
+	return "lifeboat-" + planName + "-" + string(mode)
+}
+
+// Approval is the payload of the approve and reject signals.
+type Approval struct {
+	Gate    string `json:"gate"`
+	By      string `json:"by"`
+	Comment string `json:"comment,omitempty"`
+}
+
+// Abort is the payload of the abort signal.
+type Abort struct {
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Phase names, in runbook order.
+const (
+	PhaseStarting     = "starting"
+	PhaseStorageReady = "storage-ready"
+	PhaseProbe        = "probe"
+	PhaseIntroduce    = "introduce"
+	PhaseScan         = "scan"
+	PhaseSelect       = "select"
+	PhasePrecheck     = "precheck"
+	PhaseRecoverGate  = "recover-gate"
+	PhaseRecover      = "recover"
+	PhaseStart        = "start"
+	PhaseVerify       = "verify"
+	PhaseReprotect    = "reprotect"
+	PhaseHold         = "hold"
+	PhaseCleanup      = "cleanup"
+	PhaseReport       = "report"
+	PhaseDone         = "done"
+	PhaseFailed       = "failed"
+	PhaseAborted      = "aborted"
+	PhaseRejected     = "rejected"
+)
+
+// Outcome of a run.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"
+	OutcomeRejected  = "rejected"
+	OutcomeAborted   = "aborted"
+)
+
+// Per-object states shown in progress and reports.
+const (
+	StatePending    = "pending"
+	StateRecovering = "recovering"
+	StateRecovered  = "recovered"
+	StateStarting   = "starting"
+	StateRunning    = "running"
+	StatePaused     = "paused"
+	StateHalted     = "halted"
+	StateFailed     = "failed"
+	StateCleanedUp  = "cleaned-up"
+	StateSkipped    = "skipped"
+)
+
+// Progress is the answer of the progress query.
+type Progress struct {
+	Plan        string        `json:"plan"`
+	Mode        plan.Mode     `json:"mode"`
+	Phase       string        `json:"phase"`
+	WaitingGate *GateStatus   `json:"waiting_gate,omitempty"`
+	Gates       []GateStatus  `json:"gates,omitempty"`
+	Prechecks   []CheckResult `json:"prechecks,omitempty"`
+	VApps       []ObjectState `json:"vapps,omitempty"`
+	VMs         []ObjectState `json:"vms,omitempty"`
+	Errors      []string      `json:"errors,omitempty"`
+	StartedAt   time.Time     `json:"started_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+}
+
+// GateStatus is one gate's state: waiting, approved, rejected, skipped, timed-out.
+type GateStatus struct {
+	Gate      string     `json:"gate"`
+	State     string     `json:"state"`
+	Quorum    int        `json:"quorum"`
+	Approvers []string   `json:"approvers,omitempty"` // who may approve; empty = anyone
+	Decisions []Decision `json:"decisions,omitempty"`
+	OpenedAt  time.Time  `json:"opened_at"`
+	Deadline  *time.Time `json:"deadline,omitempty"`
+	// Summary is what the approver is asked to approve (e.g. the precheck report).
+	Summary string `json:"summary,omitempty"`
+}
+
+// Decision is one approval or rejection, recorded with who and when.
+type Decision struct {
+	By       string    `json:"by"`
+	Approved bool      `json:"approved"`
+	Comment  string    `json:"comment,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// CheckResult is one precheck line: severity ok, warning or problem (blocking).
+type CheckResult = activities.Check
+
+// Precheck severities.
+const (
+	SeverityOK      = "ok"
+	SeverityWarning = "warning"
+	SeverityProblem = "problem"
+)
+
+// ObjectState is one VM's or vApp's progress.
+type ObjectState struct {
+	UUID        string     `json:"uuid"`
+	Name        string     `json:"name"`
+	Kind        string     `json:"kind"` // "vapp" or "vm"
+	VApp        string     `json:"vapp,omitempty"`
+	Group       string     `json:"group,omitempty"`
+	State       string     `json:"state"`
+	Error       string     `json:"error,omitempty"`
+	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
+	StartedAt   *time.Time `json:"started_at,omitempty"`
+	// RTO is from the run's start to this VM running (or recovered, if not started).
+	RTO time.Duration `json:"rto,omitempty"`
+}
+
+// Report is the result of a run (also carried as failure details when a run
+// fails, is rejected or is aborted, and answered by the report query).
+type Report struct {
+	Plan        string        `json:"plan"`
+	Mode        plan.Mode     `json:"mode"`
+	WorkflowID  string        `json:"workflow_id"`
+	RunID       string        `json:"run_id"`
+	RequestedBy string        `json:"requested_by,omitempty"`
+	Outcome     string        `json:"outcome"`
+	Message     string        `json:"message,omitempty"`
+	Source      string        `json:"source"`
+	Target      string        `json:"target"`
+	StartedAt   time.Time     `json:"started_at"`
+	FinishedAt  time.Time     `json:"finished_at"`
+	Timeline    []Event       `json:"timeline"`
+	Gates       []GateStatus  `json:"gates"`
+	Prechecks   []CheckResult `json:"prechecks"`
+	VApps       []ObjectState `json:"vapps"`
+	VMs         []ObjectState `json:"vms"`
+	// Leftovers is what cleanup could not remove, one sentence each.
+	Leftovers []string `json:"leftovers,omitempty"`
+}
+
+// Event is one timeline entry.
+type Event struct {
+	At      time.Time `json:"at"`
+	Phase   string    `json:"phase"`
+	Message string    `json:"message"`
+}

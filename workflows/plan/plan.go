@@ -1,0 +1,162 @@
+// Package plan holds the DR plan an operator checks into their own repository:
+// which pools, which storage, which vApps and VMs, in what order, approved by whom.
+//
+// A Plan is also the workflow input, so every field carries a JSON tag and a
+// run can be started from the Temporal UI with JSON. Plans never hold secrets:
+// device_config values that are secrets are written as "${secret:NAME}" and
+// resolved by the worker from its own configuration.
+package plan
+
+import "time"
+
+// Mode is one of the three DR procedures.
+type Mode string
+
+const (
+	ModeFailover     Mode = "failover"
+	ModeFailback     Mode = "failback"
+	ModeTestFailover Mode = "test-failover"
+)
+
+// Gate names. A gate is a point where the run waits for human approval.
+const (
+	GateStorageReady = "storage-ready"
+	GateRecover      = "recover"
+	GateCleanup      = "cleanup"
+)
+
+// StartMode says what happens to recovered VMs.
+type StartMode string
+
+const (
+	StartRunning StartMode = "running" // start them (Failover/Failback default)
+	StartPaused  StartMode = "paused"  // start them paused (TestFailover default)
+	StartNone    StartMode = "none"    // leave them halted
+)
+
+// TimeoutAction says what an expired approval gate does.
+type TimeoutAction string
+
+const (
+	TimeoutReject  TimeoutAction = "reject"  // the run stops, cleanup runs (default)
+	TimeoutApprove TimeoutAction = "approve" // the run goes on, recorded as approved by "timeout"
+)
+
+// Storage SR types that support DR.
+const (
+	StorageISCSI = "lvmoiscsi"
+	StorageHBA   = "lvmohba"
+)
+
+// Plan is one DR plan.
+type Plan struct {
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// Source is the site that is protected (the primary); Target is the DR site.
+	// Failback runs from Target back to Source.
+	Source string `yaml:"source" json:"source"`
+	Target string `yaml:"target" json:"target"`
+
+	// Storage lists the mirrored LUNs to probe at the Target for Failover and
+	// TestFailover; FailbackStorage lists those to probe at the Source for Failback.
+	Storage         []StorageTarget `yaml:"storage" json:"storage"`
+	FailbackStorage []StorageTarget `yaml:"failback_storage,omitempty" json:"failback_storage,omitempty"`
+
+	Selection      Selection       `yaml:"selection" json:"selection"`
+	PriorityGroups []PriorityGroup `yaml:"priority_groups,omitempty" json:"priority_groups,omitempty"`
+
+	// Start is the start mode per procedure; empty values take the defaults
+	// (running for failover and failback, paused for test failover).
+	Start StartPolicy `yaml:"start,omitempty" json:"start,omitempty"`
+
+	Approvals   Approvals   `yaml:"approvals,omitempty" json:"approvals,omitempty"`
+	Test        TestPolicy  `yaml:"test,omitempty" json:"test,omitempty"`
+	Concurrency Concurrency `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
+}
+
+// StorageTarget is one device to probe and introduce through a DR_task.
+type StorageTarget struct {
+	// Name is how reports and errors call this storage; defaults to its SCSIid.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Type is lvmoiscsi or lvmohba.
+	Type string `yaml:"type" json:"type"`
+	// DeviceConfig is passed to SR.probe and DR_task.create. For lvmoiscsi:
+	// target, port, targetIQN, SCSIid, optional chapuser/chappassword (a
+	// "${secret:NAME}" reference). For lvmohba: SCSIid.
+	DeviceConfig map[string]string `yaml:"device_config" json:"device_config"`
+	// SRs optionally restricts which SR UUIDs found on the device are introduced;
+	// empty means every SR on which pool metadata was detected.
+	SRs []string `yaml:"srs,omitempty" json:"srs,omitempty"`
+}
+
+// Selection picks vApps and VMs from the metadata found. Names are globs
+// (path.Match syntax) on name_label, or exact UUIDs. A VM in a vApp is always
+// recovered with its vApp; selecting it by name selects its vApp.
+type Selection struct {
+	All     bool     `yaml:"all,omitempty" json:"all,omitempty"`
+	VApps   []string `yaml:"vapps,omitempty" json:"vapps,omitempty"`
+	VMs     []string `yaml:"vms,omitempty" json:"vms,omitempty"`
+	Tags    []string `yaml:"tags,omitempty" json:"tags,omitempty"`
+	Exclude []string `yaml:"exclude,omitempty" json:"exclude,omitempty"`
+}
+
+// PriorityGroup is started before every later group; inside a group, vApps
+// start by their VMs' order and standalone VMs start in parallel. Objects in no
+// group start last.
+type PriorityGroup struct {
+	Name  string   `yaml:"name" json:"name"`
+	VApps []string `yaml:"vapps,omitempty" json:"vapps,omitempty"`
+	VMs   []string `yaml:"vms,omitempty" json:"vms,omitempty"`
+	Tags  []string `yaml:"tags,omitempty" json:"tags,omitempty"`
+}
+
+// StartPolicy says how recovered VMs are left, per procedure.
+type StartPolicy struct {
+	Failover     StartMode `yaml:"failover,omitempty" json:"failover,omitempty"`
+	Failback     StartMode `yaml:"failback,omitempty" json:"failback,omitempty"`
+	TestFailover StartMode `yaml:"test_failover,omitempty" json:"test_failover,omitempty"`
+}
+
+// Approvals holds the policy of each gate.
+type Approvals struct {
+	StorageReady GatePolicy `yaml:"storage-ready,omitempty" json:"storage-ready,omitempty"`
+	Recover      GatePolicy `yaml:"recover,omitempty" json:"recover,omitempty"`
+	Cleanup      GatePolicy `yaml:"cleanup,omitempty" json:"cleanup,omitempty"`
+}
+
+// GatePolicy is who must approve a gate and what happens if nobody does.
+type GatePolicy struct {
+	// Required: nil means the mode's default (storage-ready and recover are
+	// required for failover and failback, optional for test failover; cleanup
+	// is a hold that the test policy governs). Failover and failback gates
+	// cannot be turned off.
+	Required *bool `yaml:"required,omitempty" json:"required,omitempty"`
+	// Approvers who may approve; empty means anyone.
+	Approvers []string `yaml:"approvers,omitempty" json:"approvers,omitempty"`
+	// Quorum of distinct approvers needed; 0 means 1.
+	Quorum int `yaml:"quorum,omitempty" json:"quorum,omitempty"`
+	// Timeout after which OnTimeout applies; 0 means wait for ever.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// OnTimeout is reject (default) or approve.
+	OnTimeout TimeoutAction `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"`
+}
+
+// TestPolicy governs test failovers.
+type TestPolicy struct {
+	// Hold keeps the test VMs for inspection until the cleanup gate is approved
+	// or Hold expires, whichever comes first. 0 means clean up at once.
+	Hold Duration `yaml:"hold,omitempty" json:"hold,omitempty"`
+}
+
+// Concurrency limits parallel work per pool.
+type Concurrency struct {
+	// Recover is how many vApps / VM batches are recovered at once (default 4).
+	Recover int `yaml:"recover,omitempty" json:"recover,omitempty"`
+	// Start is how many VMs of one group are started at once (default 8).
+	Start int `yaml:"start,omitempty" json:"start,omitempty"`
+	// BatchSize is how many standalone VMs share one child workflow (default 50).
+	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
+}
+
+// Duration is a time.Duration written as "90m" or "4h" in YAML and JSON.
+type Duration time.Duration
