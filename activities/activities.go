@@ -7,7 +7,31 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
+
+	"go.uber.org/zap"
 )
+
+// SiteConfig is how the worker reaches one site's pool master. The password
+// is resolved by the worker (environment or file) and lives only in memory.
+type SiteConfig struct {
+	URL      string
+	Username string
+	Password string
+	CAFile   string
+	Insecure bool // skip TLS verification: an explicit opt-in
+	Timeout  time.Duration
+}
+
+// Secrets resolves "${secret:NAME}" references in plan device_config values.
+type Secrets interface {
+	Secret(name string) (string, error)
+}
+
+// New returns the activities for the given sites.
+func New(sites map[string]SiteConfig, secrets Secrets, logger *zap.Logger) (*Activities, error) {
+	return nil, errNotYet
+}
 
 // Activities is registered with the worker filled in, and referenced by the
 // workflows through a nil *Activities (method values name the activities).
