@@ -12,10 +12,10 @@ import (
 	_ "go.temporal.io/api/enums/v1"
 	_ "go.temporal.io/api/operatorservice/v1"
 	_ "go.temporal.io/sdk/client"
+	_ "go.temporal.io/sdk/temporal"
 	_ "go.temporal.io/sdk/testsuite"
 	_ "go.temporal.io/sdk/worker"
 	_ "go.temporal.io/sdk/workflow"
-	_ "go.temporal.io/sdk/temporal"
 	_ "go.uber.org/zap"
 	_ "gopkg.in/yaml.v3"
 )
