@@ -1,0 +1,70 @@
+package plan
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan/strictyaml"
+)
+
+// Problem is one error or warning in a plan, with where it is written:
+// "plan.yaml:12:5: storage[0].device_config: lvmoiscsi needs targetIQN ...".
+type Problem = strictyaml.Problem
+
+// Problems is the error returned for an invalid plan: every problem found,
+// one per line, in file order.
+type Problems = strictyaml.Problems
+
+// Load reads, decodes and validates a plan file. An invalid plan returns
+// Problems listing every problem with its line.
+func Load(path string) (*Plan, error) {
+	p, _, err := LoadChecked(path)
+	return p, err
+}
+
+// Parse decodes and validates a plan. filename is used in problems only.
+func Parse(data []byte, filename string) (*Plan, error) {
+	p, _, err := Check(data, filename)
+	return p, err
+}
+
+// LoadChecked is Load that also returns the warnings (problems that do not
+// stop a run, such as a missing failback_storage).
+func LoadChecked(path string) (*Plan, Problems, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, Problems{{File: path, Message: fmt.Sprintf("cannot read the plan: %v; check the path", unwrapPathError(err))}}
+	}
+	return Check(data, path)
+}
+
+// Check decodes and validates a plan, returning the plan, its warnings and,
+// if it is invalid, Problems as the error. The plan is nil when the YAML
+// itself could not be decoded.
+func Check(data []byte, filename string) (*Plan, Problems, error) {
+	var p Plan
+	pos, probs := strictyaml.Decode(data, filename, &p)
+	if len(probs) > 0 {
+		return nil, nil, probs
+	}
+	v := validator{file: filename, pos: pos}
+	v.plan(&p)
+	return &p, v.warnings(), v.err()
+}
+
+// Validate checks a plan that did not come from a file (a workflow input
+// written as JSON in the Temporal UI): the same rules, without line numbers.
+func (p *Plan) Validate() (warnings Problems, err error) {
+	v := validator{}
+	v.plan(p)
+	return v.warnings(), v.err()
+}
+
+// unwrapPathError drops the path os.ReadFile repeats, since the problem
+// already names the file.
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
