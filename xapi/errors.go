@@ -1,0 +1,308 @@
+package xapi
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+)
+
+// Error is an API error reported by xapi: ErrorDescription of a Failure
+// response, or error_info of a failed task. Code is ErrorDescription[0].
+type Error struct {
+	Code   string
+	Params []string
+}
+
+// Error codes the runbook branches on (wire spelling, reference §2.12).
+const (
+	CodeSessionAuthenticationFailed   = "SESSION_AUTHENTICATION_FAILED"
+	CodeHostIsSlave                   = "HOST_IS_SLAVE"
+	CodeSessionInvalid                = "SESSION_INVALID"
+	CodeHandleInvalid                 = "HANDLE_INVALID"
+	CodeUUIDInvalid                   = "UUID_INVALID"
+	CodeMessageMethodUnknown          = "MESSAGE_METHOD_UNKNOWN"
+	CodeMessageParameterCountMismatch = "MESSAGE_PARAMETER_COUNT_MISMATCH"
+	CodeRBACPermissionDenied          = "RBAC_PERMISSION_DENIED"
+	CodeLicenceRestriction            = "LICENCE_RESTRICTION"
+	CodeOperationNotAllowed           = "OPERATION_NOT_ALLOWED"
+	CodeInternalError                 = "INTERNAL_ERROR"
+	CodeSRBackendFailure              = "SR_BACKEND_FAILURE"
+	CodeSRBackendFailure68            = "SR_BACKEND_FAILURE_68"
+	CodeSRBackendFailure83            = "SR_BACKEND_FAILURE_83"
+	CodeSRBackendFailure87            = "SR_BACKEND_FAILURE_87"
+	CodeSRBackendFailure90            = "SR_BACKEND_FAILURE_90"
+	CodeSRBackendFailure96            = "SR_BACKEND_FAILURE_96"
+	CodeSRBackendFailure107           = "SR_BACKEND_FAILURE_107"
+	CodeSRBackendFailure140           = "SR_BACKEND_FAILURE_140"
+	CodeSROperationNotSupported       = "SR_OPERATION_NOT_SUPPORTED"
+	CodeSRHasNoPBDs                   = "SR_HAS_NO_PBDS"
+	CodeSRHasPBD                      = "SR_HAS_PBD"
+	CodeSRNotAttached                 = "SR_NOT_ATTACHED"
+	CodeSRUUIDExists                  = "SR_UUID_EXISTS"
+	CodeNoMoreRedoLogsAllowed         = "NO_MORE_REDO_LOGS_ALLOWED"
+	CodeCannotEnableRedoLog           = "CANNOT_ENABLE_REDO_LOG"
+	CodeRedoLogIsEnabled              = "REDO_LOG_IS_ENABLED"
+	CodeVDIIncompatibleType           = "VDI_INCOMPATIBLE_TYPE"
+	CodeCouldNotImportDatabase        = "COULD_NOT_IMPORT_DATABASE"
+	CodeVDIContainsMetadataOfThisPool = "VDI_CONTAINS_METADATA_OF_THIS_POOL"
+	CodeVMRequiresSR                  = "VM_REQUIRES_SR"
+	CodeVMIsPartOfAnAppliance         = "VM_IS_PART_OF_AN_APPLIANCE"
+	CodeVMToImportIsNotNewerVersion   = "VM_TO_IMPORT_IS_NOT_NEWER_VERSION"
+	CodeVMBadPowerState               = "VM_BAD_POWER_STATE"
+	CodeVDILocationMissing            = "VDI_LOCATION_MISSING"
+	CodeVDIContentIDMissing           = "VDI_CONTENT_ID_MISSING"
+	CodeOperationPartiallyFailed      = "OPERATION_PARTIALLY_FAILED"
+	CodeOtherOperationInProgress      = "OTHER_OPERATION_IN_PROGRESS"
+	CodeVMRequiresNetwork             = "VM_REQUIRES_NETWORK"
+	CodeHostNotEnoughFreeMemory       = "HOST_NOT_ENOUGH_FREE_MEMORY"
+	CodeNoHostsAvailable              = "NO_HOSTS_AVAILABLE"
+	CodeVMIsTemplate                  = "VM_IS_TEMPLATE"
+	CodeTaskCancelled                 = "TASK_CANCELLED"
+	CodeEventsLost                    = "EVENTS_LOST"
+	CodeSessionNotRegistered          = "SESSION_NOT_REGISTERED"
+	CodeHostStillBooting              = "HOST_STILL_BOOTING"
+	CodeHostOffline                   = "HOST_OFFLINE"
+	CodeTooBusy                       = "TOO_BUSY"
+)
+
+// messages holds one operator-facing sentence per known code.
+var messages = map[string]string{
+	CodeSessionAuthenticationFailed:   "the user name or password was rejected by the pool",
+	CodeHostIsSlave:                   "this host is not the pool master; the call must go to the master",
+	CodeSessionInvalid:                "the session has expired or was logged out",
+	CodeHandleInvalid:                 "the object does not exist (any more) in the database this session reads",
+	CodeUUIDInvalid:                   "no object with this UUID exists in the pool",
+	CodeMessageMethodUnknown:          "the pool does not know this API call",
+	CodeMessageParameterCountMismatch: "the API call was made with the wrong number of parameters",
+	CodeRBACPermissionDenied:          "the account lacks the permission for this operation (disaster recovery needs pool-operator or higher)",
+	CodeLicenceRestriction:            "the pool's licence does not allow this feature",
+	CodeOperationNotAllowed:           "the operation is not allowed in the object's current state",
+	CodeInternalError:                 "the pool reported an internal error",
+	CodeSRBackendFailure:              "the storage driver failed",
+	CodeSRBackendFailure68:            "logging in to the iSCSI target failed; check the address and the CHAP credentials",
+	CodeSRBackendFailure83:            "iSCSI discovery failed on the target",
+	CodeSRBackendFailure87:            "the LUN is missing from the storage configuration",
+	CodeSRBackendFailure90:            "the device is missing from the storage configuration",
+	CodeSRBackendFailure96:            "the target IQN is missing from the storage configuration",
+	CodeSRBackendFailure107:           "the SCSI id is missing or does not match a device",
+	CodeSRBackendFailure140:           "the storage target's host name could not be resolved",
+	CodeSROperationNotSupported:       "the storage repository does not support this operation",
+	CodeSRHasNoPBDs:                   "the storage repository is not plugged into every host of the pool",
+	CodeSRHasPBD:                      "the storage repository is still attached to a host; unplug its PBDs first",
+	CodeSRNotAttached:                 "the storage repository is not attached",
+	CodeSRUUIDExists:                  "a storage repository with this UUID is already known to the pool",
+	CodeNoMoreRedoLogsAllowed:         "the pool already replicates its metadata to the maximum number of storage repositories (8)",
+	CodeCannotEnableRedoLog:           "metadata replication could not be enabled on the storage repository",
+	CodeRedoLogIsEnabled:              "the operation is not possible while metadata replication is enabled",
+	CodeVDIIncompatibleType:           "the disk is not a metadata disk",
+	CodeCouldNotImportDatabase:        "the pool metadata could not be read from the metadata disk",
+	CodeVDIContainsMetadataOfThisPool: "the metadata disk holds this pool's own metadata",
+	CodeVMRequiresSR:                  "the VM needs a storage repository that is not attached to the pool",
+	CodeVMIsPartOfAnAppliance:         "the VM belongs to a vApp and must be recovered with its vApp",
+	CodeVMToImportIsNotNewerVersion:   "the pool already holds the same or a newer version of this VM",
+	CodeVMBadPowerState:               "the VM is not in the power state this operation needs",
+	CodeVDILocationMissing:            "a disk of the VM was not found on its storage repository",
+	CodeVDIContentIDMissing:           "a disk of the VM was not found by its content id",
+	CodeOperationPartiallyFailed:      "the operation failed for some of the VMs",
+	CodeOtherOperationInProgress:      "another operation is in progress on the object",
+	CodeVMRequiresNetwork:             "the VM needs a network that is not available",
+	CodeHostNotEnoughFreeMemory:       "the host does not have enough free memory to start the VM",
+	CodeNoHostsAvailable:              "no host can run the VM",
+	CodeVMIsTemplate:                  "the operation is not allowed on a template",
+	CodeTaskCancelled:                 "the task was cancelled",
+	CodeEventsLost:                    "events were lost; the event subscription must restart",
+	CodeSessionNotRegistered:          "the session is not registered for events",
+	CodeHostStillBooting:              "the host is still booting",
+	CodeHostOffline:                   "the host is offline",
+	CodeTooBusy:                       "the pool is too busy; try again later",
+}
+
+// Message returns a human sentence for the error's code.
+func (e *Error) Message() string {
+	if m, ok := messages[e.Code]; ok {
+		return m
+	}
+	if strings.HasPrefix(e.Code, CodeSRBackendFailure+"_") {
+		if len(e.Params) > 1 && strings.TrimSpace(e.Params[1]) != "" {
+			return "the storage driver failed: " + strings.TrimSpace(e.Params[1])
+		}
+		return messages[CodeSRBackendFailure]
+	}
+	return "the pool reported an error"
+}
+
+// maxParamInError bounds each parameter in Error(); SM errors carry whole
+// XML documents (stderr) that would drown the message. Params keeps them.
+const maxParamInError = 160
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("XAPI error ")
+	if e.Code == "" {
+		b.WriteString("(no code)")
+	} else {
+		b.WriteString(e.Code)
+	}
+	if len(e.Params) > 0 {
+		b.WriteString(" [")
+		for i, p := range e.Params {
+			if i > 0 {
+				b.WriteString("; ")
+			}
+			b.WriteString(excerpt(p, maxParamInError))
+		}
+		b.WriteString("]")
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Message())
+	return b.String()
+}
+
+// Is lets errors.Is(err, &xapi.Error{Code: X}) match on the code alone.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t != nil && t.Params == nil && t.Code == e.Code
+}
+
+// Param returns Params[i], or "" when absent.
+func (e *Error) Param(i int) string {
+	if i < 0 || i >= len(e.Params) {
+		return ""
+	}
+	return e.Params[i]
+}
+
+// Code returns the XAPI error code of err, or "" if err is not an *Error.
+func Code(err error) string {
+	var xe *Error
+	if errors.As(err, &xe) {
+		return xe.Code
+	}
+	return ""
+}
+
+// IsCode reports whether err is an *Error with one of the given codes.
+func IsCode(err error, codes ...string) bool {
+	c := Code(err)
+	if c == "" {
+		return false
+	}
+	for _, want := range codes {
+		if c == want {
+			return true
+		}
+	}
+	return false
+}
+
+// AsError returns err as *Error when it is (or wraps) one.
+func AsError(err error) (*Error, bool) {
+	var xe *Error
+	ok := errors.As(err, &xe)
+	return xe, ok
+}
+
+// HTTPError is a non-200 HTTP answer (xapi answers 500 with an HTML page
+// for malformed requests; proxies answer 502/503/504).
+type HTTPError struct {
+	StatusCode int
+	Status     string
+	Excerpt    string // start of the body, for the operator
+}
+
+func (e *HTTPError) Error() string {
+	s := "HTTP " + e.Status
+	if e.Excerpt != "" {
+		s += ": " + e.Excerpt
+	}
+	return s
+}
+
+// ProtocolError means the answer was not a well-formed XAPI XML-RPC
+// response (not XML, no Status, unexpected value type...).
+type ProtocolError struct {
+	Reason  string
+	Excerpt string
+}
+
+func (e *ProtocolError) Error() string {
+	if e.Excerpt == "" {
+		return "invalid XAPI response: " + e.Reason
+	}
+	return fmt.Sprintf("invalid XAPI response: %s (body starts %q)", e.Reason, e.Excerpt)
+}
+
+var retryableCodes = map[string]bool{
+	CodeSessionInvalid:           true,
+	CodeOtherOperationInProgress: true,
+	CodeHostIsSlave:              true,
+	CodeHostStillBooting:         true,
+	CodeHostOffline:              true,
+	CodeTooBusy:                  true,
+	CodeEventsLost:               true,
+	CodeSessionNotRegistered:     true,
+}
+
+// Retryable reports whether repeating the operation later may succeed:
+// transport failures, timeouts, busy objects, expired sessions and a moved
+// master are; API errors that describe the request or the inventory
+// (VM_REQUIRES_SR, HANDLE_INVALID, RBAC_PERMISSION_DENIED, bad credentials,
+// licence...) and caller cancellation are not.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if xe, ok := AsError(err); ok {
+		return retryableCodes[xe.Code]
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		switch he.StatusCode {
+		case 429, 502, 503, 504:
+			return true
+		}
+		return false
+	}
+	var pe *ProtocolError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var hn x509.HostnameError
+	if errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &hn) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+// excerpt shortens s to about n bytes for error messages.
+func excerpt(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && (s[cut]&0xC0) == 0x80 { // do not split a UTF-8 sequence
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -1,0 +1,235 @@
+package xapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Client is the transport to one XAPI endpoint: an HTTP client of our own
+// (kolo's client serialises calls and has no context), safe for concurrent
+// use. It holds no credentials; Login returns a Session.
+type Client struct {
+	endpoint *url.URL
+	hc       *http.Client
+	cfg      config
+}
+
+type config struct {
+	caFile        string
+	caPEM         []byte
+	insecure      bool
+	httpClient    *http.Client
+	callTimeout   time.Duration
+	eventTimeout  time.Duration
+	pollInterval  time.Duration
+	cancelTimeout time.Duration
+	originator    string
+	maxBody       int64
+	maxRedirects  int
+}
+
+// Option configures a Client.
+type Option func(*config)
+
+// WithCAFile trusts the PEM certificates in path (instead of the system
+// roots) to verify the pool's TLS certificate.
+func WithCAFile(path string) Option { return func(c *config) { c.caFile = path } }
+
+// WithCAPEM trusts the given PEM certificates (instead of the system roots).
+func WithCAPEM(pem []byte) Option { return func(c *config) { c.caPEM = pem } }
+
+// WithInsecureSkipVerify disables TLS certificate verification. Explicit
+// opt-in only: the default verifies against the system roots.
+func WithInsecureSkipVerify() Option { return func(c *config) { c.insecure = true } }
+
+// WithHTTPClient uses hc as is (its transport decides TLS); the TLS options
+// above are then ignored.
+func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
+
+// WithCallTimeout bounds each plain XML-RPC call (default 2 minutes). Long
+// operations go through Async tasks and are not bounded by it.
+func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithEventTimeout sets the long-poll timeout passed to event.from while
+// waiting for tasks (default 30 s).
+func WithEventTimeout(d time.Duration) Option { return func(c *config) { c.eventTimeout = d } }
+
+// WithPollInterval sets the task.get_record polling interval used when
+// event.from is unavailable (default 1 s).
+func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
+
+// WithCancelTimeout bounds the clean-up after a cancelled context (task.cancel,
+// waiting for the task to stop, task.destroy; default 1 minute).
+func WithCancelTimeout(d time.Duration) Option { return func(c *config) { c.cancelTimeout = d } }
+
+// WithOriginator sets the originator passed to session.login_with_password
+// (default "lifeboat"); xapi shows it in its logs and session records.
+func WithOriginator(s string) Option { return func(c *config) { c.originator = s } }
+
+// NewClient returns a client for the XAPI endpoint, e.g. "https://10.0.0.1"
+// or "http://127.0.0.1:8080". Credentials in the URL are refused.
+func NewClient(endpoint string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("xapi endpoint: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("xapi endpoint %q: scheme must be http or https", endpoint)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("xapi endpoint %q: no host", endpoint)
+	}
+	if u.User != nil {
+		return nil, errors.New("xapi endpoint: credentials must not be part of the URL")
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	cfg := config{
+		callTimeout:   2 * time.Minute,
+		eventTimeout:  30 * time.Second,
+		pollInterval:  time.Second,
+		cancelTimeout: time.Minute,
+		originator:    "lifeboat",
+		maxBody:       1 << 30,
+		maxRedirects:  3,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	hc := cfg.httpClient
+	if hc == nil {
+		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.insecure {
+			tlsConf.InsecureSkipVerify = true //nolint:gosec // explicit operator opt-in
+		} else if cfg.caFile != "" || cfg.caPEM != nil {
+			pem := cfg.caPEM
+			if cfg.caFile != "" {
+				b, err := os.ReadFile(cfg.caFile)
+				if err != nil {
+					return nil, fmt.Errorf("xapi CA file: %w", err)
+				}
+				pem = append(append([]byte{}, pem...), b...)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("xapi CA file %q: no PEM certificate found", cfg.caFile)
+			}
+			tlsConf.RootCAs = pool
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = tlsConf
+		tr.MaxIdleConnsPerHost = 16
+		hc = &http.Client{Transport: tr}
+	}
+	return &Client{endpoint: u, hc: hc, cfg: cfg}, nil
+}
+
+// Endpoint returns the URL calls are sent to.
+func (c *Client) Endpoint() string { return c.endpoint.String() }
+
+// withHost returns a client for another host of the same pool (after
+// HOST_IS_SLAVE), sharing the HTTP client and options.
+func (c *Client) withHost(addr string) (*Client, error) {
+	addr = strings.TrimSpace(addr)
+	if addr == "" {
+		return nil, errors.New("empty master address")
+	}
+	u := *c.endpoint
+	if strings.Contains(addr, "://") {
+		p, err := url.Parse(addr)
+		if err != nil || p.Host == "" {
+			return nil, fmt.Errorf("master address %q is not usable", addr)
+		}
+		u.Host = p.Host
+	} else if _, _, err := net.SplitHostPort(addr); err == nil {
+		u.Host = addr // host:port: keep it
+	} else {
+		host := strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+		if port := c.endpoint.Port(); port != "" {
+			u.Host = net.JoinHostPort(host, port)
+		} else if strings.Contains(host, ":") {
+			u.Host = "[" + host + "]" // bare IPv6
+		} else {
+			u.Host = host
+		}
+	}
+	return &Client{endpoint: &u, hc: c.hc, cfg: c.cfg}, nil
+}
+
+// Call makes one XML-RPC call without a session (params as given) and
+// returns the decoded Value. API failures are *Error.
+func (c *Client) Call(ctx context.Context, method string, params ...any) (any, error) {
+	return c.call(ctx, c.cfg.callTimeout, method, params)
+}
+
+func (c *Client) call(ctx context.Context, timeout time.Duration, method string, params []any) (any, error) {
+	body, err := EncodeCall(method, params...)
+	if err != nil {
+		return nil, err
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "text/xml")
+	req.Header.Set("User-Agent", "lifeboat-xapi/1")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s on %s: reading response: %w", method, c.endpoint.Host, err)
+	}
+	if int64(len(data)) > c.cfg.maxBody {
+		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host, &ProtocolError{Reason: "response too large"})
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host,
+			&HTTPError{StatusCode: resp.StatusCode, Status: resp.Status, Excerpt: bodyExcerpt(data)})
+	}
+	v, err := DecodeResponse(data)
+	if err != nil {
+		var xe *Error
+		if errors.As(err, &xe) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s on %s (HTTP %d): %w", method, c.endpoint.Host, resp.StatusCode, err)
+	}
+	return v, nil
+}
+
+// unwrapURLError drops url.Error's "Post \"https://…\":" prefix, which
+// repeats the endpoint; the chain (net, tls, context) is kept.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// bodyExcerpt gives the operator a readable start of an unexpected body
+// (HTML error pages included) without dumping it all.
+func bodyExcerpt(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	return excerpt(s, 200)
+}
