@@ -1,0 +1,99 @@
+package xapi
+
+import (
+	"context"
+	"fmt"
+)
+
+// StartVM boots a halted VM (Async.VM.start); xapi sleeps the VM's
+// start_delay inside the task. A suspended VM needs ResumeVM instead.
+func (s *Session) StartVM(ctx context.Context, vm Ref, paused, force bool) error {
+	if _, err := s.runAsync(ctx, "VM.start", vm, paused, force); err != nil {
+		return fmt.Errorf("start VM %s: %w", vm, err)
+	}
+	return nil
+}
+
+// ResumeVM resumes a suspended VM (Async.VM.resume).
+func (s *Session) ResumeVM(ctx context.Context, vm Ref, paused, force bool) error {
+	if _, err := s.runAsync(ctx, "VM.resume", vm, paused, force); err != nil {
+		return fmt.Errorf("resume VM %s: %w", vm, err)
+	}
+	return nil
+}
+
+// UnpauseVM lets a paused VM run (VM.unpause).
+func (s *Session) UnpauseVM(ctx context.Context, vm Ref) error {
+	if _, err := s.call(ctx, "VM.unpause", vm); err != nil {
+		return fmt.Errorf("unpause VM %s: %w", vm, err)
+	}
+	return nil
+}
+
+// HardShutdownVM powers a VM off (Async.VM.hard_shutdown). On a suspended VM
+// this deletes the suspend image: destroy suspended test VMs directly.
+func (s *Session) HardShutdownVM(ctx context.Context, vm Ref) error {
+	if _, err := s.runAsync(ctx, "VM.hard_shutdown", vm); err != nil {
+		return fmt.Errorf("hard shut down VM %s: %w", vm, err)
+	}
+	return nil
+}
+
+// CleanShutdownVM asks the guest to shut down (Async.VM.clean_shutdown).
+func (s *Session) CleanShutdownVM(ctx context.Context, vm Ref) error {
+	if _, err := s.runAsync(ctx, "VM.clean_shutdown", vm); err != nil {
+		return fmt.Errorf("shut down VM %s: %w", vm, err)
+	}
+	return nil
+}
+
+// DestroyVM deletes a halted or suspended VM's record with its VBDs and VIFs,
+// never its VDIs (VM.destroy).
+func (s *Session) DestroyVM(ctx context.Context, vm Ref) error {
+	if _, err := s.call(ctx, "VM.destroy", vm); err != nil {
+		return fmt.Errorf("destroy VM %s: %w", vm, err)
+	}
+	return nil
+}
+
+// StartVMAppliance starts a vApp's VMs by ascending order groups, waiting
+// each VM's start_delay (Async.VM_appliance.start).
+func (s *Session) StartVMAppliance(ctx context.Context, app Ref, paused bool) error {
+	if _, err := s.runAsync(ctx, "VM_appliance.start", app, paused); err != nil {
+		return fmt.Errorf("start vApp %s: %w", app, err)
+	}
+	return nil
+}
+
+// ShutdownVMAppliance shuts a vApp down, clean with hard fallback
+// (Async.VM_appliance.shutdown).
+func (s *Session) ShutdownVMAppliance(ctx context.Context, app Ref) error {
+	if _, err := s.runAsync(ctx, "VM_appliance.shutdown", app); err != nil {
+		return fmt.Errorf("shut down vApp %s: %w", app, err)
+	}
+	return nil
+}
+
+// CleanShutdownVMAppliance is Async.VM_appliance.clean_shutdown.
+func (s *Session) CleanShutdownVMAppliance(ctx context.Context, app Ref) error {
+	if _, err := s.runAsync(ctx, "VM_appliance.clean_shutdown", app); err != nil {
+		return fmt.Errorf("clean shut down vApp %s: %w", app, err)
+	}
+	return nil
+}
+
+// HardShutdownVMAppliance is Async.VM_appliance.hard_shutdown.
+func (s *Session) HardShutdownVMAppliance(ctx context.Context, app Ref) error {
+	if _, err := s.runAsync(ctx, "VM_appliance.hard_shutdown", app); err != nil {
+		return fmt.Errorf("hard shut down vApp %s: %w", app, err)
+	}
+	return nil
+}
+
+// DestroyVMAppliance deletes the vApp record, not its VMs (VM_appliance.destroy).
+func (s *Session) DestroyVMAppliance(ctx context.Context, app Ref) error {
+	if _, err := s.call(ctx, "VM_appliance.destroy", app); err != nil {
+		return fmt.Errorf("destroy vApp %s: %w", app, err)
+	}
+	return nil
+}

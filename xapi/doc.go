@@ -1,0 +1,46 @@
+// Package xapi is a client for the XenServer / XCP-ng management API (XAPI)
+// over XML-RPC, focused on what disaster recovery needs. It has no
+// dependency on the rest of lifeboat.
+//
+// Wire: requests are encoded with github.com/kolo/xmlrpc; responses are
+// first normalised (Normalize) because xapi writes strings and ints as
+// untyped <value>text</value> and empty strings as <value></value>, which
+// kolo otherwise mis-decodes and silently drops members after. The
+// Status/Value/ErrorDescription envelope is checked; API failures are
+// *Error values with the xapi code (use errors.As, IsCode, Code, Retryable).
+//
+// Sessions: Client.Login follows HOST_IS_SLAVE to the master; a Session
+// logs in again once and retries once on SESSION_INVALID, and is safe for
+// concurrent use. Long operations use Async.* calls and wait for their task
+// with event.from (falling back to polling task.get_record); cancelling the
+// context cancels the task; tasks are always destroyed afterwards.
+// WithProgress reports task progress, e.g. for heartbeats.
+//
+// Foreign databases: Session.OpenDatabase returns a *ForeignSession whose
+// reads return ForeignRef-keyed records (ForeignVM, ...). Recovery calls
+// live on it and take the real *Session as session_to, so foreign and real
+// references cannot be mixed up by accident.
+//
+// Example:
+//
+//	c, err := xapi.NewClient("https://dr-master.example", xapi.WithCAFile("/etc/lifeboat/ca.pem"))
+//	if err != nil { ... }
+//	s, err := c.Login(ctx, "root", password)
+//	if err != nil { ... }
+//	defer s.Logout(context.WithoutCancel(ctx))
+//	vdis, err := s.GetAllVDIRecords(ctx)
+//	for ref, vdi := range vdis {
+//		if vdi.Type != "metadata" || !vdi.MetadataLatest {
+//			continue
+//		}
+//		fs, err := s.OpenDatabase(ctx, ref)
+//		if err != nil { ... }
+//		vms, err := fs.GetAllVMRecords(ctx)
+//		for vmRef, vm := range vms {
+//			if vm.IsRealVM() && !vm.InAppliance() {
+//				err = fs.RecoverVM(ctx, vmRef, s, true)
+//			}
+//		}
+//		fs.Logout(ctx)
+//	}
+package xapi
