@@ -189,6 +189,9 @@ type Report struct {
 	VMs         []ObjectState `json:"vms"`
 	// Leftovers is what cleanup could not remove, one sentence each.
 	Leftovers []string `json:"leftovers,omitempty"`
+	// Warnings are what did not fail the run but the operator should read:
+	// selection entries that matched nothing, reprotect errors.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Event is one timeline entry.

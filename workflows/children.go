@@ -1,0 +1,166 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+)
+
+// Child workflows keep the parent's history small: the parent starts one child
+// per vApp or per batch of standalone VMs and never runs a per-VM activity
+// itself. Each child's history holds at most one Recover activity, or one
+// StartVM activity per VM of its vApp / batch (≤ BatchSize).
+
+// Child workflow type names (registered by Register).
+const (
+	RecoverUnitsWorkflowName = "LifeboatRecoverUnits"
+	StartVMsWorkflowName     = "LifeboatStartVMs"
+)
+
+// RecoverUnits recovers one vApp or one batch of standalone VMs of the same
+// metadata VDI with one Recover activity, so a retry resumes the whole batch
+// idempotently (the activity checks by UUID before acting).
+func RecoverUnits(ctx workflow.Context, in *activities.RecoverInput) (*activities.RecoverResult, error) {
+	ctx = withActivity(ctx, optRecover, fmt.Sprintf("recover %s", describeUnits(in.Units)))
+	var res activities.RecoverResult
+	if err := workflow.ExecuteActivity(ctx, acts.Recover, in).Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// StartVMsInput asks a child to start the recovered VMs of one vApp or one
+// batch of standalone VMs.
+type StartVMsInput struct {
+	Site   string `json:"site"`
+	Paused bool   `json:"paused"`
+	// Label names the vApp or batch in summaries and errors.
+	Label string `json:"label"`
+	// Steps run one after the other; the VMs of one step start in parallel
+	// (a vApp's VMs of one order, or a batch of standalone VMs).
+	Steps [][]VMRef `json:"steps"`
+	// Parallel is how many StartVM activities this child may run at once;
+	// the parent shares the plan's start limit between its children.
+	Parallel int `json:"parallel"`
+}
+
+// VMRef names a VM.
+type VMRef struct {
+	UUID string `json:"uuid"`
+	Name string `json:"name"`
+}
+
+// StartVMsResult is one entry per VM of the input, in input order.
+type StartVMsResult struct {
+	VMs []VMStart `json:"vms"`
+}
+
+// VMStart is one VM's start outcome.
+type VMStart struct {
+	UUID       string    `json:"uuid"`
+	PowerState string    `json:"power_state,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	// Skipped is set when an earlier order of the vApp failed to start, so
+	// this VM was not started.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// StartVMs starts the VMs of one vApp by order, or one batch of standalone
+// VMs, one StartVM activity per VM so a crash resumes exactly where it was.
+// When a VM of one order fails to start, later orders of the vApp are not
+// started: order expresses a dependency (database before application).
+func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) {
+	out := &StartVMsResult{}
+	index := map[string]int{}
+	for _, step := range in.Steps {
+		for _, vm := range step {
+			index[vm.UUID] = len(out.VMs)
+			out.VMs = append(out.VMs, VMStart{UUID: vm.UUID})
+		}
+	}
+	// The child answers the same progress query name with its VMs' states.
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*StartVMsResult, error) { return out, nil }); err != nil {
+		return nil, err
+	}
+	parallel := max(in.Parallel, 1)
+	failed := ""
+	for _, step := range in.Steps {
+		if failed != "" {
+			for _, vm := range step {
+				v := &out.VMs[index[vm.UUID]]
+				v.Skipped = true
+				v.Error = fmt.Sprintf("not started because VM '%s' of an earlier order failed to start", failed)
+			}
+			continue
+		}
+		err := runLimited(ctx, len(step), func(int) int { return 1 }, parallel,
+			func(i, _ int) workflow.Future {
+				vm := step[i]
+				actx := withActivity(ctx, optStartVM, fmt.Sprintf("start VM '%s' (%s)", vm.Name, in.Label))
+				return workflow.ExecuteActivity(actx, acts.StartVM, &activities.StartVMInput{Site: in.Site, VMUUID: vm.UUID, Paused: in.Paused})
+			},
+			func(i int, f workflow.Future) {
+				vm := step[i]
+				v := &out.VMs[index[vm.UUID]]
+				var res activities.StartVMResult
+				if err := f.Get(ctx, &res); err != nil {
+					v.Error = errorText(err)
+					if failed == "" {
+						failed = vm.Name
+					}
+					return
+				}
+				v.PowerState = res.PowerState
+				v.StartedAt = res.StartedAt
+				if v.StartedAt.IsZero() {
+					v.StartedAt = workflow.Now(ctx)
+				}
+			})
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// runLimited runs n jobs with at most limit weight in flight: start(i, w)
+// starts job i with w slots of the budget, done(i, f) handles its settled
+// future in the workflow's own coroutine. A job gets weight(i) slots capped to
+// the free budget, so one heavy job cannot stall the rest. It stops starting jobs when ctx is
+// cancelled and returns ctx's error once the jobs in flight settled.
+func runLimited(ctx workflow.Context, n int, weight func(i int) int, limit int,
+	start func(i, slots int) workflow.Future, done func(i int, f workflow.Future)) error {
+	sel := workflow.NewSelector(ctx)
+	used, inFlight, next := 0, 0, 0
+	for {
+		for next < n && used < limit && ctx.Err() == nil {
+			i := next
+			w := min(max(weight(i), 1), limit-used)
+			used += w
+			inFlight++
+			next++
+			sel.AddFuture(start(i, w), func(f workflow.Future) {
+				used -= w
+				inFlight--
+				done(i, f)
+			})
+		}
+		if inFlight == 0 {
+			break
+		}
+		sel.Select(ctx)
+	}
+	return ctx.Err()
+}
+
+// describeUnits names a recovery batch for summaries.
+func describeUnits(units []activities.Unit) string {
+	if len(units) == 1 {
+		return describeUnit(units[0].Kind, units[0].Name)
+	}
+	return fmt.Sprintf("%d VMs ('%s' … '%s')", len(units), units[0].Name, units[len(units)-1].Name)
+}

@@ -1,0 +1,233 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// Approval gates. A gate is a named signal plus a timer in a selector.
+//
+// Rules:
+//   - A gate not required in the mode is recorded as skipped, approved by "auto".
+//   - An approval counts only while its gate is waiting: approvals for another
+//     gate, or sent before the gate opened (when the approver could not have
+//     seen what it approves), are not counted and are noted in the progress
+//     errors and the timeline.
+//   - Approvers are compared case-insensitively; an empty list lets anyone
+//     approve. A signal naming nobody, or someone not in the list, is noted
+//     and not counted. The gate opens when QuorumOf() distinct approvers have
+//     approved; the same person twice counts once.
+//   - One rejection from someone allowed to approve stops the run (Rejected).
+//   - On timeout, OnTimeout applies: reject (default) stops the run as
+//     Rejected; approve goes on, recorded as approved by "timeout".
+//   - The cleanup gate of a test failover is also a hold: it waits until
+//     approved or until the plan's test hold expires, whichever comes first;
+//     the hold's expiry goes on to cleanup, recorded as approved by
+//     "hold-expired". Rejecting it means the inspection failed: cleanup runs
+//     and the run ends Rejected.
+
+// Gate states shown in GateStatus.State.
+const (
+	GateWaiting  = "waiting"
+	GateApproved = "approved"
+	GateRejected = "rejected"
+	GateSkipped  = "skipped"
+	GateTimedOut = "timed-out"
+	GateAborted  = "aborted"
+)
+
+// Names recorded as deciders when no person decided.
+const (
+	DecidedByAuto        = "auto"
+	DecidedByTimeout     = "timeout"
+	DecidedByHoldExpired = "hold-expired"
+)
+
+func (r *run) storageReadyGate(ctx workflow.Context) error {
+	var names []string
+	for i, st := range r.plan.StorageFor(r.mode) {
+		names = append(names, storageName(st, i))
+	}
+	return r.gate(ctx, plan.GateStorageReady, fmt.Sprintf(
+		"Confirm that storage mirroring towards site %s is stopped and its LUNs are promoted and writable there: %s.",
+		r.target, strings.Join(names, ", ")))
+}
+
+func (r *run) recoverGate(ctx workflow.Context) error {
+	return r.gate(ctx, plan.GateRecover, r.precheckSummary())
+}
+
+func (r *run) hold(ctx workflow.Context) error {
+	summary := fmt.Sprintf("The test VMs are at site %s for inspection. Approve to clean them up now", r.target)
+	if r.plan.Test.Hold > 0 {
+		summary += fmt.Sprintf("; they are cleaned up anyway after the hold of %s", time.Duration(r.plan.Test.Hold))
+	}
+	return r.gate(ctx, plan.GateCleanup, summary+". Reject if the test failed its inspection.")
+}
+
+// gate waits at a gate until it is approved, rejected, timed out or the run
+// is aborted.
+func (r *run) gate(ctx workflow.Context, name, summary string) error {
+	pol := r.plan.GatePolicyFor(name)
+	now := workflow.Now(ctx)
+	g := GateStatus{Gate: name, Quorum: pol.QuorumOf(), Approvers: pol.Approvers, OpenedAt: now, Summary: summary}
+	if !r.plan.GateRequired(name, r.mode) {
+		g.State = GateSkipped
+		g.Decisions = []Decision{{By: DecidedByAuto, Approved: true, At: now, Comment: fmt.Sprintf("not required in a %s", r.mode)}}
+		r.gates = append(r.gates, g)
+		r.event(ctx, "Gate %s skipped: not required in a %s.", name, r.mode)
+		return nil
+	}
+	r.dropUnexpectedSignals(ctx, "before gate "+name+" opened")
+
+	wait, onExpiry, expiredBy := r.gateDeadline(name, pol)
+	if wait > 0 {
+		d := now.Add(wait)
+		g.Deadline = &d
+	}
+	g.State = GateWaiting
+	r.gates = append(r.gates, g)
+	r.waiting = len(r.gates) - 1
+	gs := &r.gates[r.waiting]
+	defer func() { r.waiting = -1 }()
+	r.event(ctx, "Gate %s waits for %s.", name, plural(g.Quorum, "approval"))
+	r.updateDetails(ctx)
+
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	var timer workflow.Future
+	if wait > 0 {
+		timer = workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: "gate " + name + " deadline"})
+	}
+	var approvedBy []string
+	for {
+		var sig Approval
+		approve, expired, stopped := false, false, false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(r.approveCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &sig); approve = true })
+		sel.AddReceive(r.rejectCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &sig) })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { stopped = true })
+		if timer != nil {
+			sel.AddFuture(timer, func(f workflow.Future) { expired = f.Get(ctx, nil) == nil })
+		}
+		sel.Select(ctx)
+		now := workflow.Now(ctx)
+		switch {
+		case stopped || (timer != nil && timer.IsReady() && !expired):
+			gs.State = GateAborted
+			return ctx.Err()
+		case expired:
+			gs.State = GateTimedOut
+			gs.Decisions = append(gs.Decisions, Decision{By: expiredBy, Approved: onExpiry == plan.TimeoutApprove, At: now})
+			r.touch(ctx)
+			if onExpiry == plan.TimeoutApprove {
+				r.event(ctx, "Gate %s approved by %s after %s.", name, expiredBy, wait)
+				return nil
+			}
+			return &stopError{OutcomeRejected, fmt.Sprintf("Gate %s was not approved within %s, so the run stopped (on_timeout: reject); start a new run to try again.", name, wait)}
+		}
+		if !r.countable(ctx, gs, sig, approve) {
+			continue
+		}
+		if !approve {
+			gs.State = GateRejected
+			gs.Decisions = append(gs.Decisions, Decision{By: sig.By, Approved: false, Comment: sig.Comment, At: now})
+			r.touch(ctx)
+			return &stopError{OutcomeRejected, fmt.Sprintf("Gate %s was rejected by %s: %s.", name, sig.By, strings.TrimSuffix(orText(sig.Comment, "no comment given"), "."))}
+		}
+		if containsFold(approvedBy, sig.By) {
+			r.note(ctx, "Approval of gate %s by %s counted once: %s had already approved.", name, sig.By, sig.By)
+			continue
+		}
+		approvedBy = append(approvedBy, sig.By)
+		gs.Decisions = append(gs.Decisions, Decision{By: sig.By, Approved: true, Comment: sig.Comment, At: now})
+		r.event(ctx, "Gate %s approved by %s (%d of %d).", name, sig.By, len(approvedBy), gs.Quorum)
+		if len(approvedBy) >= gs.Quorum {
+			gs.State = GateApproved
+			return nil
+		}
+		r.updateDetails(ctx)
+	}
+}
+
+// gateDeadline returns how long a gate waits (0: for ever), what its expiry
+// does and who it is recorded as decided by.
+func (r *run) gateDeadline(name string, pol plan.GatePolicy) (time.Duration, plan.TimeoutAction, string) {
+	timeout, action := time.Duration(pol.Timeout), pol.OnTimeout
+	if action != plan.TimeoutApprove {
+		action = plan.TimeoutReject
+	}
+	if hold := time.Duration(r.plan.Test.Hold); name == plan.GateCleanup && hold > 0 && (timeout <= 0 || hold <= timeout) {
+		return hold, plan.TimeoutApprove, DecidedByHoldExpired
+	}
+	if timeout <= 0 {
+		return 0, action, DecidedByTimeout
+	}
+	return timeout, action, DecidedByTimeout
+}
+
+// countable says whether a signal received at a waiting gate counts, and
+// notes why not when it does not.
+func (r *run) countable(ctx workflow.Context, g *GateStatus, sig Approval, approve bool) bool {
+	verb := "Rejection"
+	if approve {
+		verb = "Approval"
+	}
+	by := strings.TrimSpace(sig.By)
+	switch {
+	case by == "":
+		r.note(ctx, "%s of gate %q not counted: it names nobody; send {\"gate\": %q, \"by\": \"your name\"}.", verb, sig.Gate, g.Gate)
+		return false
+	case !strings.EqualFold(strings.TrimSpace(sig.Gate), g.Gate):
+		r.note(ctx, "%s by %s for gate %q not counted: gate %s is the one waiting.", verb, by, sig.Gate, g.Gate)
+		return false
+	case len(g.Approvers) > 0 && !containsFold(g.Approvers, by):
+		r.note(ctx, "%s of gate %s by %s not counted: only %s may decide it.", verb, g.Gate, by, strings.Join(g.Approvers, ", "))
+		return false
+	}
+	return true
+}
+
+// dropUnexpectedSignals takes the approvals and rejections waiting in the
+// channels when no gate waits for them, so none is counted for a gate its
+// sender had not seen and none is left unhandled when the run ends.
+func (r *run) dropUnexpectedSignals(ctx workflow.Context, when string) {
+	for _, ch := range []struct {
+		c    workflow.ReceiveChannel
+		verb string
+	}{{r.approveCh, "Approval"}, {r.rejectCh, "Rejection"}} {
+		for {
+			var sig Approval
+			if !ch.c.ReceiveAsync(&sig) {
+				break
+			}
+			r.note(ctx, "%s of gate %q by %s not counted: it arrived %s; send it again while the gate waits.", ch.verb, sig.Gate, orUnknown(sig.By), when)
+		}
+	}
+}
+
+// drainSignals empties every signal channel before the run returns.
+func (r *run) drainSignals(ctx workflow.Context) {
+	r.dropUnexpectedSignals(ctx, "after the last gate")
+	for {
+		var a Abort
+		if !r.abortCh.ReceiveAsync(&a) {
+			return
+		}
+		r.note(ctx, "Abort from %s ignored: the run was already finishing.", orUnknown(a.By))
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(strings.TrimSpace(x), strings.TrimSpace(s)) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,88 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+)
+
+// acts names the activities through method values of a nil *Activities; the
+// worker registers a filled-in one under the same method names.
+var acts *activities.Activities
+
+// activityOpt is the timing of one kind of activity.
+type activityOpt struct {
+	startToClose time.Duration
+	// heartbeat is set on the long steps, which heartbeat their progress so a
+	// lost worker is noticed in minutes, not hours.
+	heartbeat   time.Duration
+	maxAttempts int32
+}
+
+// Timings per step. The activities return non-retryable application errors
+// for what a retry cannot fix (wrong credentials, a VM that cannot be
+// recovered), so these retries only absorb transient faults.
+var (
+	optProbe     = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
+	optIntroduce = activityOpt{startToClose: 30 * time.Minute, heartbeat: 2 * time.Minute, maxAttempts: 5}
+	optScan      = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 5}
+	optPrecheck  = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 5}
+	optRecover   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 2 * time.Minute, maxAttempts: 5}
+	optStartVM   = activityOpt{startToClose: 30 * time.Minute, heartbeat: time.Minute, maxAttempts: 5}
+	optVerify    = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
+	optReprotect = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 3}
+	optDestroyDR = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 10}
+	optCleanup   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 2 * time.Minute, maxAttempts: 10}
+	optInventory = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
+)
+
+// withActivity returns ctx with the options of one activity call. Activities
+// are cancelled with the run (abort) and the workflow waits for them to stop,
+// so cleanup never races an activity still recovering a VM.
+func withActivity(ctx workflow.Context, o activityOpt, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: o.startToClose,
+		HeartbeatTimeout:    o.heartbeat,
+		WaitForCancellation: true,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    5 * time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    2 * time.Minute,
+			MaximumAttempts:    o.maxAttempts,
+		},
+	})
+}
+
+// withChild returns ctx with the options of one child workflow, whose ID is
+// derived from the parent's so a re-run of the parent's task finds it again.
+// Children inherit the parent's task queue (TaskQueue in production).
+func withChild(ctx workflow.Context, id, summary string) workflow.Context {
+	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id,
+		WaitForCancellation: true,
+		StaticSummary:       summary,
+	})
+}
+
+// errorText is the operator's sentence of an activity or child error: the
+// innermost application error's message, without Temporal's wrapping.
+func errorText(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) {
+		return "cancelled"
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeout.TimeoutType().String() + ")"
+	}
+	return err.Error()
+}

@@ -1,0 +1,772 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// The runbook's steps, in table order. Each returns an error only when the run
+// cannot go on; what fails for one object is recorded with r.fail and the run
+// goes on with the others.
+
+func (r *run) probe(ctx workflow.Context) error {
+	storage := r.plan.StorageFor(r.mode)
+	if len(storage) == 0 {
+		field := "storage"
+		if r.mode == plan.ModeFailback {
+			field = "failback_storage"
+		}
+		return fmt.Errorf("plan %s lists no %s to probe at site %s; add it to the plan and start the run again", r.plan.Name, field, r.target)
+	}
+	var res activities.ProbeResult
+	actx := withActivity(ctx, optProbe, fmt.Sprintf("probe %s at site %s", plural(len(storage), "storage target"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.Probe, &activities.ProbeInput{Site: r.target, Storage: storage}).Get(ctx, &res); err != nil {
+		return fmt.Errorf("probing the storage at site %s failed: %s; check the storage targets in the plan and that the LUNs are visible to the pool, then start the run again", r.target, errorText(err))
+	}
+	r.probed = res.SRs
+	r.event(ctx, "Probe found %s on %s.", plural(len(res.SRs), "SR"), plural(len(storage), "storage target"))
+	return nil
+}
+
+// inventoryBefore records the test pool's state before the test changes it,
+// so cleanup can prove it was left exactly as it was.
+func (r *run) inventoryBefore(ctx workflow.Context) error {
+	inv, err := r.inventory(ctx)
+	if err != nil {
+		return fmt.Errorf("taking the inventory of the pool at site %s failed: %s; check the site is reachable, then start the run again", r.target, errorText(err))
+	}
+	r.before = inv
+	return nil
+}
+
+func (r *run) inventory(ctx workflow.Context) (*activities.Inventory, error) {
+	var inv activities.Inventory
+	actx := withActivity(ctx, optInventory, "inventory of site "+r.target)
+	err := workflow.ExecuteActivity(actx, acts.Inventory, &activities.InventoryInput{Site: r.target}).Get(ctx, &inv)
+	return &inv, err
+}
+
+// introduce creates the DR tasks. The whitelist of each storage target is the
+// plan's srs if given, else every probed SR with pool metadata. SRs already in
+// the pool are not introduced (no DR task would own them) but are scanned.
+func (r *run) introduce(ctx workflow.Context) error {
+	storage := r.plan.StorageFor(r.mode)
+	whitelist := make([][]string, len(storage))
+	var inPool []string
+	for i, st := range storage {
+		var wanted []activities.ProbedSR
+		if len(st.SRs) > 0 {
+			for _, uuid := range st.SRs {
+				sr, ok := r.probedSR(i, uuid)
+				if !ok {
+					r.warn(ctx, "SR %s listed for storage %s was not found by the probe; it is not introduced.", uuid, storageName(st, i))
+					continue
+				}
+				wanted = append(wanted, sr)
+			}
+		} else {
+			for _, sr := range r.probed {
+				if sr.StorageIndex == i && sr.PoolMetadataDetected {
+					wanted = append(wanted, sr)
+				}
+			}
+		}
+		for _, sr := range wanted {
+			if sr.AlreadyInPool {
+				inPool = append(inPool, sr.UUID)
+				r.event(ctx, "SR %s (%s) is already in the pool at site %s: it is scanned but not introduced.", sr.NameLabel, sr.UUID, r.target)
+				continue
+			}
+			whitelist[i] = append(whitelist[i], sr.UUID)
+		}
+	}
+	introduce := 0
+	for _, w := range whitelist {
+		introduce += len(w)
+	}
+	if introduce == 0 && len(inPool) == 0 {
+		return fmt.Errorf("no SR with pool metadata was found on the storage of plan %s at site %s; check that the mirrored LUNs are promoted and hold replicated metadata, then start the run again", r.plan.Name, r.target)
+	}
+	if introduce > 0 {
+		var res activities.IntroduceResult
+		actx := withActivity(ctx, optIntroduce, fmt.Sprintf("introduce %s at site %s", plural(introduce, "SR"), r.target))
+		err := workflow.ExecuteActivity(actx, acts.Introduce, &activities.IntroduceInput{Site: r.target, Storage: storage, Whitelist: whitelist}).Get(ctx, &res)
+		// Remember the DR tasks before anything else, so cleanup destroys them.
+		r.drTasks = res.DRTasks
+		if err != nil {
+			return fmt.Errorf("introducing the SRs at site %s failed: %s; check the storage is promoted and reachable from every host, then start the run again", r.target, errorText(err))
+		}
+		for _, sr := range res.AttachedSRs {
+			r.scanSRs = appendNew(r.scanSRs, sr.UUID)
+		}
+		r.event(ctx, "Introduced %s through %s.", plural(len(res.AttachedSRs), "SR"), plural(len(res.DRTasks), "DR task"))
+	}
+	for _, uuid := range inPool {
+		r.scanSRs = appendNew(r.scanSRs, uuid)
+	}
+	return nil
+}
+
+func (r *run) probedSR(storageIndex int, uuid string) (activities.ProbedSR, bool) {
+	for _, sr := range r.probed {
+		if sr.StorageIndex == storageIndex && sr.UUID == uuid {
+			return sr, true
+		}
+	}
+	return activities.ProbedSR{}, false
+}
+
+func (r *run) scan(ctx workflow.Context) error {
+	var res activities.ScanResult
+	actx := withActivity(ctx, optScan, fmt.Sprintf("scan metadata on %s at site %s", plural(len(r.scanSRs), "SR"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.Scan, &activities.ScanInput{Site: r.target, SRUUIDs: r.scanSRs}).Get(ctx, &res); err != nil {
+		return fmt.Errorf("reading the metadata on the SRs at site %s failed: %s; check the SRs hold replicated metadata, then start the run again", r.target, errorText(err))
+	}
+	r.found = &res
+	var pools []string
+	for _, s := range res.Sources {
+		pools = appendNew(pools, orText(s.PoolName, s.PoolUUID))
+	}
+	r.event(ctx, "Metadata of pool %s holds %s and %s.", strings.Join(pools, ", "), plural(len(res.VApps), "vApp"), plural(len(res.VMs), "standalone VM"))
+	for _, why := range res.Ignored {
+		r.event(ctx, "Ignored: %s", why)
+	}
+	return nil
+}
+
+func (r *run) selectUnits(ctx workflow.Context) error {
+	sel, err := Select(r.plan.Selection, r.plan.PriorityGroups, r.found)
+	for _, w := range sel.Warnings {
+		r.warn(ctx, "%s", w)
+	}
+	if err != nil {
+		return err
+	}
+	r.selected = sel
+	vapps := 0
+	for _, u := range sel.Units {
+		r.addUnit(u, groupName(sel, u.Group))
+		if u.Kind == activities.KindVApp {
+			vapps++
+		}
+	}
+	r.event(ctx, "Selected %s and %s (%s in all).", plural(vapps, "vApp"), plural(len(sel.Units)-vapps, "standalone VM"), plural(len(r.vms), "VM"))
+	r.updateDetails(ctx)
+	return nil
+}
+
+func groupName(sel *Selected, g int) string {
+	if g >= len(sel.Groups)-1 {
+		return ""
+	}
+	return sel.Groups[g]
+}
+
+// precheck runs the prechecks; a problem blocks the run, a warning does not.
+func (r *run) precheck(ctx workflow.Context) error {
+	in := &activities.PrecheckInput{Site: r.target, Mode: r.mode, VMs: r.selected.VMs()}
+	if r.mode != plan.ModeTestFailover {
+		in.SourceSite = r.source
+	}
+	for _, u := range r.selected.Units {
+		in.Units = append(in.Units, u.Unit)
+	}
+	var res activities.PrecheckResult
+	actx := withActivity(ctx, optPrecheck, fmt.Sprintf("precheck %s at site %s", plural(len(in.Units), "unit"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.Precheck, in).Get(ctx, &res); err != nil {
+		return fmt.Errorf("the prechecks at site %s could not run: %s; check the site is reachable, then start the run again", r.target, errorText(err))
+	}
+	r.prechecks = res.Checks
+	problems := problemsByObject(res.Checks)
+	for _, p := range problems {
+		r.errors = append(r.errors, p)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the prechecks found %s that block the recovery: %s; fix them and start the run again", plural(len(problems), "problem"), firstOf(problems, 5))
+	}
+	r.event(ctx, "Prechecks passed: %s.", checkCounts(res.Checks))
+	return nil
+}
+
+// problemsByObject returns one sentence per object with problems, in the
+// order the objects first appear.
+func problemsByObject(checks []CheckResult) []string {
+	var objects []string
+	msgs := map[string][]string{}
+	for _, c := range checks {
+		if c.Severity != SeverityProblem {
+			continue
+		}
+		if _, seen := msgs[c.Object]; !seen {
+			objects = append(objects, c.Object)
+		}
+		msgs[c.Object] = append(msgs[c.Object], strings.TrimSuffix(c.Message, "."))
+	}
+	var out []string
+	for _, o := range objects {
+		out = append(out, fmt.Sprintf("%s: %s.", o, strings.Join(msgs[o], "; ")))
+	}
+	return out
+}
+
+func checkCounts(checks []CheckResult) string {
+	n := map[string]int{}
+	for _, c := range checks {
+		n[c.Severity]++
+	}
+	return fmt.Sprintf("%d ok, %s, %s", n[SeverityOK], plural(n[SeverityWarning], "warning"), plural(n[SeverityProblem], "problem"))
+}
+
+// precheckSummary is what the recover gate asks to approve.
+func (r *run) precheckSummary() string {
+	var b strings.Builder
+	vapps := len(r.vapps)
+	fmt.Fprintf(&b, "Recover %s and %s (%s) from site %s at site %s, then leave them %s.\n",
+		plural(vapps, "vApp"), plural(len(r.selected.Units)-vapps, "standalone VM"), plural(len(r.vms), "VM")+" in all",
+		r.source, r.target, r.startMode)
+	fmt.Fprintf(&b, "Prechecks: %s.\n", checkCounts(r.prechecks))
+	lines := 0
+	for _, c := range r.prechecks {
+		if c.Severity == SeverityOK {
+			continue
+		}
+		if lines == 50 {
+			b.WriteString("… more in the progress query's prechecks.\n")
+			break
+		}
+		fmt.Fprintf(&b, "- %s %s (%s): %s\n", c.Severity, c.Object, c.Check, c.Message)
+		lines++
+	}
+	for _, w := range r.warnings {
+		fmt.Fprintf(&b, "- warning: %s\n", w)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// recoverJob is one child workflow of the recover step: one vApp, or a batch
+// of standalone VMs of one group and one metadata VDI.
+type recoverJob struct {
+	id    string
+	units []SelectedUnit
+}
+
+func (r *run) recoverJobs() []recoverJob {
+	var jobs []recoverJob
+	batch := r.plan.Limits().BatchSize
+	n := 0
+	units := r.selected.Units
+	for i := 0; i < len(units); {
+		u := units[i]
+		if u.Kind == activities.KindVApp {
+			jobs = append(jobs, recoverJob{id: "recover/vapp-" + u.UUID, units: units[i : i+1]})
+			i++
+			continue
+		}
+		// Standalone VMs of one group, sorted by metadata VDI, in batches.
+		j := i
+		for j < len(units) && units[j].Kind == activities.KindVM && units[j].Group == u.Group {
+			j++
+		}
+		vms := append([]SelectedUnit(nil), units[i:j]...)
+		sort.SliceStable(vms, func(a, b int) bool { return vms[a].SourceVDI < vms[b].SourceVDI })
+		for k := 0; k < len(vms); {
+			end := k
+			for end < len(vms) && end-k < batch && vms[end].SourceVDI == vms[k].SourceVDI {
+				end++
+			}
+			n++
+			jobs = append(jobs, recoverJob{id: fmt.Sprintf("recover/vms-%d", n), units: vms[k:end]})
+			k = end
+		}
+		i = j
+	}
+	return jobs
+}
+
+// recover recovers the selected units in child workflows, at most
+// Limits().Recover at once. A unit that fails does not stop the others.
+func (r *run) recover(ctx workflow.Context) error {
+	jobs := r.recoverJobs()
+	return runLimited(ctx, len(jobs), func(int) int { return 1 }, r.plan.Limits().Recover,
+		func(i, _ int) workflow.Future {
+			job := jobs[i]
+			in := &activities.RecoverInput{Site: r.target}
+			for _, u := range job.units {
+				in.Units = append(in.Units, u.Unit)
+				r.attempted[u.UUID] = true
+				r.setUnitState(u, StateRecovering, "")
+			}
+			cctx := withChild(ctx, job.id, "recover "+describeUnits(in.Units))
+			return workflow.ExecuteChildWorkflow(cctx, RecoverUnitsWorkflowName, in)
+		},
+		func(i int, f workflow.Future) {
+			var res activities.RecoverResult
+			err := f.Get(ctx, &res)
+			r.applyRecover(ctx, jobs[i], &res, err)
+			r.updateDetails(ctx)
+		})
+}
+
+func (r *run) setUnitState(u SelectedUnit, state, errText string) {
+	if o := r.vapp(u.UUID); o != nil {
+		o.State, o.Error = state, errText
+	}
+	for _, vm := range u.VMs {
+		if o := r.vm(vm.UUID); o != nil {
+			o.State, o.Error = state, errText
+		}
+	}
+}
+
+func (r *run) applyRecover(ctx workflow.Context, job recoverJob, res *activities.RecoverResult, err error) {
+	if err != nil {
+		if ctx.Err() != nil {
+			for _, u := range job.units {
+				r.setUnitState(u, StateFailed, "recovery interrupted by the abort")
+			}
+			return
+		}
+		for _, u := range job.units {
+			r.unitFailed(ctx, u, errorText(err))
+		}
+		return
+	}
+	results := map[string]activities.RecoveredUnit{}
+	for _, ru := range res.Units {
+		results[ru.UUID] = ru
+	}
+	for _, u := range job.units {
+		ru, ok := results[u.UUID]
+		switch {
+		case !ok:
+			r.unitFailed(ctx, u, "the recovery returned no result for it")
+		case ru.Error != "":
+			r.unitFailed(ctx, u, ru.Error)
+		default:
+			r.unitRecovered(ctx, u, ru)
+		}
+	}
+}
+
+func (r *run) unitFailed(ctx workflow.Context, u SelectedUnit, why string) {
+	r.setUnitState(u, StateFailed, why)
+	r.fail(ctx, "%s could not be recovered: %s.", describeUnit(u.Kind, u.Name), strings.TrimSuffix(why, "."))
+}
+
+func (r *run) unitRecovered(ctx workflow.Context, u SelectedUnit, ru activities.RecoveredUnit) {
+	at := ru.RecoveredAt
+	if at.IsZero() {
+		at = workflow.Now(ctx)
+	}
+	vms := ru.VMUUIDs
+	if len(vms) == 0 {
+		for _, vm := range u.VMs {
+			vms = append(vms, vm.UUID)
+		}
+	}
+	if o := r.vapp(u.UUID); o != nil {
+		r.setRecovered(o, at)
+	}
+	r.recovered[u.UUID] = true
+	got := map[string]bool{}
+	for _, uuid := range vms {
+		got[uuid] = true
+		r.recovered[uuid] = true
+		if o := r.vm(uuid); o != nil {
+			r.setRecovered(o, at)
+		}
+	}
+	for _, vm := range u.VMs {
+		if !got[vm.UUID] {
+			o := r.vm(vm.UUID)
+			o.State, o.Error = StateFailed, "not recovered with its vApp"
+			r.fail(ctx, "VM '%s' of vApp '%s' was not recovered with its vApp.", vm.Name, u.Name)
+		}
+	}
+}
+
+// startJob is one child workflow of the start step.
+type startJob struct {
+	id    string
+	label string
+	steps [][]VMRef
+}
+
+func (j startJob) widest() int {
+	w := 0
+	for _, s := range j.steps {
+		w = max(w, len(s))
+	}
+	return w
+}
+
+// startJobs returns the children that start one priority group: one per vApp
+// (its recovered VMs by order), one per batch of its recovered standalone VMs.
+func (r *run) startJobs(group int) []startJob {
+	var jobs, batches []startJob
+	var standalone []VMRef
+	for _, u := range r.selected.Units {
+		if u.Group != group {
+			continue
+		}
+		var ready []activities.VMInfo
+		for _, vm := range u.VMs {
+			if o := r.vm(vm.UUID); o != nil && o.State == StateRecovered {
+				ready = append(ready, vm)
+			}
+		}
+		if len(ready) == 0 {
+			continue
+		}
+		if u.Kind == activities.KindVM {
+			standalone = append(standalone, VMRef{UUID: ready[0].UUID, Name: ready[0].Name})
+			continue
+		}
+		job := startJob{id: "start/vapp-" + u.UUID, label: "vApp '" + u.Name + "'"}
+		for _, step := range startSteps(ready) {
+			var refs []VMRef
+			for _, vm := range step {
+				refs = append(refs, VMRef{UUID: vm.UUID, Name: vm.Name})
+			}
+			job.steps = append(job.steps, refs)
+		}
+		jobs = append(jobs, job)
+	}
+	batch := r.plan.Limits().BatchSize
+	for k := 0; k < len(standalone); k += batch {
+		end := min(k+batch, len(standalone))
+		batches = append(batches, startJob{
+			id:    fmt.Sprintf("start/group-%d-vms-%d", group, k/batch+1),
+			label: fmt.Sprintf("%s of group %s", plural(end-k, "VM"), groupName(r.selected, group)),
+			steps: [][]VMRef{standalone[k:end]},
+		})
+	}
+	return append(jobs, batches...)
+}
+
+// start starts the recovered VMs group by group. Inside a group every vApp and
+// batch starts at once, sharing Limits().Start concurrent StartVM activities;
+// the next group starts when every VM of this one returned. A group whose VMs
+// failed to start does not hold back the next: in a disaster, starting what
+// can start matters more (the failures fail the run at the end).
+func (r *run) start(ctx workflow.Context) error {
+	if r.startMode == plan.StartNone {
+		r.event(ctx, "Start mode none: the recovered VMs are left halted.")
+		return nil
+	}
+	paused := r.startMode == plan.StartPaused
+	for g := range r.selected.Groups {
+		jobs := r.startJobs(g)
+		if len(jobs) == 0 {
+			continue
+		}
+		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "vApp or batch"))
+		err := runLimited(ctx, len(jobs), func(i int) int { return jobs[i].widest() }, r.plan.Limits().Start,
+			func(i, slots int) workflow.Future {
+				job := jobs[i]
+				for _, s := range job.steps {
+					for _, vm := range s {
+						r.vm(vm.UUID).State = StateStarting
+					}
+				}
+				in := &StartVMsInput{Site: r.target, Paused: paused, Label: job.label, Steps: job.steps, Parallel: slots}
+				cctx := withChild(ctx, job.id, "start "+job.label)
+				return workflow.ExecuteChildWorkflow(cctx, StartVMsWorkflowName, in)
+			},
+			func(i int, f workflow.Future) {
+				var res StartVMsResult
+				err := f.Get(ctx, &res)
+				r.applyStart(ctx, jobs[i], &res, err)
+				r.updateDetails(ctx)
+			})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) applyStart(ctx workflow.Context, job startJob, res *StartVMsResult, err error) {
+	if err != nil {
+		for _, s := range job.steps {
+			for _, vm := range s {
+				o := r.vm(vm.UUID)
+				if ctx.Err() != nil {
+					o.State, o.Error = StateFailed, "start interrupted by the abort"
+					continue
+				}
+				o.State, o.Error = StateFailed, errorText(err)
+				r.fail(ctx, "VM '%s' could not be started: %s.", vm.Name, strings.TrimSuffix(errorText(err), "."))
+			}
+		}
+		return
+	}
+	for _, v := range res.VMs {
+		o := r.vm(v.UUID)
+		if o == nil {
+			continue
+		}
+		switch {
+		case v.Skipped:
+			o.State, o.Error = StateSkipped, v.Error
+			r.fail(ctx, "VM '%s' of %s was not started: %s.", o.Name, job.label, v.Error)
+		case v.Error != "":
+			o.State, o.Error = StateFailed, v.Error
+			r.fail(ctx, "VM '%s' could not be started: %s.", o.Name, strings.TrimSuffix(v.Error, "."))
+		default:
+			r.setStarted(o, v.PowerState, v.StartedAt)
+		}
+	}
+}
+
+// verify checks every recovered VM is in the power state the start mode
+// promised. A mismatch fails the run at the end; it does not stop it.
+func (r *run) verify(ctx workflow.Context) error {
+	expect := map[string]string{}
+	for _, vm := range r.vms {
+		switch vm.State {
+		case StateRunning:
+			expect[vm.UUID] = "Running"
+		case StatePaused:
+			expect[vm.UUID] = "Paused"
+		case StateRecovered:
+			if r.startMode == plan.StartNone {
+				expect[vm.UUID] = "Halted"
+			}
+		}
+	}
+	if len(expect) == 0 {
+		r.event(ctx, "Nothing to verify: no VM was recovered.")
+		return nil
+	}
+	var res activities.VerifyResult
+	actx := withActivity(ctx, optVerify, fmt.Sprintf("verify the power state of %s at site %s", plural(len(expect), "VM"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.Verify, &activities.VerifyInput{Site: r.target, Expect: expect}).Get(ctx, &res); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		r.fail(ctx, "Verifying the power states at site %s failed: %s; check the VMs by hand.", r.target, strings.TrimSuffix(errorText(err), "."))
+		return nil
+	}
+	for _, m := range res.Mismatches {
+		r.fail(ctx, "%s", m)
+	}
+	if len(res.Mismatches) == 0 {
+		r.event(ctx, "Verified the power state of %s.", plural(len(expect), "VM"))
+	}
+	return nil
+}
+
+// reprotect enables metadata replication on the attached SRs so the way back
+// exists. Its errors are warnings: the recovered VMs are up either way.
+func (r *run) reprotect(ctx workflow.Context) error {
+	if len(r.scanSRs) == 0 {
+		return nil
+	}
+	var res activities.ReprotectResult
+	actx := withActivity(ctx, optReprotect, fmt.Sprintf("reprotect %s at site %s", plural(len(r.scanSRs), "SR"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.Reprotect, &activities.ReprotectInput{Site: r.target, SRUUIDs: r.scanSRs}).Get(ctx, &res); err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		r.warn(ctx, "Reprotecting the SRs at site %s failed: %s; enable metadata replication on them by hand so that a failback is possible.", r.target, strings.TrimSuffix(errorText(err), "."))
+		return nil
+	}
+	for _, e := range res.Errors {
+		r.warn(ctx, "%s", e)
+	}
+	r.event(ctx, "Metadata replication enabled on %s.", plural(len(res.Enabled), "SR"))
+	return nil
+}
+
+// cleanupTest removes what a test failover recreated: every vApp and VM whose
+// recovery was started (except a VM that was already in the pool before the
+// test and was not reported recovered: it is not ours) and every SR our DR
+// tasks introduced.
+func (r *run) cleanupTest(ctx workflow.Context) {
+	in := &activities.CleanupInput{Site: r.target}
+	ours := func(uuid string, existed bool) bool { return r.recovered[uuid] || !existed }
+	var beforeVMs map[string]string
+	var beforeVApps []string
+	if r.before != nil {
+		beforeVMs, beforeVApps = r.before.VMs, r.before.VApps
+	}
+	if r.selected != nil {
+		for _, u := range r.selected.Units {
+			if !r.attempted[u.UUID] {
+				continue
+			}
+			if u.Kind == activities.KindVApp && ours(u.UUID, contains(beforeVApps, u.UUID)) {
+				in.VAppUUIDs = append(in.VAppUUIDs, u.UUID)
+			}
+			for _, vm := range u.VMs {
+				_, existed := beforeVMs[vm.UUID]
+				if ours(vm.UUID, existed) {
+					in.VMUUIDs = append(in.VMUUIDs, vm.UUID)
+				}
+			}
+		}
+	}
+	for _, t := range r.drTasks {
+		for _, sr := range t.IntroducedSRs {
+			in.SRUUIDs = appendNew(in.SRUUIDs, sr.UUID)
+		}
+	}
+	if len(in.VAppUUIDs)+len(in.VMUUIDs)+len(in.SRUUIDs) == 0 {
+		return
+	}
+	var res activities.CleanupResult
+	actx := withActivity(ctx, optCleanup, fmt.Sprintf("clean up %s, %s and %s at site %s",
+		plural(len(in.VAppUUIDs), "vApp"), plural(len(in.VMUUIDs), "VM"), plural(len(in.SRUUIDs), "SR"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.CleanupTest, in).Get(ctx, &res); err != nil {
+		r.leftovers = append(r.leftovers, fmt.Sprintf("The cleanup at site %s failed: %s; remove the test's VMs, vApps and SRs by hand.", r.target, strings.TrimSuffix(errorText(err), ".")))
+		return
+	}
+	r.leftovers = append(r.leftovers, res.Leftovers...)
+	for _, uuid := range in.VMUUIDs {
+		if o := r.vm(uuid); o != nil {
+			o.State = StateCleanedUp
+		}
+	}
+	for _, uuid := range in.VAppUUIDs {
+		if o := r.vapp(uuid); o != nil {
+			o.State = StateCleanedUp
+		}
+	}
+	r.event(ctx, "Cleaned up %s, %s and %s.", plural(len(in.VAppUUIDs), "vApp"), plural(len(in.VMUUIDs), "VM"), plural(len(in.SRUUIDs), "SR"))
+}
+
+// destroyDRTasks destroys the run's DR tasks (all modes). After a failover
+// this forgets the SRs no recovered VM uses; those in use stay.
+func (r *run) destroyDRTasks(ctx workflow.Context) {
+	if len(r.drTasks) == 0 {
+		return
+	}
+	var uuids []string
+	for _, t := range r.drTasks {
+		uuids = append(uuids, t.UUID)
+	}
+	actx := withActivity(ctx, optDestroyDR, fmt.Sprintf("destroy %s at site %s", plural(len(uuids), "DR task"), r.target))
+	if err := workflow.ExecuteActivity(actx, acts.DestroyDRTasks, &activities.DestroyDRTasksInput{Site: r.target, DRTaskUUIDs: uuids}).Get(ctx, nil); err != nil {
+		msg := fmt.Sprintf("DR tasks %s at site %s could not be destroyed: %s; destroy them with `xe drtask-destroy uuid=…`.", strings.Join(uuids, ", "), r.target, strings.TrimSuffix(errorText(err), "."))
+		r.leftovers = append(r.leftovers, msg)
+		r.warn(ctx, "%s", msg)
+		return
+	}
+	r.event(ctx, "Destroyed %s.", plural(len(uuids), "DR task"))
+}
+
+// inventoryAfter compares the test pool with its inventory before the test;
+// every difference is a leftover.
+func (r *run) inventoryAfter(ctx workflow.Context) {
+	if r.before == nil {
+		return
+	}
+	after, err := r.inventory(ctx)
+	if err != nil {
+		r.leftovers = append(r.leftovers, fmt.Sprintf("The inventory of the pool at site %s after cleanup failed: %s; check by hand that the test left nothing behind.", r.target, strings.TrimSuffix(errorText(err), ".")))
+		return
+	}
+	diff := inventoryDiff(r.before, after, r.vmName)
+	r.leftovers = append(r.leftovers, diff...)
+	if len(diff) == 0 {
+		r.event(ctx, "The pool at site %s is exactly as it was before the test.", r.target)
+	}
+}
+
+func (r *run) vmName(uuid string) string {
+	if o := r.vm(uuid); o != nil {
+		return fmt.Sprintf("VM '%s' (%s)", o.Name, uuid)
+	}
+	return "VM " + uuid
+}
+
+// inventoryDiff describes every difference between two inventories, sorted.
+func inventoryDiff(before, after *activities.Inventory, vmName func(string) string) []string {
+	var out []string
+	for _, uuid := range sortedKeys(after.VMs) {
+		was, existed := before.VMs[uuid]
+		switch {
+		case !existed:
+			out = append(out, fmt.Sprintf("%s is still in the pool (%s).", vmName(uuid), after.VMs[uuid]))
+		case was != after.VMs[uuid]:
+			out = append(out, fmt.Sprintf("%s was %s before the test and is %s now.", vmName(uuid), was, after.VMs[uuid]))
+		}
+	}
+	for _, uuid := range sortedKeys(before.VMs) {
+		if _, ok := after.VMs[uuid]; !ok {
+			out = append(out, fmt.Sprintf("%s was in the pool before the test and is gone.", vmName(uuid)))
+		}
+	}
+	for _, k := range []struct {
+		what          string
+		before, after []string
+	}{
+		{"vApp", before.VApps, after.VApps},
+		{"SR", before.SRs, after.SRs},
+		{"Network", before.Networks, after.Networks},
+		{"DR task", before.DRTasks, after.DRTasks},
+	} {
+		for _, uuid := range sortedCopy(k.after) {
+			if !contains(k.before, uuid) {
+				out = append(out, fmt.Sprintf("%s %s is still in the pool.", k.what, uuid))
+			}
+		}
+		for _, uuid := range sortedCopy(k.before) {
+			if !contains(k.after, uuid) {
+				out = append(out, fmt.Sprintf("%s %s was in the pool before the test and is gone.", k.what, uuid))
+			}
+		}
+	}
+	if before.PoolUUID != after.PoolUUID {
+		out = append(out, fmt.Sprintf("The pool's UUID changed from %s to %s during the test.", before.PoolUUID, after.PoolUUID))
+	}
+	return out
+}
+
+func storageName(st plan.StorageTarget, i int) string {
+	if st.Name != "" {
+		return st.Name
+	}
+	if id := st.DeviceConfig["SCSIid"]; id != "" {
+		return id
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func appendNew(list []string, s string) []string {
+	if contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
