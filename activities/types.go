@@ -231,6 +231,10 @@ type CleanupInput struct {
 	VAppUUIDs []string `json:"vapp_uuids"`
 	VMUUIDs   []string `json:"vm_uuids"`
 	SRUUIDs   []string `json:"sr_uuids"`
+	// BaselineNetworks is the target's network UUIDs before the run: networks
+	// that recovery created since (other_config import_task, no VIFs left)
+	// are destroyed too, so the DR pool is left as it was.
+	BaselineNetworks []string `json:"baseline_networks,omitempty"`
 }
 
 // CleanupResult lists what was removed and what could not be (one sentence each).
