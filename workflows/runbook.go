@@ -5,14 +5,16 @@
 //
 // History size, estimated for a 5,000-VM plan (500 vApps of 8 VMs and 1,000
 // standalone VMs in batches of 50 = 520 recovery units): the parent runs about
-// 15 activities (~45 events), ~25 search-attribute upserts, gates and signals
-// (~30), and per unit one recover child and one start child (3 events each
-// plus, at worst, one 3-event workflow task per completion): 520 × 2 × 6 ≈
-// 6,300 events, far below the 51,200-event limit, so the engine does not
-// ContinueAsNew. Each child holds one Recover activity, or one StartVM per VM
-// of its vApp / batch (≤ 50 × ~11 events). The largest payloads are the scan
-// result and the precheck input (~300 bytes per VM: ~1.5 MB each at 5,000 VMs,
-// under the 2 MB per-payload limit; larger plans should be split).
+// 15 activities (~45 events), ~20 search-attribute upserts, gates and signals
+// (~30), and per unit one recover child and one start child. A child costs the
+// parent 3 events (initiated, started, completed) plus, at worst, two 3-event
+// workflow tasks when its start and completion arrive alone: 1,040 × 9 ≈ 9,400
+// events, far below the 51,200-event limit, so the engine does not
+// ContinueAsNew (the recorded fixture: 8 children, 133 events). Each child
+// holds one Recover activity, or one StartVM per VM of its vApp / batch
+// (≤ 50 × ~11 events). The largest payloads are the scan result, the precheck
+// input and the report (~300 bytes per VM: ~1.5 MB each at 5,000 VMs, under
+// the 2 MB per-payload limit; plans much larger than that should be split).
 package workflows
 
 import (
@@ -105,6 +107,12 @@ var runbookSteps = []step{
 
 // runbook runs one mode of the runbook.
 func runbook(ctx workflow.Context, mode plan.Mode, in *RunInput) (*Report, error) {
+	return runSteps(ctx, mode, in, runbookSteps)
+}
+
+// runSteps runs the given table; tests run a broken one to prove the replay
+// test catches a change of command order.
+func runSteps(ctx workflow.Context, mode plan.Mode, in *RunInput, steps []step) (*Report, error) {
 	if in == nil || in.Plan.Name == "" {
 		return nil, temporal.NewNonRetryableApplicationError(
 			"The run input holds no plan; start the run with a plan as JSON input {\"plan\": {...}}.", "Failed", nil)
@@ -118,7 +126,7 @@ func runbook(ctx workflow.Context, mode plan.Mode, in *RunInput) (*Report, error
 	runCtx, cancel := workflow.WithCancel(ctx)
 	r.listenForAbort(ctx, cancel)
 	err := r.validateInput()
-	for _, s := range runbookSteps {
+	for _, s := range steps {
 		if err != nil {
 			break
 		}

@@ -1,0 +1,73 @@
+package workflows
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// The histories in testdata were recorded on a dev server by record_test.go
+// (go test -tags record). Replaying them with the current code proves a
+// change keeps the runs in flight replayable.
+
+var quiet = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+
+// recorded names each history and the workflow ID it was recorded under:
+// child workflow IDs derive from it, and the SDK matches child commands by ID.
+var recorded = []struct{ file, id string }{
+	{"failover", WorkflowID("p1", plan.ModeFailover)},
+	{"failback", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
+	{"start-vms", WorkflowID("p1", plan.ModeFailover) + "/start/vapp-vapp-db"},
+}
+
+func replay(t *testing.T, r worker.WorkflowReplayer, file, id string) error {
+	f, err := os.Open(filepath.Join("testdata", file+".json"))
+	require.NoError(t, err)
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	require.NoError(t, err)
+	return r.ReplayWorkflowHistoryWithOptions(quiet, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: id},
+	})
+}
+
+func TestReplayRecordedHistories(t *testing.T) {
+	for _, rec := range recorded {
+		t.Run(rec.file, func(t *testing.T) {
+			r := worker.NewWorkflowReplayer()
+			Register(r)
+			require.NoError(t, replay(t, r, rec.file, rec.id))
+		})
+	}
+}
+
+// brokenFailover is Failover with two steps swapped, as a careless
+// refactoring could do. It must not replay the recorded failover.
+func brokenFailover(ctx workflow.Context, in *RunInput) (*Report, error) {
+	steps := append([]step(nil), runbookSteps...)
+	steps[1], steps[3] = steps[3], steps[1] // introduce before probe
+	return runSteps(ctx, plan.ModeFailover, in, steps)
+}
+
+func TestReplayCatchesNonDeterminism(t *testing.T) {
+	require.Equal(t, PhaseProbe, runbookSteps[1].phase)
+	require.Equal(t, PhaseIntroduce, runbookSteps[3].phase)
+	r := worker.NewWorkflowReplayer()
+	r.RegisterWorkflowWithOptions(brokenFailover, workflow.RegisterOptions{Name: FailoverWorkflowName})
+	err := replay(t, r, "failover", WorkflowID("p1", plan.ModeFailover))
+	require.Error(t, err)
+	// TMPRL1100 is the SDK's code for a nondeterminism error.
+	assert.Contains(t, err.Error(), "TMPRL1100")
+}
