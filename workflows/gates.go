@@ -118,7 +118,7 @@ func (r *run) gate(ctx workflow.Context, name, summary string) error {
 		sel.Select(ctx)
 		now := workflow.Now(ctx)
 		switch {
-		case stopped || (timer != nil && timer.IsReady() && !expired):
+		case stopped || ctx.Err() != nil:
 			gs.State = GateAborted
 			return ctx.Err()
 		case expired:

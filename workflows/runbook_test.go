@@ -433,7 +433,7 @@ func TestStartConcurrencyLimit(t *testing.T) {
 		inFlight++
 		most = max(most, inFlight)
 		<-mu
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 		mu <- struct{}{}
 		inFlight--
 		<-mu
