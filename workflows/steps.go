@@ -596,6 +596,8 @@ func (r *run) cleanupTest(ctx workflow.Context) {
 	var beforeVApps []string
 	if r.before != nil {
 		beforeVMs, beforeVApps = r.before.VMs, r.before.VApps
+		// Networks the recovery created since are ours to remove too.
+		in.BaselineNetworks = r.before.Networks
 	}
 	if r.selected != nil {
 		for _, u := range r.selected.Units {
@@ -619,7 +621,7 @@ func (r *run) cleanupTest(ctx workflow.Context) {
 		}
 	}
 	if len(in.VAppUUIDs)+len(in.VMUUIDs)+len(in.SRUUIDs) == 0 {
-		return
+		return // nothing was recreated
 	}
 	var res activities.CleanupResult
 	actx := withActivity(ctx, optCleanup, fmt.Sprintf("clean up %s, %s and %s at site %s",
