@@ -1,0 +1,180 @@
+package sim
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// This file is event.from: a long poll over the database generation. An object whose
+// last change is newer than the token is reported ("add" if created after the token,
+// "mod" otherwise, with its current record as snapshot); deletions newer than the token
+// are reported as "del" without snapshot, as xapi does. Class names in events are
+// lower-case, like xapi's.
+
+// taskCancels holds the cancel functions of running Async tasks.
+var taskCancels sync.Map
+
+type subscription struct {
+	all     bool
+	classes map[string]bool            // datamodel class names
+	objects map[string]map[string]bool // class → refs
+}
+
+func parseSubscription(classes []string) subscription {
+	s := subscription{classes: map[string]bool{}, objects: map[string]map[string]bool{}}
+	for _, c := range classes {
+		if c == "*" {
+			s.all = true
+			continue
+		}
+		name, ref, hasRef := strings.Cut(c, "/")
+		cls, ok := classByLower[strings.ToLower(name)]
+		if !ok {
+			continue
+		}
+		if hasRef {
+			if s.objects[cls] == nil {
+				s.objects[cls] = map[string]bool{}
+			}
+			s.objects[cls][ref] = true
+		} else {
+			s.classes[cls] = true
+		}
+	}
+	return s
+}
+
+func (s subscription) wants(class, ref string) bool {
+	return s.all || s.classes[class] || s.objects[class][ref]
+}
+
+func (s subscription) classList(db *DB) []string {
+	var out []string
+	for c := range db.objs {
+		if s.all || s.classes[c] || len(s.objects[c]) > 0 {
+			out = append(out, c)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func formatToken(gen int64) string { return fmt.Sprintf("%020d,%020d", gen, 0) }
+
+func parseToken(t string) (int64, bool) {
+	if t == "" {
+		return 0, true
+	}
+	first, _, _ := strings.Cut(t, ",")
+	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
+	return n, err == nil
+}
+
+type pendingEvent struct {
+	gen       int64
+	class, op string
+	obj       *object
+	ref       string
+}
+
+func collectEvents(db *DB, sub subscription, since int64) []pendingEvent {
+	var evs []pendingEvent
+	for _, class := range sub.classList(db) {
+		for ref, o := range db.objs[class] {
+			if o.mgen > since && sub.wants(class, ref) {
+				op := "mod"
+				if o.cgen > since {
+					op = "add"
+				}
+				evs = append(evs, pendingEvent{gen: o.mgen, class: class, op: op, obj: o, ref: ref})
+			}
+		}
+	}
+	for _, t := range db.dels {
+		if t.dgen > since && t.cgen <= since && sub.wants(t.class, t.ref) {
+			evs = append(evs, pendingEvent{gen: t.dgen, class: t.class, op: "del", ref: t.ref})
+		}
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		if evs[i].gen != evs[j].gen {
+			return evs[i].gen < evs[j].gen
+		}
+		return evs[i].ref < evs[j].ref
+	})
+	return evs
+}
+
+func init() {
+	register("event.from", func(c *call) any {
+		classes := c.strSet(1)
+		token := c.str(2)
+		timeout := c.float(3)
+		since, ok := parseToken(token)
+		if !ok {
+			c.fail("EVENT_FROM_TOKEN_PARSE_FAILURE", token)
+		}
+		sub := parseSubscription(classes)
+		// Tasks always live in the real database (see dbFor).
+		db := c.db
+		if len(sub.classes) == 1 && sub.classes["task"] || len(sub.classes) == 0 && len(sub.objects) == 1 && sub.objects["task"] != nil {
+			db = c.pool.db
+		}
+		deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
+		for {
+			evs := collectEvents(db, sub, since)
+			if len(evs) > 0 || !time.Now().Before(deadline) {
+				return eventBatch(db, sub, evs, max(since, db.gen))
+			}
+			ch := db.notify
+			c.unlocked(func() {
+				t := time.NewTimer(time.Until(deadline))
+				defer t.Stop()
+				select {
+				case <-ch:
+				case <-t.C:
+				case <-c.ctx.Done():
+				}
+			})
+			if c.ctx.Err() != nil {
+				c.fail("EVENTS_LOST")
+			}
+		}
+	})
+	register("event.get_current_id", func(c *call) any { return c.db.gen })
+	register("event.inject", func(c *call) any {
+		cls := c.str(1)
+		o := c.db.Get(cls, c.str(2))
+		if o == nil {
+			c.fail("HANDLE_INVALID", cls, c.str(2))
+		}
+		c.db.Update(cls, o.ref, map[string]any{})
+		return formatToken(c.db.gen)
+	})
+}
+
+func eventBatch(db *DB, sub subscription, evs []pendingEvent, gen int64) Struct {
+	list := make([]any, 0, len(evs))
+	ts := strconv.FormatFloat(float64(time.Now().UnixNano())/1e9, 'f', 6, 64)
+	for _, e := range evs {
+		ev := Struct{
+			{Name: "id", Value: strconv.FormatInt(e.gen, 10)},
+			{Name: "timestamp", Value: ts},
+			{Name: "class", Value: strings.ToLower(e.class)},
+			{Name: "operation", Value: e.op},
+			{Name: "ref", Value: e.ref},
+		}
+		if e.obj != nil {
+			ev = append(ev, Member{Name: "snapshot", Value: render(e.obj)})
+		}
+		list = append(list, ev)
+	}
+	counts := Struct{}
+	for _, class := range sub.classList(db) {
+		counts = append(counts, Member{Name: strings.ToLower(class), Value: int64(len(db.objs[class]))})
+	}
+	return Struct{{Name: "events", Value: list}, {Name: "valid_ref_counts", Value: counts}, {Name: "token", Value: formatToken(gen)}}
+}

@@ -1,0 +1,131 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// JournalEntry is one call as the simulator saw it.
+type JournalEntry struct {
+	Seq      int64         `json:"seq"`
+	Time     time.Time     `json:"time"`
+	Pool     string        `json:"pool"`
+	Host     string        `json:"host"`
+	Method   string        `json:"method"`
+	Session  string        `json:"session,omitempty"` // "real", "foreign" or "" (login)
+	User     string        `json:"user,omitempty"`
+	Params   []any         `json:"params,omitempty"`
+	Result   string        `json:"result"` // "Success" or the error code
+	Error    []string      `json:"error,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Journal records every call (in memory, bounded, and optionally as JSON lines in a file).
+type Journal struct {
+	mu      sync.Mutex
+	entries []JournalEntry
+	seq     int64
+	file    *os.File
+	enc     *json.Encoder
+}
+
+const journalCap = 200000
+
+func newJournal(path string) (*Journal, error) {
+	j := &Journal{}
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open journal %s: %w", path, err)
+		}
+		j.file = f
+		j.enc = json.NewEncoder(f)
+	}
+	return j, nil
+}
+
+func (j *Journal) add(e JournalEntry) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.seq++
+	e.Seq = j.seq
+	j.entries = append(j.entries, e)
+	if len(j.entries) > journalCap {
+		j.entries = append([]JournalEntry(nil), j.entries[journalCap/2:]...)
+	}
+	if j.enc != nil {
+		_ = j.enc.Encode(e)
+	}
+}
+
+// Entries returns the entries with Seq > since.
+func (j *Journal) Entries(since int64) []JournalEntry {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []JournalEntry
+	for _, e := range j.entries {
+		if e.Seq > since {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Count returns how many entries match a method (canonical name, "Async." prefix kept)
+// and, when non-empty, a result.
+func (j *Journal) Count(method, result string) int {
+	n := 0
+	for _, e := range j.Entries(0) {
+		if e.Method == method && (result == "" || e.Result == result) {
+			n++
+		}
+	}
+	return n
+}
+
+func (j *Journal) close() error {
+	if j.file != nil {
+		return j.file.Close()
+	}
+	return nil
+}
+
+// redact hides passwords: login's second parameter and any *password* map value.
+func redact(method string, params []any) []any {
+	out := make([]any, len(params))
+	for i, p := range params {
+		out[i] = redactValue(p)
+	}
+	if strings.HasSuffix(method, "login_with_password") && len(out) > 1 {
+		out[1] = "******"
+	}
+	return out
+}
+
+func redactValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			if strings.Contains(strings.ToLower(k), "password") || strings.Contains(strings.ToLower(k), "secret") {
+				m[k] = "******"
+			} else {
+				m[k] = redactValue(e)
+			}
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, e := range x {
+			a[i] = redactValue(e)
+		}
+		return a
+	case time.Time:
+		return formatDateTime(x)
+	}
+	return v
+}

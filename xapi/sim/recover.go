@@ -1,0 +1,376 @@
+package sim
+
+import (
+	"strconv"
+)
+
+// This file is DR recovery: assert_can_be_recovered, get_SRs_required_for_recovery and
+// recover for VMs and vApps, called with a foreign session (c.db is the foreign
+// database) and a real session_to. It follows Xapi_dr.recover_vms and Import's metadata
+// import semantics (UUIDs kept, version + 1, force rules, VDI and network matching).
+
+// requiredSRs lists the SRs (refs in db) of the VDIs of a VM's non-CD VBDs, minus ISO SRs.
+func requiredSRs(db *DB, vm *object) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, vbd := range vm.Refs("VBDs") {
+		b := db.Get("VBD", vbd)
+		if b == nil || b.S("type") == "CD" {
+			continue
+		}
+		vdi := db.Get("VDI", b.S("VDI"))
+		if vdi == nil {
+			continue
+		}
+		sr := db.Get("SR", vdi.S("SR"))
+		if sr == nil || sr.S("content_type") == "iso" || seen[sr.ref] {
+			continue
+		}
+		seen[sr.ref] = true
+		out = append(out, sr.ref)
+	}
+	return out
+}
+
+// sessionTo validates session_to: a live session of this master with DR permission.
+func (c *call) sessionTo(i int, action string) *Session {
+	ref := c.str(i)
+	s := c.pool.sessions[ref]
+	if s == nil {
+		c.fail("SESSION_INVALID", ref)
+	}
+	if s.db != nil || !roleAtLeastPoolOperator(s.Role) {
+		c.fail("RBAC_PERMISSION_DENIED", action, "The supplied session does not have the required permissions for VM recovery.")
+	}
+	return s
+}
+
+// missingSRs returns, for a foreign VM, its required SRs that are missing from the target
+// (foreign ref) or not attached there (target ref), as assert_can_be_recovered raises them.
+func (c *call) missingSRs(vm *object) (foreign []string, raise []string) {
+	target := c.pool.db
+	for _, sr := range requiredSRs(c.db, vm) {
+		u := c.db.Get("SR", sr).S("uuid")
+		t := target.ByUUID("SR", u)
+		switch {
+		case t == nil:
+			foreign = append(foreign, sr)
+			raise = append(raise, sr)
+		case !c.pool.srAttachedOn(t.ref, nil):
+			foreign = append(foreign, sr)
+			raise = append(raise, t.ref)
+		}
+	}
+	return foreign, raise
+}
+
+func (c *call) assertCanBeRecovered(vm *object) {
+	if _, raise := c.missingSRs(vm); len(raise) > 0 {
+		c.fail("VM_REQUIRES_SR", vm.ref, raise[0])
+	}
+}
+
+// importVM recovers one foreign VM into the target database. It returns the target ref,
+// or "" when a same-UUID VM that is not halted was skipped (force=true).
+func (c *call) importVM(vm *object, force bool, importTask string) string {
+	p := c.pool
+	target := p.db
+	src := c.db
+	uuid := vm.S("uuid")
+	version := vm.I("version")
+	existing := target.ByUUID("VM", uuid)
+	if existing != nil {
+		if existing.S("power_state") != "Halted" {
+			if force {
+				return ""
+			}
+			c.fail("VM_BAD_POWER_STATE", existing.ref, "Halted", existing.S("power_state"))
+		}
+		if !force && existing.I("version") >= version {
+			c.fail("VM_TO_IMPORT_IS_NOT_NEWER_VERSION", existing.ref, strconv.FormatInt(existing.I("version"), 10), strconv.FormatInt(version, 10))
+		}
+	}
+	// Resolve disks first so that force=false fails before anything is created.
+	type disk struct {
+		vbd *object
+		vdi string // target ref, "" for an empty VBD
+	}
+	var disks []disk
+	for _, vbdRef := range vm.Refs("VBDs") {
+		vbd := src.Get("VBD", vbdRef)
+		if vbd == nil {
+			continue
+		}
+		if vbd.S("type") == "CD" || vbd.B("empty") {
+			disks = append(disks, disk{vbd: vbd})
+			continue
+		}
+		fv := src.Get("VDI", vbd.S("VDI"))
+		if fv == nil {
+			continue
+		}
+		t := c.findVDI(fv)
+		if t == "" {
+			if force {
+				continue
+			}
+			srRef := fv.S("SR")
+			if fs := src.Get("SR", srRef); fs != nil {
+				if ts := target.ByUUID("SR", fs.S("uuid")); ts != nil {
+					srRef = ts.ref
+				}
+			}
+			c.fail("VDI_LOCATION_MISSING", srRef, fv.S("location"))
+		}
+		disks = append(disks, disk{vbd: vbd, vdi: t})
+	}
+	power := "Halted"
+	suspendVDI := NullRef
+	if vm.S("power_state") == "Suspended" {
+		if fv := src.Get("VDI", vm.S("suspend_VDI")); fv != nil {
+			if t := c.findVDI(fv); t != "" {
+				power, suspendVDI = "Suspended", t
+			} else if !force {
+				c.fail("VDI_LOCATION_MISSING", fv.S("SR"), fv.S("location"))
+			}
+		}
+	}
+	c.sleep(c.w.timing.Recover)
+	if existing != nil {
+		// Re-read: the state may have changed while recovering.
+		if e := target.ByUUID("VM", uuid); e != nil {
+			for _, vbd := range e.Refs("VBDs") {
+				target.Delete("VBD", vbd)
+			}
+			for _, vif := range e.Refs("VIFs") {
+				target.Delete("VIF", vif)
+			}
+			target.Delete("VM", e.ref)
+		}
+	}
+	fields := map[string]any{}
+	for k, v := range vm.f {
+		fields[k] = v
+	}
+	for _, k := range []string{"VBDs", "VIFs", "snapshots", "consoles", "crash_dumps", "VUSBs", "VTPMs", "VGPUs", "attached_PCIs", "children"} {
+		delete(fields, k)
+	}
+	oc := copyMap(vm.Map("other_config"))
+	delete(oc, "grant_api_access")
+	oc["import_task"] = importTask
+	ref := c.w.newRef()
+	fields["uuid"] = uuid
+	fields["version"] = version + 1
+	fields["appliance"] = NullRef
+	fields["protection_policy"] = NullRef
+	fields["snapshot_schedule"] = NullRef
+	fields["generation_id"] = strconv.FormatInt(c.w.rng.Int63n(1<<31), 10) + ":" + strconv.FormatInt(c.w.rng.Int63n(1<<31), 10)
+	fields["other_config"] = oc
+	fields["power_state"] = power
+	fields["suspend_VDI"] = suspendVDI
+	fields["allowed_operations"] = vmAllowedOps(power)
+	fields["current_operations"] = map[string]string{}
+	fields["domid"] = int64(-1)
+	fields["metrics"] = NullRef
+	fields["guest_metrics"] = NullRef
+	for _, hf := range []string{"resident_on", "affinity", "scheduled_to_be_resident_on"} {
+		if target.Get("host", vm.S(hf)) == nil || power == "Halted" && hf == "resident_on" {
+			fields[hf] = NullRef
+		}
+	}
+	if target.Get("SR", vm.S("suspend_SR")) == nil {
+		fields["suspend_SR"] = NullRef
+	}
+	if ha := vm.S("ha_restart_priority"); len(ha) == 1 && ha >= "0" && ha <= "3" {
+		fields["ha_restart_priority"] = "restart"
+		fields["order"] = int64(ha[0] - '0')
+	}
+	target.Create("VM", ref, fields)
+	for _, d := range disks {
+		vf := map[string]any{}
+		for k, v := range d.vbd.f {
+			vf[k] = v
+		}
+		vf["VM"] = ref
+		vf["currently_attached"] = false
+		vf["current_operations"] = map[string]string{}
+		vf["metrics"] = NullRef
+		if d.vdi == "" {
+			vf["VDI"] = NullRef
+			vf["empty"] = true
+		} else {
+			vf["VDI"] = d.vdi
+		}
+		target.Create("VBD", c.w.newRef(), vf)
+	}
+	for _, vifRef := range vm.Refs("VIFs") {
+		vif := src.Get("VIF", vifRef)
+		if vif == nil {
+			continue
+		}
+		vf := map[string]any{}
+		for k, v := range vif.f {
+			vf[k] = v
+		}
+		vf["VM"] = ref
+		vf["network"] = c.mapNetwork(src.Get("network", vif.S("network")), importTask)
+		vf["currently_attached"] = false
+		vf["current_operations"] = map[string]string{}
+		vf["metrics"] = NullRef
+		target.Create("VIF", c.w.newRef(), vf)
+	}
+	for _, sr := range requiredSRs(target, target.Get("VM", ref)) {
+		if target.Get("SR", sr).S("introduced_by") != NullRef {
+			target.Set("SR", sr, "introduced_by", NullRef)
+		}
+	}
+	return ref
+}
+
+// findVDI matches a foreign VDI in the target: by sm_config SCSIid, then by SR uuid and
+// location, on SRs the target knows.
+func (c *call) findVDI(fv *object) string {
+	target := c.pool.db
+	if id := fv.Map("sm_config")["SCSIid"]; id != "" {
+		for _, v := range target.All("VDI") {
+			if v.Map("sm_config")["SCSIid"] == id {
+				return v.ref
+			}
+		}
+	}
+	fs := c.db.Get("SR", fv.S("SR"))
+	if fs == nil {
+		return ""
+	}
+	ts := target.ByUUID("SR", fs.S("uuid"))
+	if ts == nil {
+		return ""
+	}
+	loc := fv.S("location")
+	for _, v := range ts.Refs("VDIs") {
+		if o := target.Get("VDI", v); o != nil && o.S("location") == loc {
+			return v
+		}
+	}
+	return ""
+}
+
+// mapNetwork finds the target network by name_label, then bridge, else creates one.
+func (c *call) mapNetwork(fn *object, importTask string) string {
+	target := c.pool.db
+	if fn == nil {
+		return NullRef
+	}
+	for _, n := range target.All("network") {
+		if n.S("name_label") == fn.S("name_label") {
+			return n.ref
+		}
+	}
+	for _, n := range target.All("network") {
+		if n.S("bridge") == fn.S("bridge") {
+			return n.ref
+		}
+	}
+	ref := c.w.newRef()
+	target.Create("network", ref, map[string]any{"uuid": c.w.newUUID(), "name_label": fn.S("name_label"), "name_description": fn.S("name_description"),
+		"bridge": "xapi" + strconv.Itoa(len(target.objs["network"])), "MTU": fn.I("MTU"), "managed": true,
+		"other_config": map[string]string{"import_task": importTask}})
+	return ref
+}
+
+// importTaskRef is the task recorded in other_config:import_task.
+func (c *call) importTaskRef() string {
+	if c.task != "" {
+		return c.task
+	}
+	return c.w.newRef()
+}
+
+func init() {
+	register("VM.assert_can_be_recovered", func(c *call) any {
+		vm := c.obj(1, "VM")
+		c.sessionTo(2, "VM.assert_can_be_recovered")
+		c.assertCanBeRecovered(vm)
+		return nil
+	})
+	register("VM.get_SRs_required_for_recovery", func(c *call) any {
+		vm := c.obj(1, "VM")
+		c.sessionTo(2, "VM.get_SRs_required_for_recovery")
+		foreign, _ := c.missingSRs(vm)
+		if foreign == nil {
+			foreign = []string{}
+		}
+		return foreign
+	})
+	register("VM.recover", func(c *call) any {
+		vm := c.obj(1, "VM")
+		if a := vm.S("appliance"); a != NullRef && c.db.Get("VM_appliance", a) != nil {
+			c.fail("VM_IS_PART_OF_AN_APPLIANCE", vm.ref, a)
+		}
+		c.sessionTo(2, "VM.recover")
+		force := c.boolean(3)
+		c.assertCanBeRecovered(vm)
+		c.importVM(vm, force, c.importTaskRef())
+		return nil
+	})
+	register("VM_appliance.assert_can_be_recovered", func(c *call) any {
+		a := c.obj(1, "VM_appliance")
+		c.sessionTo(2, "VM_appliance.assert_can_be_recovered")
+		for _, v := range a.Refs("VMs") {
+			c.assertCanBeRecovered(c.db.Get("VM", v))
+		}
+		return nil
+	})
+	register("VM_appliance.get_SRs_required_for_recovery", func(c *call) any {
+		a := c.obj(1, "VM_appliance")
+		c.sessionTo(2, "VM_appliance.get_SRs_required_for_recovery")
+		seen := map[string]bool{}
+		out := []string{}
+		for _, v := range a.Refs("VMs") {
+			foreign, _ := c.missingSRs(c.db.Get("VM", v))
+			for _, s := range foreign {
+				if !seen[s] {
+					seen[s] = true
+					out = append(out, s)
+				}
+			}
+		}
+		return out
+	})
+	register("VM_appliance.recover", func(c *call) any {
+		a := c.obj(1, "VM_appliance")
+		c.sessionTo(2, "VM_appliance.recover")
+		force := c.boolean(3)
+		for _, v := range a.Refs("VMs") {
+			c.assertCanBeRecovered(c.db.Get("VM", v))
+		}
+		task := c.importTaskRef()
+		var recovered []string
+		for _, v := range a.Refs("VMs") {
+			vm := c.db.Get("VM", v)
+			if vm.B("is_a_template") || vm.B("is_a_snapshot") {
+				continue
+			}
+			if r := c.importVM(vm, force, task); r != "" {
+				recovered = append(recovered, r)
+			}
+		}
+		target := c.pool.db
+		app := target.ByUUID("VM_appliance", a.S("uuid"))
+		if app != nil {
+			for _, v := range app.Refs("VMs") {
+				target.Set("VM", v, "appliance", NullRef)
+			}
+			target.Update("VM_appliance", app.ref, map[string]any{"name_label": a.S("name_label"), "name_description": a.S("name_description")})
+		} else {
+			ref := c.w.newRef()
+			target.Create("VM_appliance", ref, map[string]any{"uuid": a.S("uuid"), "name_label": a.S("name_label"), "name_description": a.S("name_description")})
+			app = target.Get("VM_appliance", ref)
+		}
+		for _, v := range recovered {
+			target.Set("VM", v, "appliance", app.ref)
+		}
+		c.pool.refreshApplianceOps(app.ref)
+		return nil
+	})
+}

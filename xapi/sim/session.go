@@ -1,0 +1,47 @@
+package sim
+
+import "time"
+
+// This file is session handling: login (with HOST_IS_SLAVE handled by dispatch), logout
+// (which unregisters a foreign database), and the few session getters clients use.
+
+func init() {
+	register("session.login_with_password", func(c *call) any {
+		u, ok := c.pool.users[c.str(0)]
+		if !ok || u.Password != c.str(1) {
+			c.fail("SESSION_AUTHENTICATION_FAILED")
+		}
+		s := &Session{Ref: c.w.newRef(), User: u.Name, Role: u.Role, created: time.Now(), ttl: c.pool.sessionTTL}
+		c.pool.sessions[s.Ref] = s
+		return s.Ref
+	})
+	register("session.logout", func(c *call) any {
+		// Dropping the session drops its foreign database with it.
+		c.pool.dropSession(c.sess)
+		return nil
+	})
+	register("session.local_logout", func(c *call) any {
+		c.pool.dropSession(c.sess)
+		return nil
+	})
+	register("session.get_this_host", func(c *call) any {
+		if c.str(1) != c.sess.Ref {
+			c.fail("HANDLE_INVALID", "session", c.str(1))
+		}
+		return c.pool.master.ref
+	})
+	register("session.get_uuid", func(c *call) any {
+		if c.str(1) != c.sess.Ref {
+			c.fail("HANDLE_INVALID", "session", c.str(1))
+		}
+		return c.sess.Ref[len("OpaqueRef:"):]
+	})
+	register("session.get_auth_user_name", func(c *call) any { return c.sess.User })
+	register("session.get_rbac_permissions", func(c *call) any { return []string{} })
+	register("session.get_all_subject_identifiers", func(c *call) any { return []string{} })
+}
+
+// roleAtLeastPoolOperator is the "has VDI.open_database permission" test used for DR.
+func roleAtLeastPoolOperator(role string) bool {
+	return role == "pool-admin" || role == "pool-operator"
+}

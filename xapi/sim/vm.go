@@ -1,0 +1,292 @@
+package sim
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file is the VM lifecycle: start (checks, then start_delay slept inside the call),
+// pause/unpause, suspend/resume, shutdowns (shutdown_delay), destroy (records only).
+
+// vmAllowedOps is a simplified VM.allowed_operations per power state.
+func vmAllowedOps(power string) []string {
+	switch power {
+	case "Halted":
+		return []string{"start", "start_on", "clone", "copy", "export", "snapshot", "destroy", "changing_memory_limits", "changing_VCPUs"}
+	case "Running":
+		return []string{"clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot", "hard_reboot", "pause", "suspend", "snapshot", "checkpoint"}
+	case "Paused":
+		return []string{"unpause", "hard_shutdown", "hard_reboot"}
+	case "Suspended":
+		return []string{"resume", "resume_on", "hard_shutdown", "destroy"}
+	}
+	return []string{}
+}
+
+// allowedPowerStates is xapi_vm_lifecycle's allowed_power_states, used for the expected
+// part of VM_BAD_POWER_STATE (lower-case names, comma-separated).
+var allowedPowerStates = map[string][]string{
+	"start":          {"halted"},
+	"pause":          {"running"},
+	"unpause":        {"paused"},
+	"suspend":        {"running"},
+	"resume":         {"suspended"},
+	"clean_shutdown": {"running"},
+	"shutdown":       {"running", "paused"},
+	"hard_shutdown":  {"paused", "suspended", "running"},
+	"destroy":        {"halted", "suspended"},
+}
+
+func (c *call) assertPower(vm *object, op string) {
+	actual := strings.ToLower(vm.S("power_state"))
+	for _, s := range allowedPowerStates[op] {
+		if s == actual {
+			return
+		}
+	}
+	c.fail("VM_BAD_POWER_STATE", vm.ref, strings.Join(allowedPowerStates[op], ", "), actual)
+}
+
+// setPower changes a VM's power state with everything that follows from it.
+func (p *Pool) setPower(vmRef, state string, host *Host) {
+	f := map[string]any{"power_state": state, "allowed_operations": vmAllowedOps(state)}
+	running := state == "Running" || state == "Paused"
+	if running && host != nil {
+		f["resident_on"] = host.ref
+		f["domid"] = int64(p.db.gen%1000 + 1)
+	}
+	if !running {
+		f["resident_on"] = NullRef
+		f["domid"] = int64(-1)
+	}
+	if state == "Halted" {
+		f["suspend_VDI"] = NullRef
+	}
+	vm := p.db.Update("VM", vmRef, f)
+	for _, vbd := range vm.Refs("VBDs") {
+		if b := p.db.Get("VBD", vbd); b != nil && b.B("currently_attached") != running {
+			p.db.Set("VBD", vbd, "currently_attached", running)
+		}
+	}
+	for _, vif := range vm.Refs("VIFs") {
+		if v := p.db.Get("VIF", vif); v != nil && v.B("currently_attached") != running {
+			p.db.Set("VIF", vif, "currently_attached", running)
+		}
+	}
+	if a := vm.S("appliance"); a != NullRef {
+		p.refreshApplianceOps(a)
+	}
+}
+
+// freeMemory is the memory a host has left for guests.
+func (p *Pool) freeMemory(h *Host) int64 {
+	free := h.memory
+	for _, vm := range p.db.Get("host", h.ref).Refs("resident_VMs") {
+		if o := p.db.Get("VM", vm); o != nil {
+			free -= o.I("memory_static_max")
+		}
+	}
+	return free
+}
+
+// startVM is VM.start: checks, boot, then start_delay slept inside the call.
+func (c *call) startVM(vmRef string, paused bool) {
+	p := c.pool
+	vm := p.db.Get("VM", vmRef)
+	if vm == nil {
+		c.fail("HANDLE_INVALID", "VM", vmRef)
+	}
+	if vm.B("is_a_template") {
+		c.fail("VM_IS_TEMPLATE", vmRef)
+	}
+	c.assertPower(vm, "start")
+	for _, vbd := range vm.Refs("VBDs") {
+		b := p.db.Get("VBD", vbd)
+		if b == nil || b.B("empty") || b.S("type") == "CD" {
+			continue
+		}
+		vdi := p.db.Get("VDI", b.S("VDI"))
+		if vdi == nil {
+			continue
+		}
+		if !p.srAttachedOn(vdi.S("SR"), nil) {
+			c.fail("VM_REQUIRES_SR", vmRef, vdi.S("SR"))
+		}
+	}
+	for _, vif := range vm.Refs("VIFs") {
+		v := p.db.Get("VIF", vif)
+		if v != nil && p.db.Get("network", v.S("network")) == nil {
+			c.fail("VM_REQUIRES_NETWORK", vmRef, v.S("network"))
+		}
+	}
+	need := vm.I("memory_static_max")
+	var best *Host
+	var bestFree int64 = -1 << 62
+	for _, h := range p.hosts {
+		if f := p.freeMemory(h); f > bestFree {
+			best, bestFree = h, f
+		}
+	}
+	if bestFree < need {
+		c.fail("HOST_NOT_ENOUGH_FREE_MEMORY", strconv.FormatInt(need, 10), strconv.FormatInt(max(bestFree, 0), 10))
+	}
+	p.db.Set("VM", vmRef, "current_operations", map[string]string{c.opRef(): "start"})
+	state := "Running"
+	if paused {
+		state = "Paused"
+	}
+	p.setPower(vmRef, state, best)
+	c.sleep(c.w.timing.Start)
+	// xapi sleeps start_delay after the VM is started, inside VM.start.
+	c.sleep(time.Duration(vm.I("start_delay")) * time.Second)
+	if p.db.Get("VM", vmRef) != nil {
+		p.db.Set("VM", vmRef, "current_operations", map[string]string{})
+	}
+}
+
+// opRef is the ref under which a call shows in current_operations.
+func (c *call) opRef() string {
+	if c.task != "" {
+		return c.task
+	}
+	return "OpaqueRef:" + strconv.FormatInt(c.pool.db.gen, 10)
+}
+
+// shutdownVM is VM.hard_shutdown / clean_shutdown / shutdown.
+func (c *call) shutdownVM(vmRef, op string) {
+	p := c.pool
+	vm := p.db.Get("VM", vmRef)
+	if vm == nil {
+		c.fail("HANDLE_INVALID", "VM", vmRef)
+	}
+	c.assertPower(vm, op)
+	if vm.S("power_state") == "Suspended" {
+		// hard_shutdown of a suspended VM deletes its suspend image.
+		if sv := vm.S("suspend_VDI"); sv != NullRef {
+			p.deleteVDI(sv)
+		}
+		p.setPower(vmRef, "Halted", nil)
+		return
+	}
+	c.sleep(c.w.timing.Shutdown)
+	p.setPower(vmRef, "Halted", nil)
+	p.db.Set("VM", vmRef, "ha_always_run", false)
+	c.sleep(time.Duration(vm.I("shutdown_delay")) * time.Second)
+}
+
+// destroyVM is VM.destroy: VBD and VIF records go, VDIs never do.
+func (c *call) destroyVM(vmRef string) {
+	p := c.pool
+	vm := p.db.Get("VM", vmRef)
+	if vm == nil {
+		c.fail("HANDLE_INVALID", "VM", vmRef)
+	}
+	if vm.B("is_default_template") {
+		c.fail("VM_CANNOT_DELETE_DEFAULT_TEMPLATE", vmRef)
+	}
+	c.assertPower(vm, "destroy")
+	for _, vbd := range vm.Refs("VBDs") {
+		p.db.Delete("VBD", vbd)
+	}
+	for _, vif := range vm.Refs("VIFs") {
+		p.db.Delete("VIF", vif)
+	}
+	app := vm.S("appliance")
+	p.db.Delete("VM", vmRef)
+	if app != NullRef && p.db.Get("VM_appliance", app) != nil {
+		p.refreshApplianceOps(app)
+	}
+}
+
+func init() {
+	register("VM.start", func(c *call) any {
+		c.obj(1, "VM")
+		c.startVM(c.str(1), c.boolean(2))
+		return nil
+	})
+	register("VM.start_on", func(c *call) any {
+		c.obj(1, "VM")
+		c.obj(2, "host")
+		c.startVM(c.str(1), c.boolean(3))
+		return nil
+	})
+	register("VM.hard_shutdown", func(c *call) any { c.shutdownVM(c.obj(1, "VM").ref, "hard_shutdown"); return nil })
+	register("VM.clean_shutdown", func(c *call) any { c.shutdownVM(c.obj(1, "VM").ref, "clean_shutdown"); return nil })
+	register("VM.shutdown", func(c *call) any { c.shutdownVM(c.obj(1, "VM").ref, "shutdown"); return nil })
+	register("VM.destroy", func(c *call) any { c.destroyVM(c.obj(1, "VM").ref); return nil })
+	register("VM.pause", func(c *call) any {
+		vm := c.obj(1, "VM")
+		c.assertPower(vm, "pause")
+		c.pool.setPower(vm.ref, "Paused", nil)
+		return nil
+	})
+	register("VM.unpause", func(c *call) any {
+		vm := c.obj(1, "VM")
+		c.assertPower(vm, "unpause")
+		c.pool.setPower(vm.ref, "Running", nil)
+		return nil
+	})
+	register("VM.suspend", func(c *call) any {
+		vm := c.obj(1, "VM")
+		c.assertPower(vm, "suspend")
+		sr := c.db.Get("pool", c.pool.ref).S("suspend_image_SR")
+		if c.db.Get("SR", sr) == nil {
+			c.fail("VM_NO_SUSPEND_SR", vm.ref)
+		}
+		vdi := c.pool.createVDI(sr, map[string]any{"name_label": "Suspend image", "name_description": "Suspend image",
+			"virtual_size": vm.I("memory_static_max") + (16 << 20), "type": "suspend"})
+		c.sleep(c.w.timing.Shutdown)
+		c.pool.setPower(vm.ref, "Suspended", nil)
+		c.db.Update("VM", vm.ref, map[string]any{"suspend_VDI": vdi, "suspend_SR": sr})
+		return nil
+	})
+	register("VM.resume", func(c *call) any {
+		vm := c.obj(1, "VM")
+		c.assertPower(vm, "resume")
+		host := c.pool.hosts[0]
+		if sv := vm.S("suspend_VDI"); sv != NullRef {
+			c.pool.deleteVDI(sv)
+		}
+		c.sleep(c.w.timing.Start)
+		state := "Running"
+		if c.boolean(2) {
+			state = "Paused"
+		}
+		c.pool.setPower(vm.ref, state, host)
+		c.db.Set("VM", vm.ref, "suspend_VDI", NullRef)
+		return nil
+	})
+	register("VBD.destroy", func(c *call) any {
+		b := c.obj(1, "VBD")
+		if b.B("currently_attached") {
+			c.fail("OPERATION_NOT_ALLOWED", "VBD is currently attached")
+		}
+		c.db.Delete("VBD", b.ref)
+		return nil
+	})
+	register("VIF.destroy", func(c *call) any {
+		v := c.obj(1, "VIF")
+		if v.B("currently_attached") {
+			c.fail("OPERATION_NOT_ALLOWED", "VIF is currently attached")
+		}
+		c.db.Delete("VIF", v.ref)
+		return nil
+	})
+	register("VBD.unplug", func(c *call) any {
+		b := c.obj(1, "VBD")
+		if !b.B("currently_attached") {
+			c.fail("DEVICE_ALREADY_DETACHED", b.ref)
+		}
+		c.db.Set("VBD", b.ref, "currently_attached", false)
+		return nil
+	})
+	register("VIF.unplug", func(c *call) any {
+		v := c.obj(1, "VIF")
+		if !v.B("currently_attached") {
+			c.fail("DEVICE_ALREADY_DETACHED", v.ref)
+		}
+		c.db.Set("VIF", v.ref, "currently_attached", false)
+		return nil
+	})
+}
