@@ -130,8 +130,8 @@ func (w *World) buildPool(seed int64, site *Site, ps PoolSpec) (*Pool, error) {
 			"hostname": hs.Name, "address": h.addr, "enabled": true, "API_version_major": int64(2), "API_version_minor": int64(21),
 			"API_version_vendor": "XenSource", "memory_overhead": int64(0), "allowed_operations": []string{"provision", "evacuate"},
 			"software_version": map[string]string{"product_version": "8.4.0", "product_brand": "XenServer", "xapi": "24.19", "platform_name": "XCP", "date": "2025-03-19"},
-			"cpu_info": map[string]string{"cpu_count": strconv.Itoa(cpus), "vendor": "GenuineIntel"},
-			"other_config": map[string]string{"simulated_memory_total": strconv.FormatInt(h.memory, 10)},
+			"cpu_info":         map[string]string{"cpu_count": strconv.Itoa(cpus), "vendor": "GenuineIntel"},
+			"other_config":     map[string]string{"simulated_memory_total": strconv.FormatInt(h.memory, 10)},
 		})
 		p.db.Create("VM", h.dom0, map[string]any{
 			"uuid": uuidOf("", "dom0", hs.Name), "name_label": "Control domain on host: " + hs.Name, "name_description": "The domain which manages physical devices and manages other domains",

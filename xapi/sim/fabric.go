@@ -20,15 +20,15 @@ type Fabric struct {
 
 // Target is an iSCSI target portal with one IQN.
 type Target struct {
-	Name    string
-	Site    *Site
-	Address string // host name, resolvable by every pool
-	IP      string // what discovery reports
-	Port    int
-	IQN     string
+	Name                   string
+	Site                   *Site
+	Address                string // host name, resolvable by every pool
+	IP                     string // what discovery reports
+	Port                   int
+	IQN                    string
 	CHAPUser, CHAPPassword string
-	Vendor  string
-	LUNs    []*LUN
+	Vendor                 string
+	LUNs                   []*LUN
 }
 
 // LUN is a block device holding (at most) one SR image.

@@ -151,8 +151,8 @@ func Generate(g GenSpec) (*Scenario, error) {
 		Networks: net, SRs: priSRs, ReplicateMetadata: []string{priSRs[0].Name, "fc-silver-01"}, VApps: vapps, VMs: vms}
 	drPool := PoolSpec{Name: "DR", UUID: stableUUID(g.Seed, "gen-pool", "DR"), Hosts: hosts("dr", g.BasePort+100, hostMem), Users: users,
 		Networks: []NetworkSpec{{Name: "Production", Bridge: "xenbr10"}, {Name: "Backend", Bridge: "xenbr11"}},
-		SRs: []SRSpec{{Name: "dr-infra", UUID: stableUUID(g.Seed, "gen-sr", "dr-infra"), Type: "lvmoiscsi", LUN: "36001405b0000000000000000000000b9"}},
-		VMs: []VMSpec{{Name: "dr-jumpbox", UUID: stableUUID(g.Seed, "gen-vm", "dr-jumpbox"), Memory: Size(4 << 30), Power: "Running", Disks: []DiskSpec{{SR: "dr-infra", Size: Size(20 << 30)}}, Networks: []string{"Production"}}}}
+		SRs:      []SRSpec{{Name: "dr-infra", UUID: stableUUID(g.Seed, "gen-sr", "dr-infra"), Type: "lvmoiscsi", LUN: "36001405b0000000000000000000000b9"}},
+		VMs:      []VMSpec{{Name: "dr-jumpbox", UUID: stableUUID(g.Seed, "gen-vm", "dr-jumpbox"), Memory: Size(4 << 30), Power: "Running", Disks: []DiskSpec{{SR: "dr-infra", Size: Size(20 << 30)}}, Networks: []string{"Production"}}}}
 	sc.Sites = []SiteSpec{
 		{Name: "primary", ISCSI: []TargetSpec{priTarget}, FC: []LUNSpec{{SCSIid: "3600a0b8000000000000000000000c1", Size: Size(4 << 40)}}, Pools: []PoolSpec{priPool}},
 		{Name: "dr", ISCSI: []TargetSpec{drTarget}, FC: []LUNSpec{{SCSIid: "3600a0b8000000000000000000000d1", Size: Size(4 << 40)}}, Pools: []PoolSpec{drPool}},

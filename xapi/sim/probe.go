@@ -18,7 +18,7 @@ type xnode struct {
 }
 
 func xel(name string, children ...*xnode) *xnode { return &xnode{name: name, children: children} }
-func xtext(name, text string) *xnode           { return &xnode{name: name, text: text} }
+func xtext(name, text string) *xnode             { return &xnode{name: name, text: text} }
 
 // minidom renders a document like minidom's toprettyxml(indent="\t", newl="\n").
 func minidom(root *xnode) string {

@@ -290,3 +290,14 @@ func init() {
 		return nil
 	})
 }
+
+func init() {
+	register("network.destroy", func(c *call) any {
+		n := c.obj(1, "network")
+		if len(n.Refs("VIFs")) > 0 {
+			c.fail("NETWORK_CONTAINS_VIF", n.Refs("VIFs")...)
+		}
+		c.db.Delete("network", n.ref)
+		return nil
+	})
+}

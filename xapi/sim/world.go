@@ -83,8 +83,8 @@ type Pool struct {
 	// redo-log LUN images when someone next looks at storage.
 	metaDirty bool
 	// metaCache is xapi's cache of foreign metadata VDIs: VDI ref → generation and pool.
-	metaCache map[string]metaInfo
-	sem       chan struct{}
+	metaCache  map[string]metaInfo
+	sem        chan struct{}
 	sessionTTL time.Duration
 }
 
