@@ -1,0 +1,388 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+var errScheduleExists = temporal.ErrScheduleAlreadyRunning
+
+const demoPlan = "../dev/plans/demo.yaml"
+
+func running(p *workflows.Progress) step {
+	return step{status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, progress: p}
+}
+
+func completed(r *workflows.Report) step {
+	return step{status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, result: r}
+}
+
+// failedWith is a run that failed with its report in the error's details,
+// as the workflows do for failed, rejected and aborted runs.
+func failedWith(r *workflows.Report) step {
+	return step{status: enumspb.WORKFLOW_EXECUTION_STATUS_FAILED,
+		err: temporal.NewNonRetryableApplicationError(r.Message, "LifeboatRun"+r.Outcome, nil, *r)}
+}
+
+func demoRun(steps ...step) *fakeRun {
+	return &fakeRun{id: "lifeboat-demo-failover", runID: "run-1", steps: steps}
+}
+
+func TestStartFailover(t *testing.T) {
+	ta := newTestApp(newFake(), map[string]string{"USER": "carol"})
+	code := ta.run("failover", "--plan", demoPlan, "--ui-url", "http://ui:8233/")
+	require.Equal(t, 0, code, ta.errOut.String())
+	golden(t, "start-failover.txt", ta.out.String())
+
+	require.Len(t, ta.fake.started, 1)
+	o := ta.fake.started[0]
+	assert.Equal(t, "lifeboat-demo-failover", o.ID)
+	assert.Equal(t, "lifeboat", o.TaskQueue)
+	assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, o.WorkflowIDReusePolicy)
+	assert.Equal(t, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL, o.WorkflowIDConflictPolicy)
+	assert.True(t, o.WorkflowExecutionErrorWhenAlreadyStarted)
+	v, ok := o.TypedSearchAttributes.GetKeyword(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrPlan))
+	assert.True(t, ok)
+	assert.Equal(t, "demo", v)
+	v, _ = o.TypedSearchAttributes.GetKeyword(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrMode))
+	assert.Equal(t, "failover", v)
+	assert.Equal(t, "failover of plan demo: primary → dr", o.StaticSummary)
+	assert.Contains(t, o.StaticDetails, "gate `recover`: 1 of alice, bob, timeout 4h")
+
+	require.Len(t, ta.fake.startArgs, 2)
+	assert.Equal(t, workflows.FailoverWorkflowName, ta.fake.startArgs[0])
+	in := ta.fake.startArgs[1].(*workflows.RunInput)
+	assert.Equal(t, "carol", in.RequestedBy)
+	assert.Equal(t, "demo", in.Plan.Name)
+	assert.Empty(t, in.Start)
+}
+
+func TestStartJSONAndOverrides(t *testing.T) {
+	ta := newTestApp(newFake(), nil)
+	code := ta.run("test-failover", "--plan", demoPlan, "--start", "none", "--as", "dave", "--output", "json", "--namespace", "dr")
+	require.Equal(t, 0, code, ta.errOut.String())
+	assert.JSONEq(t, `{"workflow_id":"lifeboat-demo-test-failover","run_id":"run-1","ui_url":"http://127.0.0.1:8233/namespaces/dr/workflows/lifeboat-demo-test-failover/run-1/history"}`, ta.out.String())
+	in := ta.fake.startArgs[1].(*workflows.RunInput)
+	assert.Equal(t, plan.StartNone, in.Start)
+	assert.Equal(t, "dave", in.RequestedBy)
+	assert.Equal(t, workflows.TestFailoverWorkflowName, ta.fake.startArgs[0])
+}
+
+func TestStartRefusals(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("name: x\nsource: a\ntarget: a\n"), 0o600))
+	noFailback := filepath.Join(dir, "nofb.yaml")
+	require.NoError(t, os.WriteFile(noFailback, []byte("name: x\nsource: a\ntarget: b\nstorage: [{type: lvmohba, device_config: {SCSIid: x}}]\nselection: {all: true}\n"), 0o600))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"no plan", []string{"failover"}, 2, "lifeboat: no plan given; pass --plan FILE\n"},
+		{"stray arg", []string{"failover", "demo"}, 2, `unexpected argument "demo"`},
+		{"bad start", []string{"failover", "--plan", demoPlan, "--start", "up"}, 2, `--start "up" is not a start mode`},
+		{"test running", []string{"test-failover", "--plan", demoPlan, "--start", "running"}, 2, "running them next to production is unsafe"},
+		{"invalid plan", []string{"failover", "--plan", bad}, 3, "bad.yaml:3:9: target: source and target are both \"a\""},
+		{"missing plan", []string{"failover", "--plan", filepath.Join(dir, "none.yaml")}, 3, "cannot read the plan: no such file or directory"},
+		{"failback without storage", []string{"failback", "--plan", noFailback}, 3, "has no failback_storage"},
+		{"bad output", []string{"--output", "yaml", "failover", "--plan", demoPlan}, 2, `--output "yaml" is not a format`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ta := newTestApp(newFake(), nil)
+			assert.Equal(t, tc.code, ta.run(tc.args...))
+			assert.Contains(t, ta.errOut.String(), tc.msg)
+			assert.False(t, ta.dialed, "refused before connecting")
+		})
+	}
+}
+
+func TestStartAlreadyRunning(t *testing.T) {
+	f := newFake()
+	f.startErr = serviceerror.NewWorkflowExecutionAlreadyStarted("already started", "", "run-0")
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 8, ta.run("failover", "--plan", demoPlan))
+	assert.Equal(t, "lifeboat: a failover of plan demo is already running (lifeboat-demo-failover, run run-0); watch it with 'lifeboat status lifeboat-demo-failover --watch' or stop it with 'lifeboat abort lifeboat-demo-failover'\n", ta.errOut.String())
+}
+
+func TestStartWaitFollowsToOutcome(t *testing.T) {
+	r := doneReport()
+	r.Outcome, r.Message = workflows.OutcomeAborted, "aborted by bob: wrong plan"
+	f := newFake(demoRun(running(waitingProgress()), running(recoveringProgress()), failedWith(r)))
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 5, ta.run("failover", "--plan", demoPlan, "--wait"))
+	assert.Contains(t, ta.out.String(), "lifeboat-demo-failover aborted: aborted by bob: wrong plan\n")
+}
+
+func TestApprove(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		msg    string
+		signal bool
+	}{
+		{"ok", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob", "--comment", "prechecks read"}, 0, "", true},
+		{"plan name and mode", []string{"approve", "demo", "--mode", "failover", "--gate", "recover", "--as", "alice"}, 0, "", true},
+		{"wrong gate", []string{"approve", "lifeboat-demo-failover", "--gate", "storage-ready", "--as", "bob"}, 1,
+			"lifeboat: run lifeboat-demo-failover is waiting at gate recover, not storage-ready; run 'lifeboat approve lifeboat-demo-failover --gate recover --as bob' instead\n", false},
+		{"not an approver", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "mallory"}, 1,
+			"lifeboat: mallory is not an approver of gate recover (approvers: alice, bob); ask one of them, or fix approvals in the plan for later runs\n", false},
+		{"force", []string{"approve", "lifeboat-demo-failover", "--gate", "storage-ready", "--as", "mallory", "--force"}, 0, "", true},
+		{"no as", []string{"approve", "lifeboat-demo-failover", "--gate", "recover"}, 2, "say who you are with --as NAME", false},
+		{"bad gate", []string{"approve", "lifeboat-demo-failover", "--gate", "go", "--as", "bob"}, 2, `--gate "go" is not a gate`, false},
+		{"no run", []string{"approve", "--gate", "recover", "--as", "bob"}, 2, "approve needs exactly one RUN", false},
+		{"not found", []string{"approve", "demo", "--gate", "recover", "--as", "bob"}, 6,
+			"lifeboat: no run demo in namespace default; if demo is a plan name, add --mode failover, failback or test-failover\n", false},
+		{"bad mode", []string{"approve", "demo", "--mode", "drill", "--gate", "recover", "--as", "bob"}, 2, `"drill" is not a mode`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ta := newTestApp(newFake(demoRun(running(waitingProgress()))), nil)
+			assert.Equal(t, tc.code, ta.run(tc.args...), ta.errOut.String())
+			if tc.msg != "" {
+				assert.Contains(t, ta.errOut.String(), tc.msg)
+			}
+			if !tc.signal {
+				assert.Empty(t, ta.fake.signals)
+				return
+			}
+			require.Len(t, ta.fake.signals, 1)
+			s := ta.fake.signals[0]
+			assert.Equal(t, workflows.SignalApprove, s.name)
+			assert.Equal(t, "run-1", s.runID)
+			assert.Equal(t, tc.args[len(tc.args)-1] == "--force", len(ta.fake.queries) == 0, "--force skips the progress query")
+		})
+	}
+}
+
+func TestApprovePayloadAndReject(t *testing.T) {
+	ta := newTestApp(newFake(demoRun(running(waitingProgress()))), nil)
+	require.Equal(t, 0, ta.run("reject", "lifeboat-demo-failover/run-1", "--gate", "recover", "--as", "alice", "--comment", "memory too low"))
+	assert.Equal(t, "Rejected gate recover of lifeboat-demo-failover as alice.\n", ta.out.String())
+	require.Len(t, ta.fake.signals, 1)
+	assert.Equal(t, sentSignal{"lifeboat-demo-failover", "run-1", workflows.SignalReject,
+		workflows.Approval{Gate: "recover", By: "alice", Comment: "memory too low"}}, ta.fake.signals[0])
+}
+
+func TestApproveTwiceAndNotWaiting(t *testing.T) {
+	p := waitingProgress()
+	p.WaitingGate.Quorum = 2
+	p.WaitingGate.Decisions = []workflows.Decision{{By: "bob", Approved: true, At: at(5)}}
+	ta := newTestApp(newFake(demoRun(running(p))), nil)
+	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
+	assert.Contains(t, ta.errOut.String(), "bob has already approved gate recover; its quorum of 2 needs distinct approvers")
+
+	ta = newTestApp(newFake(demoRun(running(recoveringProgress()))), nil)
+	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
+	assert.Contains(t, ta.errOut.String(), "run lifeboat-demo-failover is not waiting at any gate (phase start)")
+
+	ta = newTestApp(newFake(demoRun(completed(doneReport()))), nil)
+	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
+	assert.Contains(t, ta.errOut.String(), "run lifeboat-demo-failover/run-1 is completed, so there is nothing to approve")
+}
+
+func TestAbort(t *testing.T) {
+	ta := newTestApp(newFake(demoRun(running(waitingProgress()))), map[string]string{"USER": "ops"})
+	require.Equal(t, 0, ta.run("abort", "demo", "--mode", "failover", "--reason", "wrong site"))
+	require.Len(t, ta.fake.signals, 1)
+	assert.Equal(t, workflows.Abort{By: "ops", Reason: "wrong site"}, ta.fake.signals[0].arg)
+	assert.Equal(t, workflows.SignalAbort, ta.fake.signals[0].name)
+}
+
+func TestStatusExitCodes(t *testing.T) {
+	rejected := doneReport()
+	rejected.Outcome, rejected.Message = workflows.OutcomeRejected, "rejected by bob"
+	failed := doneReport()
+	failed.Outcome, failed.Message = workflows.OutcomeFailed, "recover of erp failed"
+	for _, tc := range []struct {
+		name string
+		st   step
+		code int
+	}{
+		{"running", running(waitingProgress()), 8},
+		{"succeeded", completed(doneReport()), 0},
+		{"rejected", failedWith(rejected), 4},
+		{"failed", failedWith(failed), 1},
+		{"terminated", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, err: errors.New("terminated by admin")}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ta := newTestApp(newFake(demoRun(tc.st)), nil)
+			assert.Equal(t, tc.code, ta.run("status", "lifeboat-demo-failover"), ta.errOut.String())
+			if tc.name == "terminated" {
+				assert.Equal(t, "lifeboat: run lifeboat-demo-failover/run-1 is terminated and left no report (terminated by admin); its history in the Web UI shows what happened\n", ta.errOut.String())
+				return
+			}
+			assert.Empty(t, ta.errOut.String(), "the screen says it all")
+			assert.Contains(t, ta.out.String(), "Run      lifeboat-demo-failover/run-1\n")
+		})
+	}
+}
+
+func TestStatusWatchLines(t *testing.T) {
+	f := newFake(demoRun(running(waitingProgress()), running(recoveringProgress()), completed(doneReport())))
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	golden(t, "watch-run.txt", ta.out.String())
+}
+
+func TestStatusWatchTerminal(t *testing.T) {
+	f := newFake(demoRun(running(waitingProgress()), completed(doneReport())))
+	ta := newTestApp(f, nil)
+	ta.isTerminal = true
+	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "-w"))
+	out := ta.out.String()
+	assert.True(t, strings.HasPrefix(out, "\x1b[2KRun      lifeboat-demo-failover/run-1\n"))
+	assert.Equal(t, 1, strings.Count(out, "A\r"), "the second frame moves up over the first")
+	assert.True(t, strings.HasSuffix(out, "\x1b[J"))
+}
+
+func TestStatusJSON(t *testing.T) {
+	ta := newTestApp(newFake(demoRun(completed(doneReport()))), nil)
+	assert.Equal(t, 0, ta.run("--output", "json", "status", "lifeboat-demo-failover"))
+	assert.Contains(t, ta.out.String(), `"outcome": "succeeded"`)
+}
+
+func TestReport(t *testing.T) {
+	r := doneReport()
+	r.Outcome, r.Message = workflows.OutcomeAborted, "aborted by bob"
+	ta := newTestApp(newFake(demoRun(failedWith(r))), nil)
+	assert.Equal(t, 5, ta.run("report", "lifeboat-demo-failover"))
+	assert.Contains(t, ta.out.String(), "| **Outcome** | aborted |")
+	assert.Empty(t, ta.fake.queries, "a finished run's report needs no worker")
+
+	out := filepath.Join(t.TempDir(), "r.html")
+	assert.Equal(t, 5, ta.run("report", "lifeboat-demo-failover", "-o", out))
+	b, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "<!DOCTYPE html>")
+	assert.Equal(t, "Wrote the html report of lifeboat-demo-failover to "+out+".\n", ta.errOut.String())
+
+	assert.Equal(t, 5, ta.run("report", "lifeboat-demo-failover", "--format", "json"))
+	assert.Contains(t, ta.out.String(), `"outcome": "aborted"`)
+
+	assert.Equal(t, 2, ta.run("report", "lifeboat-demo-failover", "--format", "pdf"))
+}
+
+func TestReportOfRunningRunQueries(t *testing.T) {
+	st := running(waitingProgress())
+	st.result = doneReport()
+	ta := newTestApp(newFake(demoRun(st)), nil)
+	assert.Equal(t, 8, ta.run("report", "lifeboat-demo-failover"))
+	assert.Equal(t, []string{workflows.QueryReport}, ta.fake.queries)
+	assert.Contains(t, ta.out.String(), "running (interim report)")
+}
+
+func TestUnreachable(t *testing.T) {
+	f := newFake(demoRun(running(waitingProgress())))
+	f.describeErr = serviceerror.NewUnavailable("connection refused")
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 7, ta.run("status", "lifeboat-demo-failover", "--address", "tmp:7233"))
+	assert.Equal(t, "lifeboat: cannot reach Temporal at tmp:7233 to look up run lifeboat-demo-failover: is the server running? Start it with 'make demo' or pass --address\n", ta.errOut.String())
+
+	ta = newTestApp(newFake(), nil)
+	ta.dial = func() func(ctxT, connection) (temporalClient, error) {
+		return func(_ ctxT, c connection) (temporalClient, error) {
+			return nil, fail(exitUnreachable, "cannot reach Temporal at %s", c.address)
+		}
+	}()
+	assert.Equal(t, 7, ta.run("setup"))
+}
+
+func TestConnectionPrecedence(t *testing.T) {
+	ta := newTestApp(newFake(), map[string]string{"LIFEBOAT_ADDRESS": "env:7233", "LIFEBOAT_NAMESPACE": "envns", "LIFEBOAT_CONFIG": "../dev/worker.yaml"})
+	var got connection
+	ta.dial = func(_ ctxT, c connection) (temporalClient, error) { got = c; return ta.fake, nil }
+	require.Equal(t, 0, ta.run("setup"))
+	assert.Equal(t, connection{address: "env:7233", namespace: "envns", taskQueue: "lifeboat"}, got)
+	require.Equal(t, 0, ta.run("setup", "--address", "flag:7233", "--tls-server-name", "t"))
+	assert.Equal(t, "flag:7233", got.address)
+	assert.True(t, got.tls.On())
+
+	ta = newTestApp(newFake(), map[string]string{"LIFEBOAT_CONFIG": "../worker/config/testdata/bad.yaml"})
+	assert.Equal(t, 3, ta.run("setup"))
+}
+
+func TestSetup(t *testing.T) {
+	ta := newTestApp(newFake(), nil)
+	require.Equal(t, 0, ta.run("setup"))
+	assert.Equal(t, "Registered LifeboatPlan, LifeboatMode, LifeboatPhase in namespace default.\n", ta.out.String())
+	require.Equal(t, 0, ta.run("setup"))
+	assert.Equal(t, "The search attributes LifeboatPlan, LifeboatMode, LifeboatPhase are already registered in namespace default.\n", ta.out.String())
+
+	f := newFake()
+	f.operator.addErr = serviceerror.NewPermissionDenied("denied", "")
+	ta = newTestApp(f, nil)
+	assert.Equal(t, 1, ta.run("setup", "--namespace", "dr"))
+	assert.Contains(t, ta.errOut.String(), "your identity may not add search attributes to namespace dr; ask a Temporal admin to run 'lifeboat setup --namespace dr'")
+}
+
+func TestPlanCheck(t *testing.T) {
+	ta := newTestApp(newFake(), nil)
+	assert.Equal(t, 0, ta.run("plan", "check", demoPlan, "../dev/plans/example.yaml"))
+	assert.Equal(t, "../dev/plans/demo.yaml: plan demo is valid (0 warnings)\n../dev/plans/example.yaml: plan erp-prod is valid (0 warnings); the worker must define the secrets lyon-chap\n", ta.out.String())
+	assert.False(t, ta.dialed, "plan check needs no Temporal")
+
+	assert.Equal(t, 3, ta.run("plan", "check", "../workflows/plan/testdata/bad-unknown-keys.yaml", "../workflows/plan/testdata/warn-gates.yaml"))
+	golden(t, "plan-check.txt", ta.out.String()+"--- stderr\n"+ta.errOut.String())
+
+	assert.Equal(t, 3, ta.run("--output", "json", "plan", "check", "../workflows/plan/testdata/bad-unknown-keys.yaml"))
+	assert.Contains(t, ta.out.String(), `"line": 12`)
+	assert.Equal(t, 2, ta.run("plan", "check"))
+}
+
+func TestSchedule(t *testing.T) {
+	ta := newTestApp(newFake(), map[string]string{"USER": "ops"})
+	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
+	o, ok := ta.fake.schedules.created["lifeboat-demo-drill"]
+	require.True(t, ok)
+	assert.Equal(t, enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, o.Overlap)
+	assert.Equal(t, []client.ScheduleIntervalSpec{{Every: 168 * 60 * 60 * 1e9}}, o.Spec.Intervals)
+	act := o.Action.(*client.ScheduleWorkflowAction)
+	assert.Equal(t, workflows.TestFailoverWorkflowName, act.Workflow)
+	assert.Equal(t, "lifeboat-demo-test-failover", act.ID)
+	assert.Equal(t, "schedule lifeboat-demo-drill (set up by ops)", act.Args[0].(*workflows.RunInput).RequestedBy)
+
+	assert.Equal(t, 1, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"))
+	assert.Contains(t, ta.errOut.String(), "schedule lifeboat-demo-drill already exists")
+
+	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--cron", "0 3 * * 6", "--id", "weekly"))
+	assert.Equal(t, []string{"0 3 * * 6"}, ta.fake.schedules.created["weekly"].Spec.CronExpressions)
+
+	for _, args := range [][]string{
+		{"schedule", "create", "--plan", demoPlan},
+		{"schedule", "create", "--plan", demoPlan, "--every", "1h", "--cron", "0 3 * * 6"},
+		{"schedule", "create", "--plan", demoPlan, "--every", "10m"},
+		{"schedule", "create", "--plan", demoPlan, "--cron", "0 3 * *"},
+		{"schedule", "create", "--plan", demoPlan, "--every", "168h", "--start", "running"},
+	} {
+		assert.Equal(t, 2, ta.run(args...), args)
+	}
+
+	require.Equal(t, 0, ta.run("schedule", "delete", "weekly"))
+	assert.Equal(t, 6, ta.run("schedule", "delete", "weekly"))
+	assert.Contains(t, ta.errOut.String(), "no schedule weekly in namespace default")
+
+	drill := &client.ScheduleListEntry{ID: "lifeboat-demo-drill", NextActionTimes: []timeT{at(60)},
+		Spec: &client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: 168 * 60 * 60 * 1e9}}}}
+	drill.WorkflowType.Name = workflows.TestFailoverWorkflowName
+	other := &client.ScheduleListEntry{ID: "someone-else"}
+	other.WorkflowType.Name = "Other"
+	ta.fake.schedules.entries = []*client.ScheduleListEntry{drill, other}
+	require.Equal(t, 0, ta.run("schedule", "list"))
+	golden(t, "schedule-list.txt", ta.out.String())
+}

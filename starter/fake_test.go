@@ -1,0 +1,260 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// step is one state of a fake run, as seen by one describe call.
+type step struct {
+	status   enumspb.WorkflowExecutionStatus
+	progress *workflows.Progress // answer of the progress query while running
+	result   *workflows.Report   // result once completed
+	err      error               // Get's error once failed
+}
+
+// fakeRun advances one step per describe call, staying on the last one, so
+// --watch tests move forward deterministically without clocks or sleeps.
+type fakeRun struct {
+	id, runID string
+	steps     []step
+	at        int
+	described int
+}
+
+func (r *fakeRun) cur() step { return r.steps[r.at] }
+
+type sentSignal struct {
+	id, runID, name string
+	arg             any
+}
+
+// fakeClient is an in-memory Temporal for the CLI tests.
+type fakeClient struct {
+	runs        map[string]*fakeRun
+	startErr    error
+	started     []client.StartWorkflowOptions
+	startArgs   []any
+	signals     []sentSignal
+	queries     []string
+	describeErr error
+	schedules   *fakeSchedules
+	operator    *fakeOperator
+	closed      bool
+}
+
+func newFake(runs ...*fakeRun) *fakeClient {
+	f := &fakeClient{runs: map[string]*fakeRun{}, schedules: &fakeSchedules{created: map[string]client.ScheduleOptions{}}, operator: &fakeOperator{attrs: map[string]enumspb.IndexedValueType{}}}
+	for _, r := range runs {
+		f.runs[r.id] = r
+	}
+	return f
+}
+
+func (f *fakeClient) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, wf any, args ...any) (client.WorkflowRun, error) {
+	if f.startErr != nil {
+		return nil, f.startErr
+	}
+	f.started = append(f.started, o)
+	f.startArgs = append(f.startArgs, append([]any{wf}, args...)...)
+	r, ok := f.runs[o.ID]
+	if !ok {
+		r = &fakeRun{id: o.ID, runID: "run-1", steps: []step{{status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, progress: &workflows.Progress{Phase: workflows.PhaseStarting}}}}
+		f.runs[o.ID] = r
+	}
+	return &fakeWorkflowRun{run: r}, nil
+}
+
+func (f *fakeClient) GetWorkflow(_ context.Context, id, _ string) client.WorkflowRun {
+	return &fakeWorkflowRun{run: f.runs[id]}
+}
+
+func (f *fakeClient) SignalWorkflow(_ context.Context, id, runID, name string, arg any) error {
+	f.signals = append(f.signals, sentSignal{id, runID, name, arg})
+	return nil
+}
+
+func (f *fakeClient) QueryWorkflow(_ context.Context, id, _, name string, _ ...any) (converter.EncodedValue, error) {
+	f.queries = append(f.queries, name)
+	r := f.runs[id]
+	s := r.cur()
+	if name == workflows.QueryReport {
+		return jsonValue{s.result}, nil
+	}
+	return jsonValue{s.progress}, nil
+}
+
+func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if f.describeErr != nil {
+		return nil, f.describeErr
+	}
+	r, ok := f.runs[id]
+	if !ok {
+		return nil, serviceerror.NewNotFound("workflow not found")
+	}
+	if r.described > 0 && r.at < len(r.steps)-1 {
+		r.at++
+	}
+	r.described++
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Execution: &commonpb.WorkflowExecution{WorkflowId: r.id, RunId: r.runID},
+		Status:    r.cur().status,
+	}}, nil
+}
+
+func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
+}
+
+func (f *fakeClient) ScheduleClient() client.ScheduleClient { return f.schedules }
+
+func (f *fakeClient) OperatorService() operatorservice.OperatorServiceClient { return f.operator }
+
+func (f *fakeClient) Close() { f.closed = true }
+
+type fakeWorkflowRun struct{ run *fakeRun }
+
+func (w *fakeWorkflowRun) GetID() string                  { return w.run.id }
+func (w *fakeWorkflowRun) GetRunID() string               { return w.run.runID }
+func (w *fakeWorkflowRun) GetFirstExecutionRunID() string { return w.run.runID }
+func (w *fakeWorkflowRun) Get(_ context.Context, v any) error {
+	s := w.run.cur()
+	if s.err != nil {
+		return s.err
+	}
+	return jsonValue{s.result}.Get(v)
+}
+func (w *fakeWorkflowRun) GetWithOptions(ctx context.Context, v any, _ client.WorkflowRunGetOptions) error {
+	return w.Get(ctx, v)
+}
+
+// jsonValue encodes like the default data converter does for structs.
+type jsonValue struct{ v any }
+
+func (j jsonValue) HasValue() bool { return j.v != nil }
+func (j jsonValue) Get(ptr any) error {
+	b, err := json.Marshal(j.v)
+	if err != nil {
+		return err
+	}
+	return json.NewDecoder(bytes.NewReader(b)).Decode(ptr)
+}
+
+type fakeSchedules struct {
+	created map[string]client.ScheduleOptions
+	entries []*client.ScheduleListEntry
+	deleted []string
+}
+
+func (s *fakeSchedules) Create(_ context.Context, o client.ScheduleOptions) (client.ScheduleHandle, error) {
+	if _, dup := s.created[o.ID]; dup {
+		return nil, errScheduleExists
+	}
+	s.created[o.ID] = o
+	return &fakeHandle{s: s, id: o.ID}, nil
+}
+
+func (s *fakeSchedules) List(context.Context, client.ScheduleListOptions) (client.ScheduleListIterator, error) {
+	return &fakeIterator{entries: s.entries}, nil
+}
+
+func (s *fakeSchedules) GetHandle(_ context.Context, id string) client.ScheduleHandle {
+	return &fakeHandle{s: s, id: id}
+}
+
+type fakeHandle struct {
+	client.ScheduleHandle // only Delete and GetID are used
+	s                     *fakeSchedules
+	id                    string
+}
+
+func (h *fakeHandle) GetID() string { return h.id }
+func (h *fakeHandle) Delete(context.Context) error {
+	if _, ok := h.s.created[h.id]; !ok {
+		return serviceerror.NewNotFound("schedule not found")
+	}
+	delete(h.s.created, h.id)
+	h.s.deleted = append(h.s.deleted, h.id)
+	return nil
+}
+
+type fakeIterator struct{ entries []*client.ScheduleListEntry }
+
+func (it *fakeIterator) HasNext() bool { return len(it.entries) > 0 }
+func (it *fakeIterator) Next() (*client.ScheduleListEntry, error) {
+	e := it.entries[0]
+	it.entries = it.entries[1:]
+	return e, nil
+}
+
+type fakeOperator struct {
+	operatorservice.OperatorServiceClient // only the search attribute calls are used
+	attrs                                 map[string]enumspb.IndexedValueType
+	addErr                                error
+}
+
+func (o *fakeOperator) ListSearchAttributes(context.Context, *operatorservice.ListSearchAttributesRequest, ...grpc.CallOption) (*operatorservice.ListSearchAttributesResponse, error) {
+	return &operatorservice.ListSearchAttributesResponse{CustomAttributes: o.attrs}, nil
+}
+
+func (o *fakeOperator) AddSearchAttributes(_ context.Context, in *operatorservice.AddSearchAttributesRequest, _ ...grpc.CallOption) (*operatorservice.AddSearchAttributesResponse, error) {
+	if o.addErr != nil {
+		return nil, o.addErr
+	}
+	for k, v := range in.SearchAttributes {
+		o.attrs[k] = v
+	}
+	return &operatorservice.AddSearchAttributesResponse{}, nil
+}
+
+// testApp runs the CLI against a fake, in UTC, never on a terminal, with a
+// ticker that is always ready.
+type testApp struct {
+	*app
+	out, errOut *bytes.Buffer
+	fake        *fakeClient
+	dialed      bool
+}
+
+func newTestApp(f *fakeClient, env map[string]string) *testApp {
+	var out, errOut bytes.Buffer
+	t := &testApp{out: &out, errOut: &errOut, fake: f}
+	a := newApp(&out, &errOut, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	a.dial = func(context.Context, connection) (temporalClient, error) {
+		t.dialed = true
+		return f, nil
+	}
+	a.loc = time.UTC
+	a.now = func() time.Time { return t0 }
+	a.isTerminal = false
+	ready := make(chan time.Time)
+	close(ready)
+	a.tick = func() (<-chan time.Time, func()) { return ready, func() {} }
+	t.app = a
+	return t
+}
+
+func (t *testApp) run(args ...string) int {
+	t.out.Reset()
+	t.errOut.Reset()
+	return t.execute(args)
+}
+
+type (
+	ctxT  = context.Context
+	timeT = time.Time
+)

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// runRef names one run: a workflow ID and optionally a run ID.
+type runRef struct {
+	id, runID string
+}
+
+func (r runRef) String() string {
+	if r.runID == "" {
+		return r.id
+	}
+	return r.id + "/" + r.runID
+}
+
+// parseRunRef reads RUN: "ID", "ID/RUNID", or a plan name when mode is set.
+func parseRunRef(arg, mode string) (runRef, error) {
+	if arg == "" {
+		return runRef{}, usageErr("no run given; pass a workflow ID, ID/RUNID, or a plan name with --mode")
+	}
+	id, runID, _ := strings.Cut(arg, "/")
+	if mode != "" {
+		m, err := plan.ParseMode(mode)
+		if err != nil {
+			return runRef{}, usageErr("--mode %v", err)
+		}
+		if !strings.HasPrefix(id, "lifeboat-") {
+			id = workflows.WorkflowID(id, m)
+		}
+	}
+	return runRef{id: id, runID: runID}, nil
+}
+
+// queryTimeout bounds a query: only a running worker answers queries, and
+// without one the CLI must say so rather than hang.
+const queryTimeout = 10 * time.Second
+
+// describeRun finds the run; a missing run is exit code 6 with a hint.
+func describeRun(ctx context.Context, c temporalClient, conn connection, ref *runRef, arg, mode string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	d, err := c.DescribeWorkflowExecution(ctx, ref.id, ref.runID)
+	if err == nil {
+		ref.runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+		return d, nil
+	}
+	if !isNotFound(err) {
+		return nil, rpcError(err, conn, "look up run "+ref.String())
+	}
+	// Scheduled drills get a timestamp after their workflow ID: find the
+	// latest run of the plan and mode by search attributes.
+	if mode != "" && ref.runID == "" {
+		if latest, ok := latestRun(ctx, c, conn, arg, mode); ok {
+			ref.id, ref.runID = latest.id, latest.runID
+			return describeRun(ctx, c, conn, ref, arg, "")
+		}
+	}
+	hint := "check the ID with 'temporal workflow list' or the Web UI"
+	if mode == "" && !strings.HasPrefix(ref.id, "lifeboat-") {
+		hint = fmt.Sprintf("if %s is a plan name, add --mode failover, failback or test-failover", ref.id)
+	}
+	return nil, fail(exitNotFound, "no run %s in namespace %s; %s", ref, conn.namespace, hint)
+}
+
+// latestRun finds the most recent run of a plan in a mode.
+func latestRun(ctx context.Context, c temporalClient, conn connection, planName, mode string) (runRef, bool) {
+	name, _, _ := strings.Cut(planName, "/")
+	q := fmt.Sprintf("%s = %q AND %s = %q", workflows.SearchAttrPlan, name, workflows.SearchAttrMode, mode)
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: conn.namespace, Query: q, PageSize: 20})
+	if err != nil || len(resp.GetExecutions()) == 0 {
+		return runRef{}, false
+	}
+	best := resp.GetExecutions()[0]
+	for _, e := range resp.GetExecutions()[1:] {
+		if e.GetStartTime().AsTime().After(best.GetStartTime().AsTime()) {
+			best = e
+		}
+	}
+	return runRef{id: best.GetExecution().GetWorkflowId(), runID: best.GetExecution().GetRunId()}, true
+}
+
+// rpcError turns an error of a Temporal call into one sentence with its exit
+// code: unreachable (7), not found (6) or failed (1).
+func rpcError(err error, conn connection, what string) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	switch {
+	case isUnreachable(err):
+		return fail(exitUnreachable, "cannot reach Temporal at %s to %s: is the server running? Start it with 'make demo' or pass --address", conn.address, what)
+	case isNotFound(err):
+		return fail(exitNotFound, "cannot %s: %v", what, err)
+	}
+	return fail(exitRunFailed, "cannot %s: %v", what, err)
+}
+
+func isRunning(d *workflowservice.DescribeWorkflowExecutionResponse) bool {
+	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+}
+
+func statusName(d *workflowservice.DescribeWorkflowExecutionResponse) string {
+	s := d.GetWorkflowExecutionInfo().GetStatus().String()
+	return strings.ToLower(strings.TrimPrefix(s, "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+// queryProgress asks the run's worker for its progress.
+func queryProgress(ctx context.Context, c temporalClient, conn connection, ref runRef) (*workflows.Progress, error) {
+	var p workflows.Progress
+	if err := query(ctx, c, conn, ref, workflows.QueryProgress, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func query(ctx context.Context, c temporalClient, conn connection, ref runRef, name string, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	v, err := c.QueryWorkflow(ctx, ref.id, ref.runID, name)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+			return fail(exitRunFailed, "no lifeboat worker answered the %s query of %s within %s; is lifeboat-worker running on task queue %s?", name, ref, queryTimeout, conn.taskQueue)
+		}
+		return rpcError(err, conn, "query the "+name+" of "+ref.String())
+	}
+	if err := v.Get(out); err != nil {
+		return fail(exitRunFailed, "the %s of %s cannot be read (%v); are the CLI and the worker the same version?", name, ref, err)
+	}
+	return nil
+}
+
+// fetchReport reads a run's report without a worker when the run is closed:
+// a completed run's result, or the details of its failure (failed, rejected
+// and aborted runs fail with the report attached). A running run is asked
+// through the report query, which needs a worker.
+func fetchReport(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (*workflows.Report, error) {
+	if isRunning(d) {
+		var r workflows.Report
+		if err := query(ctx, c, conn, ref, workflows.QueryReport, &r); err != nil {
+			return nil, err
+		}
+		return &r, nil
+	}
+	var r workflows.Report
+	err := c.GetWorkflow(ctx, ref.id, ref.runID).Get(ctx, &r)
+	if err == nil {
+		return &r, nil
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.HasDetails() {
+		if derr := appErr.Details(&r); derr == nil {
+			if r.Outcome == "" {
+				r.Outcome = workflows.OutcomeFailed
+			}
+			if r.Message == "" {
+				r.Message = appErr.Message()
+			}
+			return &r, nil
+		}
+	}
+	if isUnreachable(err) {
+		return nil, rpcError(err, conn, "read the result of "+ref.String())
+	}
+	return nil, fail(exitRunFailed, "run %s is %s and left no report (%v); its history in the Web UI shows what happened", ref, statusName(d), rootMessage(err))
+}
+
+// rootMessage is the innermost error message, without the SDK's wrapping.
+func rootMessage(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/lifeboat-dr/lifeboat/worker/config"
+)
+
+// temporalClient is the part of client.Client the CLI uses, so tests can
+// give it a fake (client.Client satisfies it as is).
+type temporalClient interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	GetWorkflow(ctx context.Context, workflowID, runID string) client.WorkflowRun
+	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
+	QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	ListWorkflow(ctx context.Context, request *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
+	ScheduleClient() client.ScheduleClient
+	OperatorService() operatorservice.OperatorServiceClient
+	Close()
+}
+
+var _ temporalClient = client.Client(nil)
+
+// connection is where Temporal is, from flags, environment, the worker's
+// configuration file and defaults, in that order of precedence.
+type connection struct {
+	address   string
+	namespace string
+	taskQueue string
+	tls       config.TLS
+}
+
+// dialTimeout bounds connecting, so a wrong address fails in seconds.
+const dialTimeout = 10 * time.Second
+
+// dialTemporal connects to Temporal; failing to connect is exit code 7 with a
+// sentence saying what to check.
+func dialTemporal(ctx context.Context, c connection) (temporalClient, error) {
+	tlsConf, err := c.tls.Config()
+	if err != nil {
+		return nil, fail(exitInvalid, "%v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	cl, err := client.DialContext(ctx, client.Options{
+		HostPort:          c.address,
+		Namespace:         c.namespace,
+		Logger:            quietLogger{},
+		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
+	})
+	if err != nil {
+		return nil, fail(exitUnreachable, "cannot reach Temporal at %s (%s): is the server running? Start it with 'make demo' or pass --address", c.address, dialReason(err))
+	}
+	return cl, nil
+}
+
+// quietLogger drops the SDK's own log lines: a command line prints its
+// results and one-sentence errors, not the SDK's connection chatter.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}
+
+// uiLink is the Web UI page of a run.
+func uiLink(base, namespace, workflowID, runID string) string {
+	link := fmt.Sprintf("%s/namespaces/%s/workflows/%s", trimSlash(base), url.PathEscape(namespace), url.PathEscape(workflowID))
+	if runID != "" {
+		link += "/" + url.PathEscape(runID)
+	}
+	return link + "/history"
+}
+
+func trimSlash(s string) string {
+	for len(s) > 0 && s[len(s)-1] == '/' {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// dialReason shortens the SDK's dial error to what an operator acts on.
+func dialReason(err error) string {
+	msg := err.Error()
+	for _, r := range []string{"connection refused", "no such host", "i/o timeout", "certificate", "tls:", "namespace"} {
+		if i := strings.Index(msg, r); i >= 0 {
+			if r == "certificate" || r == "tls:" || r == "namespace" {
+				return msg[i:]
+			}
+			return r
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "deadline exceeded") {
+		return fmt.Sprintf("no answer within %s", dialTimeout)
+	}
+	return msg
+}
