@@ -264,3 +264,20 @@ func strs(v any) []string {
 	}
 	return out
 }
+
+// waitTask blocks on event.from("task/<ref>") until the task leaves pending, then returns
+// its record (the way a careful client waits, without polling sleeps).
+func (r rpc) waitTask(session, task string) map[string]any {
+	r.t.Helper()
+	token := ""
+	for i := 0; i < 1000; i++ {
+		rec := r.rec("task.get_record", session, task)
+		if rec["status"] != "pending" && rec["status"] != "cancelling" {
+			return rec
+		}
+		b := r.rec("event.from", session, []string{"task/" + task}, token, 5.0)
+		token = b["token"].(string)
+	}
+	r.t.Fatalf("task %s never completed", task)
+	return nil
+}

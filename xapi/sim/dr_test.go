@@ -75,7 +75,7 @@ func introduceStorage(t *testing.T, f *failoverRun) {
 	}{{"lvmoiscsi", drLUN0, gold01UUID}, {"lvmoiscsi", drLUN1, gold02UUID}, {"lvmohba", drFC, silverUUID}} {
 		// Async, as XenCenter does: the task result is the <value> fragment of the ref.
 		task := c.str("Async.DR_task.create", s, in.typ, in.dc, []string{in.uuid})
-		tr := c.rec("task.get_record", s, task)
+		tr := c.waitTask(s, task)
 		require.Equal(t, "success", tr["status"], "%v", tr["error_info"])
 		require.True(t, strings.HasPrefix(tr["result"].(string), "<value>OpaqueRef:"), tr["result"])
 		dt := strings.TrimSuffix(strings.TrimPrefix(tr["result"].(string), "<value>"), "</value>")
@@ -128,7 +128,7 @@ func recoverAll(t *testing.T, f *failoverRun) {
 		c.must("VM_appliance.assert_can_be_recovered", fs, ref, s)
 		task := c.str("Async.VM_appliance.recover", fs, ref, s, true)
 		// Tasks of a foreign session's Async call are read with the real session.
-		tr := c.rec("task.get_record", s, task)
+		tr := c.waitTask(s, task)
 		require.Equal(t, "success", tr["status"], "%v", tr["error_info"])
 		assert.Equal(t, "<value></value>", tr["result"])
 		c.must("task.destroy", s, task)
