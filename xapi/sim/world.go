@@ -213,8 +213,9 @@ func (h *Host) listen(free bool) error {
 	}
 	h.listener = l
 	h.bound = l.Addr().String()
-	h.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = h.srv.Serve(l) }()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	h.srv = srv
+	go func() { _ = srv.Serve(l) }()
 	return nil
 }
 
@@ -355,9 +356,10 @@ func (w *World) startControl() error {
 	if err != nil {
 		return fmt.Errorf("control API: listen on %s: %w", addr, err)
 	}
-	w.ctlSrv = &http.Server{Handler: w.control.handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: w.control.handler(), ReadHeaderTimeout: 10 * time.Second}
+	w.ctlSrv = srv
 	w.ctlURL = "http://" + l.Addr().String()
-	go func() { _ = w.ctlSrv.Serve(l) }()
+	go func() { _ = srv.Serve(l) }()
 	return nil
 }
 
