@@ -185,6 +185,11 @@ func Start(ctx context.Context, sc *Scenario, opts Options) (*World, error) {
 			p.db.Set("host", h.ref, "address", h.bound)
 		}
 	}
+	// The mirrors were established long ago: the DR copies start identical.
+	w.flushMetadata()
+	for _, m := range w.fabric.mirrors {
+		w.copyMirror(m)
+	}
 	w.mu.Unlock()
 	if err := w.startControl(); err != nil {
 		w.Close()

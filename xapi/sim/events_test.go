@@ -1,0 +1,101 @@
+package sim_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/xapi/sim"
+)
+
+func TestEventFromLongPoll(t *testing.T) {
+	w := startDemo(t)
+	c := rpc{t: t, url: w.PoolURL("dr")}
+	s := c.login("root")
+	first := c.rec("event.from", s, []string{"VM_appliance", "network"}, "", 0.0)
+	assert.NotEmpty(t, first["events"])
+	tok := first["token"].(string)
+	// Nothing new: returns at the timeout with the same token and no events.
+	empty := c.rec("event.from", s, []string{"network"}, tok, 0.05)
+	assert.Empty(t, empty["events"])
+	assert.Equal(t, tok, empty["token"])
+	assert.Equal(t, map[string]any{"network": "2"}, empty["valid_ref_counts"])
+
+	// A long poll returns as soon as an event arrives (no sleeps: the change is made once
+	// the poll is known to wait, i.e. after its journal entry... the poll simply blocks).
+	done := make(chan map[string]any, 1)
+	go func() { done <- c.rec("event.from", s, []string{"network"}, tok, 30.0) }()
+	net, _ := c.byName("network", s, "Production")
+	c.must("network.set_name_description", s, net, "changed")
+	var b map[string]any
+	select {
+	case b = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("event.from did not return on a change")
+	}
+	evs := b["events"].([]any)
+	require.Len(t, evs, 1)
+	ev := evs[0].(map[string]any)
+	assert.Equal(t, "network", ev["class"])
+	assert.Equal(t, "mod", ev["operation"])
+	assert.Equal(t, net, ev["ref"])
+	assert.Equal(t, "changed", ev["snapshot"].(map[string]any)["name_description"])
+
+	// add and del.
+	tok = b["token"].(string)
+	app := c.str("VM_appliance.create", s, map[string]any{"name_label": "tmp", "name_description": ""})
+	c.must("VM_appliance.destroy", s, app)
+	b = c.rec("event.from", s, []string{"vm_appliance"}, tok, 1.0)
+	assert.Empty(t, b["events"], "created and deleted after the token: nothing to report")
+	app = c.str("VM_appliance.create", s, map[string]any{"name_label": "tmp2", "name_description": ""})
+	b = c.rec("event.from", s, []string{"vm_appliance"}, tok, 1.0)
+	require.Len(t, b["events"], 1)
+	assert.Equal(t, "add", b["events"].([]any)[0].(map[string]any)["operation"])
+	tok = b["token"].(string)
+	c.must("VM_appliance.destroy", s, app)
+	b = c.rec("event.from", s, []string{"vm_appliance"}, tok, 1.0)
+	require.Len(t, b["events"], 1)
+	del := b["events"].([]any)[0].(map[string]any)
+	assert.Equal(t, "del", del["operation"])
+	assert.NotContains(t, del, "snapshot")
+}
+
+func TestAsyncTasksAndCancel(t *testing.T) {
+	w := startDemo(t)
+	c := rpc{t: t, url: w.PoolURL("dr")}
+	s := c.login("root")
+	host := c.refs("host.get_all", s)[0]
+	task := c.str("Async.SR.probe", s, host, drLUN0, "lvmoiscsi", map[string]string{"metadata": "true"})
+	rec := c.waitTask(s, task)
+	assert.Equal(t, "success", rec["status"])
+	// The SRlist document, XML-escaped inside <value>.
+	assert.Contains(t, rec["result"], "<value>&lt;?xml version=&quot;1.0&quot; ?&gt;\n&lt;SRlist&gt;")
+	assert.Equal(t, "Async.SR.probe", rec["name_label"])
+	assert.Equal(t, 1.0, c.must("task.get_progress", s, task))
+	assert.Equal(t, "success", c.str("task.get_status", s, task))
+	c.must("task.destroy", s, task)
+	assert.Equal(t, xerr{"HANDLE_INVALID", "task", task}, c.fails("task.get_record", s, task))
+
+	// A failing Async call: error_info.
+	task = c.str("Async.DR_task.create", s, "nfs", map[string]string{}, []string{})
+	rec = c.waitTask(s, task)
+	assert.Equal(t, "failure", rec["status"])
+	assert.Equal(t, []any{"OPERATION_NOT_ALLOWED", "Disaster recovery not supported on SRs of type nfs"}, rec["error_info"])
+	assert.Equal(t, []string{"OPERATION_NOT_ALLOWED", "Disaster recovery not supported on SRs of type nfs"}, strs(c.must("task.get_error_info", s, task)))
+
+	// Cancel: a VM.start whose start_delay is slept in real time (speed 1) is cancelled.
+	w.Control().SetSpeed(1)
+	jump, _ := c.byName("VM", s, "dr-backup")
+	c.must("VM.set_start_delay", s, jump, "3600")
+	task = c.str("Async.VM.start", s, jump, false, false)
+	c.must("task.cancel", s, task)
+	rec = c.waitTask(s, task)
+	assert.Equal(t, "cancelled", rec["status"])
+	assert.Equal(t, []any{"TASK_CANCELLED", task}, rec["error_info"])
+	w.Control().SetSpeed(0)
+	e := c.fails("task.cancel", s, task)
+	assert.Equal(t, "OPERATION_NOT_ALLOWED", e[0])
+	_ = sim.NullRef
+}
