@@ -7,6 +7,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"time"
 
 	"go.uber.org/zap"
@@ -28,71 +30,83 @@ type Secrets interface {
 	Secret(name string) (string, error)
 }
 
-// New returns the activities for the given sites.
+// limits bound what one activity does at once or waits for.
+type limits struct {
+	// sourceCheckTimeout bounds the precheck's look at the source site: an
+	// unreachable source must not hold the precheck for long.
+	sourceCheckTimeout time.Duration
+	// heartbeatEvery is the keep-alive interval of long calls when the
+	// activity has no heartbeat timeout to derive it from.
+	heartbeatEvery time.Duration
+	// cleanupTimeout bounds the best-effort clean-up calls made after the
+	// activity's own context ended (foreign session logout, task destroy).
+	cleanupTimeout time.Duration
+}
+
+var defaultLimits = limits{
+	sourceCheckTimeout: 30 * time.Second,
+	heartbeatEvery:     10 * time.Second,
+	cleanupTimeout:     30 * time.Second,
+}
+
+// New returns the activities for the given sites. Nothing is dialled here:
+// each site logs in on first use, so a site that is down does not stop the
+// worker from starting.
 func New(sites map[string]SiteConfig, secrets Secrets, logger *zap.Logger) (*Activities, error) {
-	return nil, errNotYet
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	a := &Activities{sites: map[string]*site{}, secrets: secrets, log: logger, lim: defaultLimits}
+	names := make([]string, 0, len(sites))
+	for name := range sites {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var errs []error
+	for _, name := range names {
+		s, err := newSite(name, sites[name], logger)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.sites[name] = s
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return a, nil
 }
 
 // Activities is registered with the worker filled in, and referenced by the
 // workflows through a nil *Activities (method values name the activities).
 type Activities struct {
-	// Filled in by the activities implementation: site connectors, secrets,
-	// logger, limits.
+	sites   map[string]*site
+	secrets Secrets
+	log     *zap.Logger
+	lim     limits
 }
 
-var errNotYet = errors.New("activity not implemented yet")
-
-// Probe runs SR.probe (metadata=true) for each storage target at the site.
-func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, error) {
-	return nil, errNotYet
+// Close logs every site session out; the worker calls it when it stops. The
+// sites log in again if they are used afterwards, so Close is harmless when
+// it is called as an activity (the worker registers every exported method).
+func (a *Activities) Close(ctx context.Context) error {
+	if a == nil {
+		return nil
+	}
+	var errs []error
+	for _, name := range sortedSiteNames(a.sites) {
+		if err := a.sites[name].logout(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("site %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// Introduce creates one DR_task per storage target with whitelisted SRs.
-func (a *Activities) Introduce(ctx context.Context, in *IntroduceInput) (*IntroduceResult, error) {
-	return nil, errNotYet
-}
-
-// Scan reads the latest foreign metadata on the given SRs.
-func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, error) {
-	return nil, errNotYet
-}
-
-// Precheck checks the selected units can be recovered at the site.
-func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*PrecheckResult, error) {
-	return nil, errNotYet
-}
-
-// Recover recovers one vApp or a batch of standalone VMs.
-func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverResult, error) {
-	return nil, errNotYet
-}
-
-// StartVM starts one recovered VM (running or paused).
-func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMResult, error) {
-	return nil, errNotYet
-}
-
-// Verify checks every VM is in its expected power state.
-func (a *Activities) Verify(ctx context.Context, in *VerifyInput) (*VerifyResult, error) {
-	return nil, errNotYet
-}
-
-// Reprotect enables metadata replication on the recovered SRs.
-func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*ReprotectResult, error) {
-	return nil, errNotYet
-}
-
-// DestroyDRTasks destroys the run's DR tasks that still exist.
-func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput) error {
-	return errNotYet
-}
-
-// CleanupTest removes what a test failover recreated.
-func (a *Activities) CleanupTest(ctx context.Context, in *CleanupInput) (*CleanupResult, error) {
-	return nil, errNotYet
-}
-
-// Inventory snapshots a pool's DR-relevant state.
-func (a *Activities) Inventory(ctx context.Context, in *InventoryInput) (*Inventory, error) {
-	return nil, errNotYet
+func sortedSiteNames(m map[string]*site) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

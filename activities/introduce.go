@@ -1,0 +1,224 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
+)
+
+// introduceBeat is Introduce's heartbeat: the DR_task.create task in flight
+// (it keeps running in XAPI if the worker dies) and for which storage.
+type introduceBeat struct {
+	Storage int    `json:"storage"`
+	Task    string `json:"task,omitempty"`
+}
+
+// Introduce creates one DR_task per storage target with whitelisted SRs.
+//
+// Idempotency: a whitelisted SR already in the pool whose introduced_by is
+// an existing DR task was introduced by an earlier attempt: that task is
+// adopted, and only the SRs the pool does not know are introduced. A retry
+// first waits for the DR_task.create an earlier attempt left in flight.
+func (a *Activities) Introduce(ctx context.Context, in *IntroduceInput) (*IntroduceResult, error) {
+	c, err := a.connect(ctx, in.Site)
+	if err != nil {
+		return nil, err
+	}
+	var prev introduceBeat
+	if previousHeartbeat(ctx, &prev) && prev.Task != "" {
+		a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task))
+	}
+	tr := newTracker(ctx, introduceBeat{})
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
+
+	out := &IntroduceResult{DRTasks: []DRTask{}, AttachedSRs: []SRInfo{}}
+	seenTask := map[string]bool{}
+	for i, st := range in.Storage {
+		if i >= len(in.Whitelist) || len(in.Whitelist[i]) == 0 {
+			continue
+		}
+		label := storageLabel(st, i)
+		whitelist := in.Whitelist[i]
+		dc, err := a.resolveDeviceConfig(st, i)
+		if err != nil {
+			return out, err
+		}
+		state, err := readSRState(ctx, c.s)
+		if err != nil {
+			return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "the step is retried")
+		}
+		var missing []string
+		for _, uuid := range whitelist {
+			if _, ok := state.byUUID[uuid]; !ok {
+				missing = append(missing, uuid)
+			}
+		}
+		if len(missing) > 0 {
+			tr.update(func(b *introduceBeat) { *b = introduceBeat{Storage: i} })
+			pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
+				tr.update(func(b *introduceBeat) { b.Task = string(task) })
+			})
+			_, cerr := c.s.CreateDRTask(pctx, st.Type, dc.config, missing)
+			tr.update(func(b *introduceBeat) { b.Task = "" })
+			if cerr != nil {
+				a.destroyFailedDRTasks(ctx, c, whitelist, state)
+				return out, introduceError(ctx, cerr, label, st.Type, c.site, dc)
+			}
+			if state, err = readSRState(ctx, c.s); err != nil {
+				return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "the step is retried")
+			}
+		}
+		// Report every DR task that owns one of our SRs (this attempt's or an
+		// earlier one's), and every whitelisted SR now attached.
+		var notAttached []string
+		for _, uuid := range whitelist {
+			sr, ok := state.byUUID[uuid]
+			if !ok || !state.attached(sr.ref) {
+				notAttached = append(notAttached, uuid)
+				continue
+			}
+			out.AttachedSRs = append(out.AttachedSRs, SRInfo{UUID: uuid, Name: sr.rec.NameLabel})
+			task, ok := state.tasks[sr.rec.IntroducedBy]
+			if !ok || seenTask[task.UUID] {
+				continue
+			}
+			seenTask[task.UUID] = true
+			dt := DRTask{UUID: task.UUID, StorageName: st.Name, IntroducedSRs: []SRInfo{}}
+			for _, ref := range task.IntroducedSRs {
+				if s, ok := state.byRef[ref]; ok {
+					dt.IntroducedSRs = append(dt.IntroducedSRs, SRInfo{UUID: s.UUID, Name: s.NameLabel})
+				}
+			}
+			sort.Slice(dt.IntroducedSRs, func(x, y int) bool { return dt.IntroducedSRs[x].UUID < dt.IntroducedSRs[y].UUID })
+			out.DRTasks = append(out.DRTasks, dt)
+		}
+		if len(notAttached) > 0 {
+			return out, nonRetryable(codeNotFound, fmt.Sprintf(
+				"SR %s of storage %s is not attached at site %s after the introduction: check the whitelist matches the probed SRs and the LUN is visible to every host, then re-run",
+				strings.Join(notAttached, ", "), label, c.site), nil)
+		}
+	}
+	return out, nil
+}
+
+// introduceError explains a failed DR_task.create; a mirror copy that is
+// still replicating (read-only) gets the one instruction that fixes it.
+func introduceError(ctx context.Context, err error, label, typ, siteName string, dc *resolved) error {
+	what := fmt.Sprintf("introducing the SRs of storage %s (%s) at site %s failed", label, typ, siteName)
+	if readOnlyLUN(err) {
+		return nonRetryable(codeMirror, dc.scrub(sentence(what, reason(err),
+			fmt.Sprintf("the LUN of storage %s is still a read-only mirror copy: split or promote the mirror at the storage array, then re-run", label))), nil)
+	}
+	return classifyScrubbed(ctx, err, what, "check the storage is reachable from every host of the pool and its device_config in the plan, then re-run", dc)
+}
+
+// readOnlyLUN recognises the storage driver's refusal of a LUN that is the
+// destination of an active mirror.
+func readOnlyLUN(err error) bool {
+	xe, ok := xapi.AsError(err)
+	if !ok || !strings.HasPrefix(xe.Code, xapi.CodeSRBackendFailure) {
+		return false
+	}
+	text := strings.ToLower(strings.Join(xe.Params, " "))
+	return strings.Contains(text, "read-only") || strings.Contains(text, "read only") || strings.Contains(text, "write protect")
+}
+
+// destroyFailedDRTasks destroys the DR tasks that now own any of these SRs
+// and did not before this attempt: xapi leaves a failed DR_task.create's
+// task behind. A new task that owns none of our SRs cannot be told apart
+// from another run's, so it is left alone.
+func (a *Activities) destroyFailedDRTasks(ctx context.Context, c *conn, whitelist []string, before *srState) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.lim.cleanupTimeout)
+	defer cancel()
+	now, err := readSRState(cctx, c.s)
+	if err != nil {
+		a.log.Warn("cannot look for the DR task of a failed introduction", zap.String("site", c.site), zap.Error(err))
+		return
+	}
+	for _, uuid := range whitelist {
+		sr, ok := now.byUUID[uuid]
+		if !ok || xapi.IsNullRef(sr.rec.IntroducedBy) {
+			continue
+		}
+		if _, old := before.tasks[sr.rec.IntroducedBy]; old {
+			continue
+		}
+		if _, exists := now.tasks[sr.rec.IntroducedBy]; !exists {
+			continue
+		}
+		if err := c.s.DestroyDRTask(cctx, sr.rec.IntroducedBy); err != nil && !gone(err) {
+			a.log.Warn("cannot destroy the DR task of a failed introduction", zap.String("site", c.site), zap.Error(err))
+			continue
+		}
+		delete(now.tasks, sr.rec.IntroducedBy)
+	}
+}
+
+// awaitStaleTask waits for a task an earlier attempt left running, then
+// destroys it, so a retry never races its own predecessor.
+func (a *Activities) awaitStaleTask(ctx context.Context, c *conn, task xapi.Ref) (result string, found bool, err error) {
+	rec, err := c.s.GetTaskRecord(ctx, task)
+	if err != nil {
+		return "", false, nil
+	}
+	found = true
+	if !rec.Done() {
+		a.log.Info("waiting for the task of an earlier attempt", zap.String("site", c.site), zap.String("task", string(task)))
+		result, err = c.s.WaitTask(ctx, task)
+	} else if rec.Status == xapi.TaskSuccess {
+		result = rec.Result
+	} else {
+		_, err = c.s.WaitTask(ctx, task) // builds the task's error
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.lim.cleanupTimeout)
+	defer cancel()
+	_ = c.s.DestroyTask(dctx, task)
+	return result, found, err
+}
+
+// srState is the pool's SRs, PBDs and DR tasks at one moment.
+type srState struct {
+	byUUID   map[string]srEntry
+	byRef    map[xapi.Ref]xapi.SR
+	pbds     map[xapi.Ref]xapi.PBD
+	tasks    map[xapi.Ref]xapi.DRTaskRecord
+	attachOK map[xapi.Ref]bool
+}
+
+type srEntry struct {
+	ref xapi.Ref
+	rec xapi.SR
+}
+
+func (s *srState) attached(sr xapi.Ref) bool { return s.attachOK[sr] }
+
+func readSRState(ctx context.Context, s *xapi.Session) (*srState, error) {
+	srs, err := s.GetAllSRRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pbds, err := s.GetAllPBDRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := s.GetAllDRTaskRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &srState{byUUID: map[string]srEntry{}, byRef: srs, pbds: pbds, tasks: tasks, attachOK: map[xapi.Ref]bool{}}
+	for ref, sr := range srs {
+		st.byUUID[sr.UUID] = srEntry{ref: ref, rec: sr}
+	}
+	for _, p := range pbds {
+		if p.CurrentlyAttached {
+			st.attachOK[p.SR] = true
+		}
+	}
+	return st, nil
+}

@@ -1,0 +1,443 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/xapi"
+)
+
+// Severities of a precheck line (the workflows compare the same strings).
+const (
+	sevOK      = "ok"
+	sevWarning = "warning"
+	sevProblem = "problem"
+)
+
+// Names of the checks.
+const (
+	checkRole     = "role"
+	checkHA       = "ha"
+	checkSource   = "source-running"
+	checkExisting = "existing"
+	checkStorage  = "storage"
+	checkNetwork  = "network"
+	checkMemory   = "memory"
+	checkVersion  = "xapi-version"
+)
+
+type checks struct{ list []Check }
+
+func (c *checks) add(check, object, severity, format string, args ...any) {
+	c.list = append(c.list, Check{Check: check, Object: object, Severity: severity, Message: fmt.Sprintf(format, args...)})
+}
+
+// Precheck checks the selected units can be recovered at the site. Problems
+// block the run, warnings do not; OK lines say what was checked. Severity
+// choices: free memory short of what the VMs need is a warning (xapi refuses
+// a start that does not fit, per VM, and starting what fits beats starting
+// nothing in a disaster); a missing network is a warning (recovery creates
+// it); an unreachable source site is a warning (the site may be gone, which
+// is why we fail over).
+func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*PrecheckResult, error) {
+	c, err := a.connect(ctx, in.Site)
+	if err != nil {
+		return nil, err
+	}
+	retryNote := "check the site is reachable; the step is retried"
+	poolRef, pool, err := c.s.GetPool(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the pool at site "+c.site+" failed", retryNote)
+	}
+	_ = poolRef
+	poolObj := "pool at site " + c.site
+	ck := &checks{}
+	vmsOf := unitVMs(in)
+
+	if err := a.checkRole(ctx, c, ck, poolObj); err != nil {
+		return nil, err
+	}
+	if in.Mode == plan.ModeTestFailover {
+		if pool.HAEnabled {
+			ck.add(checkHA, poolObj, sevProblem, "HA is enabled on the pool at site %s: turn HA off for the test failover (a test must not trigger HA restarts), then re-run", c.site)
+		} else {
+			ck.add(checkHA, poolObj, sevOK, "HA is off")
+		}
+	}
+	if in.Mode != plan.ModeTestFailover && in.SourceSite != "" {
+		a.checkSource(ctx, in, vmsOf, ck)
+	}
+	targetVMs, err := c.s.GetAllVMRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", retryNote)
+	}
+	apps, err := c.s.GetAllVMApplianceRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the vApps at site "+c.site+" failed", retryNote)
+	}
+	checkExistingUnits(in, vmsOf, targetVMs, apps, c.site, ck)
+	if err := a.checkStorageAndNetworks(ctx, c, in, vmsOf, pool, ck); err != nil {
+		return nil, err
+	}
+	if err := a.checkMemory(ctx, c, in, ck, poolObj); err != nil {
+		return nil, err
+	}
+	return &PrecheckResult{Checks: ck.list}, nil
+}
+
+// unitVMs maps each unit UUID to its VMs from the input (a vApp's members,
+// or the standalone VM itself).
+func unitVMs(in *PrecheckInput) map[string][]VMInfo {
+	byUUID := map[string]VMInfo{}
+	byVApp := map[string][]VMInfo{}
+	for _, vm := range in.VMs {
+		byUUID[vm.UUID] = vm
+		if vm.VApp != "" {
+			byVApp[vm.VApp] = append(byVApp[vm.VApp], vm)
+		}
+	}
+	out := map[string][]VMInfo{}
+	for _, u := range in.Units {
+		if u.Kind == KindVApp {
+			out[u.UUID] = byVApp[u.UUID]
+		} else if vm, ok := byUUID[u.UUID]; ok {
+			out[u.UUID] = []VMInfo{vm}
+		} else {
+			out[u.UUID] = []VMInfo{{UUID: u.UUID, Name: u.Name}}
+		}
+	}
+	return out
+}
+
+// checkRole needs pool-operator or higher: the permission to open metadata
+// databases is what XAPI checks on session_to during recovery.
+func (a *Activities) checkRole(ctx context.Context, c *conn, ck *checks, obj string) error {
+	user := c.s.User()
+	v, err := c.s.Call(ctx, "session.get_rbac_permissions", string(c.s.Ref()))
+	if err == nil {
+		if perms, ok := v.([]any); ok && len(perms) > 0 {
+			for _, p := range perms {
+				if s, _ := p.(string); strings.EqualFold(s, "vdi.open_database") {
+					ck.add(checkRole, obj, sevOK, "user %q may run disaster recovery (pool-operator or higher)", user)
+					return nil
+				}
+			}
+			ck.add(checkRole, obj, sevProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
+			return nil
+		}
+	}
+	// No permission list (older XAPI or none exposed): ask XAPI directly. A
+	// null VDI makes VDI.open_database fail harmlessly after the RBAC check.
+	_, err = c.s.Call(ctx, "VDI.open_database", xapi.NullRef)
+	switch {
+	case xapi.IsCode(err, xapi.CodeRBACPermissionDenied):
+		ck.add(checkRole, obj, sevProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
+	case err != nil && isTransient(ctx, err):
+		return classify(ctx, err, "checking the role of user "+user+" at site "+c.site+" failed", "the step is retried")
+	default:
+		ck.add(checkRole, obj, sevOK, "user %q may run disaster recovery (pool-operator or higher)", user)
+	}
+	return nil
+}
+
+// checkSource looks for the same vApps and VMs still running at the source.
+func (a *Activities) checkSource(ctx context.Context, in *PrecheckInput, vmsOf map[string][]VMInfo, ck *checks) {
+	sctx, cancel := context.WithTimeout(ctx, a.lim.sourceCheckTimeout)
+	defer cancel()
+	srcObj := "pool at site " + in.SourceSite
+	var running map[string]string
+	sc, err := a.connect(sctx, in.SourceSite)
+	if err == nil {
+		var vms map[xapi.Ref]xapi.VM
+		vms, err = sc.s.GetAllVMRecords(sctx)
+		if err == nil {
+			running = map[string]string{}
+			for _, vm := range vms {
+				if vm.IsRealVM() && vm.PowerState != xapi.PowerHalted {
+					running[vm.UUID] = vm.PowerState
+				}
+			}
+		}
+	}
+	if err != nil {
+		ck.add(checkSource, srcObj, sevWarning, "could not check whether site %s still runs the selected vApps and VMs (%s): make sure they are stopped there before the recovered copies start",
+			in.SourceSite, strings.TrimSuffix(errorText(err), "."))
+		return
+	}
+	for _, u := range in.Units {
+		var on []string
+		for _, vm := range vmsOf[u.UUID] {
+			if st, ok := running[vm.UUID]; ok {
+				on = append(on, fmt.Sprintf("%s is %s", q(vm.Name, vm.UUID), st))
+			}
+		}
+		if len(on) > 0 {
+			ck.add(checkSource, unitLabel(u), sevProblem, "still running at site %s (%s): shut it down there first, the recovered copy keeps its UUIDs and MAC addresses", in.SourceSite, strings.Join(on, ", "))
+		} else {
+			ck.add(checkSource, unitLabel(u), sevOK, "not running at site %s", in.SourceSite)
+		}
+	}
+}
+
+// checkExistingUnits applies the version rule to same-UUID VMs and vApps
+// already in the target: an equal or newer version, or a running copy,
+// blocks; an older halted copy is replaced.
+func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map[xapi.Ref]xapi.VM, apps map[xapi.Ref]xapi.VMAppliance, siteName string, ck *checks) {
+	byUUID := map[string]xapi.VM{}
+	for _, vm := range target {
+		byUUID[vm.UUID] = vm
+	}
+	appUUIDs := map[string]bool{}
+	for _, app := range apps {
+		appUUIDs[app.UUID] = true
+	}
+	for _, u := range in.Units {
+		var newer, running, older []string
+		for _, vm := range vmsOf[u.UUID] {
+			ex, ok := byUUID[vm.UUID]
+			if !ok {
+				continue
+			}
+			name := q(vm.Name, vm.UUID)
+			switch {
+			case ex.Version >= vm.Version:
+				newer = append(newer, fmt.Sprintf("%s (version %d there, %d in the metadata)", name, ex.Version, vm.Version))
+			case ex.PowerState != xapi.PowerHalted:
+				running = append(running, fmt.Sprintf("%s (%s)", name, ex.PowerState))
+			default:
+				older = append(older, name)
+			}
+		}
+		obj := unitLabel(u)
+		switch {
+		case len(newer) > 0:
+			ck.add(checkExisting, obj, sevProblem, "a newer version already exists at site %s: %s; delete it there or exclude it from the plan, then re-run", siteName, strings.Join(newer, ", "))
+		case len(running) > 0:
+			ck.add(checkExisting, obj, sevProblem, "an older copy is running at site %s: %s; shut it down there (recovery would skip it silently), then re-run", siteName, strings.Join(running, ", "))
+		case len(older) > 0 || (u.Kind == KindVApp && appUUIDs[u.UUID]):
+			ck.add(checkExisting, obj, sevWarning, "an older copy exists at site %s and will be replaced", siteName)
+		default:
+			ck.add(checkExisting, obj, sevOK, "not yet at site %s", siteName)
+		}
+	}
+}
+
+// checkStorageAndNetworks opens each unit's own metadata VDI once (not the
+// first unit's for all, XenCenter's bug), asks XAPI whether the unit can be
+// recovered, lists the networks its VMs use and compares API versions.
+func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *PrecheckInput, vmsOf map[string][]VMInfo, pool xapi.Pool, ck *checks) error {
+	targetNets, err := c.s.GetAllNetworkRecords(ctx)
+	if err != nil {
+		return classify(ctx, err, "reading the networks at site "+c.site+" failed", "the step is retried")
+	}
+	names, bridges := map[string]bool{}, map[string]bool{}
+	for _, n := range targetNets {
+		names[n.NameLabel] = true
+		bridges[n.Bridge] = true
+	}
+	var targetAPI string
+	if h, err := c.s.GetHostRecord(ctx, pool.Master); err == nil {
+		targetAPI = fmt.Sprintf("%d.%d", h.APIVersionMajor, h.APIVersionMinor)
+	}
+	byVDI := map[string][]Unit{}
+	var vdis []string
+	for _, u := range in.Units {
+		if _, ok := byVDI[u.SourceVDI]; !ok {
+			vdis = append(vdis, u.SourceVDI)
+		}
+		byVDI[u.SourceVDI] = append(byVDI[u.SourceVDI], u)
+	}
+	sort.Strings(vdis)
+	netUsers := map[string][]string{} // network name -> VM names
+	netFound := map[string]bool{}
+	for _, vdi := range vdis {
+		if err := a.checkVDI(ctx, c, vdi, byVDI[vdi], vmsOf, targetAPI, names, bridges, netUsers, netFound, ck); err != nil {
+			return err
+		}
+	}
+	nets := make([]string, 0, len(netUsers))
+	for n := range netUsers {
+		nets = append(nets, n)
+	}
+	sort.Strings(nets)
+	for _, n := range nets {
+		obj := "network " + q(n, n)
+		if netFound[n] {
+			ck.add(checkNetwork, obj, sevOK, "present at site %s", c.site)
+			continue
+		}
+		users := netUsers[n]
+		sort.Strings(users)
+		ck.add(checkNetwork, obj, sevWarning, "does not exist at site %s and is used by %s: recovery will create it unconnected to any physical network; create it at site %s first if those VMs need connectivity",
+			c.site, strings.Join(users, ", "), c.site)
+	}
+	return nil
+}
+
+func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []Unit, vmsOf map[string][]VMInfo, targetAPI string,
+	names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
+	fs, err := openVDI(ctx, c, vdi)
+	if err != nil {
+		if isTransient(ctx, err) {
+			return classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", vdi, c.site), "the step is retried")
+		}
+		for _, u := range units {
+			ck.add(checkStorage, unitLabel(u), sevProblem, "its metadata VDI %s cannot be opened at site %s (%s): re-run so the scan finds the current metadata", vdi, c.site, strings.TrimSuffix(reason(err), "."))
+		}
+		return nil
+	}
+	defer a.logoutForeign(ctx, c, fs)
+	if _, fpool, err := fs.GetPool(ctx); err == nil && targetAPI != "" {
+		if h, err := fs.GetHostRecord(ctx, fpool.Master); err == nil {
+			src := fmt.Sprintf("%d.%d", h.APIVersionMajor, h.APIVersionMinor)
+			obj := "metadata of pool " + q(fpool.NameLabel, fpool.UUID)
+			if src != targetAPI {
+				ck.add(checkVersion, obj, sevWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, c.site, targetAPI)
+			} else {
+				ck.add(checkVersion, obj, sevOK, "same XAPI API version %s as the pool at site %s", src, c.site)
+			}
+		}
+	}
+	fvms, err := fs.GetAllVMRecords(ctx)
+	if err != nil {
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+	}
+	fvifs, err := fs.GetAllVIFRecords(ctx)
+	if err != nil {
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+	}
+	fnets, err := fs.GetAllNetworkRecords(ctx)
+	if err != nil {
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+	}
+	fvmByUUID := map[string]xapi.ForeignVM{}
+	for _, vm := range fvms {
+		fvmByUUID[vm.UUID] = vm
+	}
+	for _, u := range units {
+		obj := unitLabel(u)
+		ref, err := foreignUnit(ctx, fs, u)
+		if err != nil {
+			if isTransient(ctx, err) {
+				return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+			}
+			ck.add(checkStorage, obj, sevProblem, "is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
+			continue
+		}
+		if u.Kind == KindVApp {
+			err = fs.AssertVMApplianceCanBeRecovered(ctx, ref, c.s)
+		} else {
+			err = fs.AssertVMCanBeRecovered(ctx, ref, c.s)
+		}
+		switch {
+		case err == nil:
+			ck.add(checkStorage, obj, sevOK, "every SR it needs is attached at site %s", c.site)
+		case xapi.IsCode(err, xapi.CodeVMRequiresSR):
+			ck.add(checkStorage, obj, sevProblem, "%s", missingStorage(ctx, c, fs, u, ref, err))
+		case isTransient(ctx, err):
+			return classify(ctx, err, "checking "+obj+" at site "+c.site+" failed", "the step is retried")
+		default:
+			ck.add(checkStorage, obj, sevProblem, "cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
+		}
+		for _, vm := range vmsOf[u.UUID] {
+			fvm, ok := fvmByUUID[vm.UUID]
+			if !ok {
+				continue
+			}
+			for _, vr := range fvm.VIFs {
+				vif, ok := fvifs[vr]
+				if !ok {
+					continue
+				}
+				n, ok := fnets[vif.Network]
+				if !ok {
+					continue
+				}
+				// Recovery maps VIFs by network name, then by bridge.
+				netUsers[n.NameLabel] = appendOnce(netUsers[n.NameLabel], "VM "+q(vm.Name, vm.UUID))
+				if names[n.NameLabel] || (n.Bridge != "" && bridges[n.Bridge]) {
+					netFound[n.NameLabel] = true
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkMemory compares the memory of the VMs to recover with the pool's
+// free memory.
+func (a *Activities) checkMemory(ctx context.Context, c *conn, in *PrecheckInput, ck *checks, obj string) error {
+	var need int64
+	for _, vm := range in.VMs {
+		need += vm.MemoryMax
+	}
+	free, err := freeMemory(ctx, c)
+	if err != nil {
+		if isTransient(ctx, err) {
+			return classify(ctx, err, "reading the free memory at site "+c.site+" failed", "the step is retried")
+		}
+		ck.add(checkMemory, obj, sevWarning, "could not read the free memory of the pool at site %s (%s): check by hand that it can hold %s", c.site, strings.TrimSuffix(reason(err), "."), gib(need))
+		return nil
+	}
+	if need > free {
+		ck.add(checkMemory, obj, sevWarning, "the selected VMs need up to %s but the pool at site %s has %s free: some VMs may not start; free memory or exclude VMs", gib(need), c.site, gib(free))
+	} else {
+		ck.add(checkMemory, obj, sevOK, "the selected VMs need up to %s, the pool has %s free", gib(need), gib(free))
+	}
+	return nil
+}
+
+// freeMemory sums host.compute_free_memory over the hosts, falling back on
+// host_metrics.memory_free.
+func freeMemory(ctx context.Context, c *conn) (int64, error) {
+	hosts, err := c.s.GetAllHostRecords(ctx)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for ref, h := range hosts {
+		v, err := c.s.Call(ctx, "host.compute_free_memory", string(ref))
+		if err != nil && !isTransient(ctx, err) && !h.Metrics.IsNull() {
+			v, err = c.s.Call(ctx, "host_metrics.get_memory_free", string(h.Metrics))
+		}
+		if err != nil {
+			return 0, err
+		}
+		n, err := toInt(v)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+func toInt(v any) (int64, error) {
+	switch t := v.(type) {
+	case int64:
+		return t, nil
+	case float64:
+		return int64(t), nil
+	case string:
+		var n int64
+		_, err := fmt.Sscan(strings.TrimSpace(t), &n)
+		return n, err
+	}
+	return 0, fmt.Errorf("unexpected value %T", v)
+}
+
+func gib(b int64) string {
+	return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30))
+}
+
+func appendOnce(l []string, s string) []string {
+	for _, x := range l {
+		if x == s {
+			return l
+		}
+	}
+	return append(l, s)
+}

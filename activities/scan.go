@@ -1,0 +1,256 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"go.uber.org/zap"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
+)
+
+// Scan reads the latest foreign metadata on the given SRs.
+//
+// Candidates are the metadata VDIs on those SRs with metadata_latest set,
+// not this pool's own (metadata_of_pool = the local pool ref) and with no
+// attached VBD (a live replication target). Each is opened with
+// VDI.open_database and its foreign session is always logged out.
+//
+// When a VM is found in several metadata VDIs the copy with the highest VM
+// version wins; on a tie the VDI with the smallest UUID wins (VDIs are read
+// in UUID order and only a strictly newer copy replaces an earlier one), so
+// retries and re-runs pick the same copy. A vApp's winning copy is the one
+// whose members have the highest version (same tie rule); its members are
+// listed from that copy, since recovering the vApp recovers them from it.
+// A VM that is a member of a winning vApp is never listed standalone.
+func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, error) {
+	c, err := a.connect(ctx, in.Site)
+	if err != nil {
+		return nil, err
+	}
+	retryNote := "check the site is reachable; the step is retried"
+	poolRef, pool, err := c.s.GetPool(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the pool at site "+c.site+" failed", retryNote)
+	}
+	out := &ScanResult{TargetPoolUUID: pool.UUID, Sources: []MetadataSource{}, VApps: []VAppInfo{}, VMs: []VMInfo{}}
+	srs, err := c.s.GetAllSRRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the SRs at site "+c.site+" failed", retryNote)
+	}
+	vdis, err := c.s.GetAllVDIRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
+	}
+	vbds, err := c.s.GetAllVBDRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
+	}
+	srByUUID := map[string]xapi.Ref{}
+	for ref, sr := range srs {
+		srByUUID[sr.UUID] = ref
+	}
+	wanted := map[xapi.Ref]bool{}
+	for _, u := range in.SRUUIDs {
+		ref, ok := srByUUID[u]
+		if !ok {
+			out.Ignored = append(out.Ignored, fmt.Sprintf("SR %s is not in the pool at site %s, so its metadata was not read.", u, c.site))
+			continue
+		}
+		wanted[ref] = true
+	}
+	type candidate struct {
+		ref xapi.Ref
+		vdi xapi.VDI
+	}
+	var cands []candidate
+	for ref, v := range vdis {
+		if !wanted[v.SR] || v.Type != "metadata" {
+			continue
+		}
+		sr := srs[v.SR]
+		where := fmt.Sprintf("Metadata VDI %s on SR %s", v.UUID, q(sr.NameLabel, sr.UUID))
+		switch {
+		case v.MetadataOfPool == poolRef:
+			out.Ignored = append(out.Ignored, where+" holds this pool's own metadata.")
+		case !v.MetadataLatest:
+			out.Ignored = append(out.Ignored, where+" is not the latest copy of its pool's metadata.")
+		case hasAttachedVBD(v, vbds):
+			out.Ignored = append(out.Ignored, where+" is attached (a live replication target), so it cannot be opened.")
+		default:
+			cands = append(cands, candidate{ref, v})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].vdi.UUID < cands[j].vdi.UUID })
+
+	m := newMerger()
+	for i, cand := range cands {
+		recordHeartbeat(ctx, i)
+		sr := srs[cand.vdi.SR]
+		src := MetadataSource{VDIUUID: cand.vdi.UUID, SRUUID: sr.UUID, SRName: sr.NameLabel}
+		md, err := a.readMetadata(ctx, c, cand.ref, &src)
+		if err != nil {
+			if isTransient(ctx, err) {
+				return nil, classify(ctx, err, fmt.Sprintf("reading metadata VDI %s on SR %s at site %s failed", cand.vdi.UUID, q(sr.NameLabel, sr.UUID), c.site), retryNote)
+			}
+			out.Ignored = append(out.Ignored, sentence(fmt.Sprintf("Metadata VDI %s on SR %s could not be read", cand.vdi.UUID, q(sr.NameLabel, sr.UUID)), reason(err), ""))
+			continue
+		}
+		if src.PoolUUID == pool.UUID {
+			out.Ignored = append(out.Ignored, fmt.Sprintf("Metadata VDI %s on SR %s holds the metadata of pool %s, the pool at site %s itself; it is never recovered from.",
+				cand.vdi.UUID, q(sr.NameLabel, sr.UUID), q(src.PoolName, src.PoolUUID), c.site))
+			continue
+		}
+		out.Sources = append(out.Sources, src)
+		m.add(src.VDIUUID, md)
+	}
+	out.VApps, out.VMs = m.result()
+	return out, nil
+}
+
+func hasAttachedVBD(v xapi.VDI, vbds map[xapi.Ref]xapi.VBD) bool {
+	for _, r := range v.VBDs {
+		if b, ok := vbds[r]; ok && b.CurrentlyAttached {
+			return true
+		}
+	}
+	return false
+}
+
+// metadata is what one metadata VDI holds, compactly.
+type metadata struct {
+	vapps []VAppInfo // members filled in
+	vms   []VMInfo   // every real VM (members too)
+}
+
+// readMetadata opens one metadata VDI and reads its pool, vApps and real
+// VMs. The foreign session is logged out whatever happens.
+func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, src *MetadataSource) (md *metadata, err error) {
+	fs, err := c.s.OpenDatabase(ctx, vdi)
+	if err != nil {
+		return nil, err
+	}
+	defer a.logoutForeign(ctx, c, fs)
+	_, fpool, err := fs.GetPool(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src.PoolUUID, src.PoolName = fpool.UUID, fpool.NameLabel
+	if src.PoolName == "" && !fpool.Master.IsNull() {
+		// XAPI pools may be unnamed; the master's name is what operators see.
+		if h, herr := fs.GetHostRecord(ctx, fpool.Master); herr == nil {
+			src.PoolName = h.NameLabel
+		}
+	}
+	apps, err := fs.GetAllVMApplianceRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vms, err := fs.GetAllVMRecords(ctx)
+	if err != nil {
+		return nil, err
+	}
+	md = &metadata{}
+	appIndex := map[xapi.ForeignRef]int{}
+	for ref, app := range apps {
+		appIndex[ref] = len(md.vapps)
+		md.vapps = append(md.vapps, VAppInfo{UUID: app.UUID, Name: app.NameLabel, SourceVDI: src.VDIUUID, VMs: []VMInfo{}})
+	}
+	for _, vm := range vms {
+		if !vm.IsRealVM() {
+			continue
+		}
+		info := VMInfo{UUID: vm.UUID, Name: vm.NameLabel, Order: vm.Order, StartDelay: vm.StartDelay, Version: vm.Version,
+			PowerState: vm.PowerState, Tags: vm.Tags, MemoryMax: vm.MemoryStaticMax, SourceVDI: src.VDIUUID}
+		if vm.InAppliance() {
+			if i, ok := appIndex[vm.Appliance]; ok {
+				info.VApp = md.vapps[i].UUID
+				md.vapps[i].VMs = append(md.vapps[i].VMs, info)
+			}
+		}
+		md.vms = append(md.vms, info)
+	}
+	return md, nil
+}
+
+// logoutForeign logs a foreign session out even when ctx has ended: an
+// abandoned foreign database stays registered in the master's memory.
+func (a *Activities) logoutForeign(ctx context.Context, c *conn, fs *xapi.ForeignSession) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.lim.cleanupTimeout)
+	defer cancel()
+	if err := fs.Logout(lctx); err != nil {
+		a.log.Warn("cannot log out of a metadata database", zap.String("site", c.site), zap.String("vdi", string(fs.VDI())), zap.Error(err))
+	}
+}
+
+// merger keeps the most recent copy of each VM and vApp across metadata
+// VDIs (see Scan for the rules).
+type merger struct {
+	vms   map[string]VMInfo
+	vapps map[string]VAppInfo
+	score map[string]int64 // vApp UUID -> highest member version of the kept copy
+}
+
+func newMerger() *merger {
+	return &merger{vms: map[string]VMInfo{}, vapps: map[string]VAppInfo{}, score: map[string]int64{}}
+}
+
+// add merges one VDI's metadata; VDIs must be added in ascending UUID order
+// for the tie rule.
+func (m *merger) add(_ string, md *metadata) {
+	for _, vm := range md.vms {
+		if old, ok := m.vms[vm.UUID]; !ok || vm.Version > old.Version {
+			m.vms[vm.UUID] = vm
+		}
+	}
+	for _, app := range md.vapps {
+		score := int64(-1)
+		for _, vm := range app.VMs {
+			score = max(score, vm.Version)
+		}
+		if _, ok := m.vapps[app.UUID]; !ok || score > m.score[app.UUID] {
+			m.vapps[app.UUID] = app
+			m.score[app.UUID] = score
+		}
+	}
+}
+
+// result returns the vApps (with members) and the standalone VMs, sorted by
+// name then UUID so results are stable.
+func (m *merger) result() ([]VAppInfo, []VMInfo) {
+	member := map[string]bool{}
+	vapps := make([]VAppInfo, 0, len(m.vapps))
+	for _, app := range m.vapps {
+		sortVMs(app.VMs)
+		for _, vm := range app.VMs {
+			member[vm.UUID] = true
+		}
+		vapps = append(vapps, app)
+	}
+	sort.Slice(vapps, func(i, j int) bool {
+		if vapps[i].Name != vapps[j].Name {
+			return vapps[i].Name < vapps[j].Name
+		}
+		return vapps[i].UUID < vapps[j].UUID
+	})
+	vms := make([]VMInfo, 0, len(m.vms))
+	for _, vm := range m.vms {
+		if member[vm.UUID] || vm.VApp != "" {
+			// A VM whose newest copy is in a vApp is recovered with a vApp.
+			continue
+		}
+		vms = append(vms, vm)
+	}
+	sortVMs(vms)
+	return vapps, vms
+}
+
+func sortVMs(vms []VMInfo) {
+	sort.Slice(vms, func(i, j int) bool {
+		if vms[i].Name != vms[j].Name {
+			return vms[i].Name < vms[j].Name
+		}
+		return vms[i].UUID < vms[j].UUID
+	})
+}

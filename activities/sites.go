@@ -1,0 +1,109 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
+)
+
+// site is the connector to one site's pool master: one client and one
+// session shared by every concurrent activity. The session logs in on first
+// use; re-login on SESSION_INVALID is the client's job.
+type site struct {
+	name   string
+	user   string
+	pass   string
+	client *xapi.Client
+	log    *zap.Logger
+
+	mu   sync.Mutex
+	sess *xapi.Session
+}
+
+func newSite(name string, cfg SiteConfig, log *zap.Logger) (*site, error) {
+	if cfg.URL == "" {
+		return nil, fmt.Errorf("site %s has no URL", name)
+	}
+	var opts []xapi.Option
+	if cfg.Insecure {
+		opts = append(opts, xapi.WithInsecureSkipVerify())
+	} else if cfg.CAFile != "" {
+		opts = append(opts, xapi.WithCAFile(cfg.CAFile))
+	}
+	if cfg.Timeout > 0 {
+		opts = append(opts, xapi.WithCallTimeout(cfg.Timeout))
+	}
+	c, err := xapi.NewClient(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("site %s: %w", name, err)
+	}
+	return &site{name: name, user: cfg.Username, pass: cfg.Password, client: c, log: log.With(zap.String("site", name))}, nil
+}
+
+// session returns the site's logged-in session, logging in if needed.
+// Holding the lock across the login makes concurrent first users share one.
+func (s *site) session(ctx context.Context) (*xapi.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sess != nil {
+		return s.sess, nil
+	}
+	sess, err := s.client.Login(ctx, s.user, s.pass)
+	if err != nil {
+		return nil, loginError(s.name, s.user, err)
+	}
+	s.log.Info("logged in", zap.String("master", sess.Endpoint()), zap.String("user", s.user))
+	s.sess = sess
+	return sess, nil
+}
+
+// logout ends the session; the next use logs in again.
+func (s *site) logout(ctx context.Context) error {
+	s.mu.Lock()
+	sess := s.sess
+	s.sess = nil
+	s.mu.Unlock()
+	if sess == nil {
+		return nil
+	}
+	return sess.Logout(ctx)
+}
+
+// conn is what an activity works with: the site's name and its session.
+type conn struct {
+	site string
+	s    *xapi.Session
+}
+
+// connect returns the session of the named site.
+func (a *Activities) connect(ctx context.Context, name string) (*conn, error) {
+	st, ok := a.sites[name]
+	if !ok {
+		return nil, nonRetryable(codeUnknownSite, fmt.Sprintf(
+			"site %q is not in the worker configuration (known: %s): add it to the worker's sites or fix the plan, then re-run", name, knownSites(a.sites)), nil)
+	}
+	sess, err := st.session(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{site: name, s: sess}, nil
+}
+
+func knownSites(m map[string]*site) string {
+	names := sortedSiteNames(m)
+	if len(names) == 0 {
+		return "none"
+	}
+	out := ""
+	for i, n := range names {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
