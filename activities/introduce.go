@@ -129,10 +129,13 @@ func readOnlyLUN(err error) bool {
 	return strings.Contains(text, "read-only") || strings.Contains(text, "read only") || strings.Contains(text, "write protect")
 }
 
-// destroyFailedDRTasks destroys the DR tasks that now own any of these SRs
-// and did not before this attempt: xapi leaves a failed DR_task.create's
-// task behind. A new task that owns none of our SRs cannot be told apart
-// from another run's, so it is left alone.
+// destroyFailedDRTasks destroys the DR task a failed DR_task.create left
+// behind (xapi does not): a task that did not exist before this attempt and
+// owns some of our SRs, or owns none — the usual case, as xapi forgets the
+// SR that failed. An empty new task is only destroyed when no other
+// DR_task.create is in flight in the pool, since another run's task is empty
+// too while it introduces its SRs; an empty task of a finished create owns
+// nothing, so destroying it cannot hurt anyone.
 func (a *Activities) destroyFailedDRTasks(ctx context.Context, c *conn, whitelist []string, before *srState) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.lim.cleanupTimeout)
 	defer cancel()
@@ -141,22 +144,32 @@ func (a *Activities) destroyFailedDRTasks(ctx context.Context, c *conn, whitelis
 		a.log.Warn("cannot look for the DR task of a failed introduction", zap.String("site", c.site), zap.Error(err))
 		return
 	}
+	ours := map[xapi.Ref]bool{}
 	for _, uuid := range whitelist {
-		sr, ok := now.byUUID[uuid]
-		if !ok || xapi.IsNullRef(sr.rec.IntroducedBy) {
+		if sr, ok := now.byUUID[uuid]; ok && !xapi.IsNullRef(sr.rec.IntroducedBy) {
+			ours[sr.rec.IntroducedBy] = true
+		}
+	}
+	othersInFlight := true
+	if tasks, err := c.s.GetAllTaskRecords(cctx); err == nil {
+		othersInFlight = false
+		for _, t := range tasks {
+			if !t.Done() && strings.Contains(t.NameLabel, "DR_task.create") {
+				othersInFlight = true
+			}
+		}
+	}
+	for ref, task := range now.tasks {
+		if _, old := before.tasks[ref]; old {
 			continue
 		}
-		if _, old := before.tasks[sr.rec.IntroducedBy]; old {
+		mine := ours[ref]
+		if !mine && (len(task.IntroducedSRs) > 0 || othersInFlight) {
 			continue
 		}
-		if _, exists := now.tasks[sr.rec.IntroducedBy]; !exists {
-			continue
+		if err := c.s.DestroyDRTask(cctx, ref); err != nil && !gone(err) {
+			a.log.Warn("cannot destroy the DR task of a failed introduction", zap.String("site", c.site), zap.String("dr_task", task.UUID), zap.Error(err))
 		}
-		if err := c.s.DestroyDRTask(cctx, sr.rec.IntroducedBy); err != nil && !gone(err) {
-			a.log.Warn("cannot destroy the DR task of a failed introduction", zap.String("site", c.site), zap.Error(err))
-			continue
-		}
-		delete(now.tasks, sr.rec.IntroducedBy)
 	}
 }
 
