@@ -614,3 +614,14 @@ func TestUnknownSiteAndBadPassword(t *testing.T) {
 	assert.Equal(t, codeAuth, ae.Type())
 	assert.NotContains(t, fullText(err), "wrong-Pa55word")
 }
+
+func TestCloseLogsOutAndReconnects(t *testing.T) {
+	f := newFixture(t)
+	var inv Inventory
+	f.must(&inv, f.a.Inventory, &InventoryInput{Site: "dr"})
+	require.NoError(t, f.a.Close(context.Background()))
+	assert.Equal(t, 1, countLogouts(f, "real"))
+	// Used again (Close is also registered as an activity), a site logs in again.
+	f.must(&inv, f.a.Inventory, &InventoryInput{Site: "dr"})
+	assert.Equal(t, drPoolID, inv.PoolUUID)
+}

@@ -1,0 +1,131 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/xapi"
+)
+
+func TestClassifyTable(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		err       error
+		retryable bool
+		code      string
+		says      string
+	}{
+		{"requires SR", &xapi.Error{Code: xapi.CodeVMRequiresSR, Params: []string{"OpaqueRef:v", "OpaqueRef:s"}}, false, xapi.CodeVMRequiresSR, "not attached"},
+		{"rbac", &xapi.Error{Code: xapi.CodeRBACPermissionDenied, Params: []string{"vdi.open_database", "no"}}, false, xapi.CodeRBACPermissionDenied, "pool-operator"},
+		{"handle invalid", &xapi.Error{Code: xapi.CodeHandleInvalid, Params: []string{"VM", "OpaqueRef:x"}}, false, xapi.CodeHandleInvalid, "does not exist"},
+		{"backend 140", &xapi.Error{Code: xapi.CodeSRBackendFailure140, Params: []string{"", "DNS lookup failed", ""}}, false, xapi.CodeSRBackendFailure140, "could not be resolved"},
+		{"busy", &xapi.Error{Code: xapi.CodeOtherOperationInProgress, Params: []string{"VM", "x", "start", "t"}}, true, xapi.CodeOtherOperationInProgress, "another operation"},
+		{"session", &xapi.Error{Code: xapi.CodeSessionInvalid}, true, xapi.CodeSessionInvalid, "expired"},
+		{"memory", &xapi.Error{Code: xapi.CodeHostNotEnoughFreeMemory, Params: []string{"100", "10"}}, false, xapi.CodeHostNotEnoughFreeMemory, "needs 100 bytes, 10 free"},
+		{"net", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true, codeUnreachable, "connection refused"},
+		{"eof", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true, codeUnreachable, "unexpected EOF"},
+		{"protocol", &xapi.ProtocolError{Reason: "not XML"}, false, codeXAPI, "not XML"},
+		{"timeout", context.DeadlineExceeded, true, codeUnreachable, "did not answer in time"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := classify(ctx, tc.err, `recovering VM 'erp-db' at site dr failed`, "fix it, then re-run")
+			var ae *temporal.ApplicationError
+			require.True(t, errors.As(err, &ae))
+			assert.Equal(t, !tc.retryable, ae.NonRetryable())
+			assert.Equal(t, tc.code, ae.Type())
+			assert.True(t, strings.HasPrefix(ae.Message(), `recovering VM 'erp-db' at site dr failed: `), ae.Message())
+			assert.True(t, strings.HasSuffix(ae.Message(), "; fix it, then re-run."), ae.Message())
+			assert.Contains(t, ae.Message(), tc.says)
+		})
+	}
+	// A cancelled activity returns the context's error, not a classification.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	assert.ErrorIs(t, classify(cctx, context.Canceled, "x", "y"), context.Canceled)
+}
+
+func TestClassifyScrubsSecrets(t *testing.T) {
+	r := &resolved{secrets: []string{"hunter2"}}
+	err := classifyScrubbed(context.Background(), &xapi.Error{Code: xapi.CodeSRBackendFailure68, Params: []string{"", "login failed for chap hunter2", "stderr hunter2"}},
+		`probing storage "s" failed`, "check CHAP", r)
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae))
+	assert.True(t, ae.NonRetryable())
+	for e := error(ae); e != nil; e = errors.Unwrap(e) {
+		assert.NotContains(t, e.Error(), "hunter2")
+	}
+	assert.Contains(t, ae.Message(), "[secret]")
+}
+
+func TestResolveDeviceConfig(t *testing.T) {
+	a := &Activities{secrets: mapSecrets{"chap": "pw", "user": "u"}}
+	st := plan.StorageTarget{Name: "gold", DeviceConfig: map[string]string{"chappassword": "${secret:chap}", "chapuser": "x-${secret:user}-y", "target": "t"}}
+	r, err := a.resolveDeviceConfig(st, 0)
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"chappassword": "pw", "chapuser": "x-u-y", "target": "t"}, r.config)
+	assert.Equal(t, "${secret:chap}", st.DeviceConfig["chappassword"], "the plan is not modified")
+	_, err = (&Activities{}).resolveDeviceConfig(st, 0)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `secret "chap"`)
+}
+
+func TestMergerKeepsNewestAndTieRule(t *testing.T) {
+	m := newMerger()
+	// VDIs are added in UUID order: "a" before "b".
+	m.add("a", &metadata{
+		vms: []VMInfo{{UUID: "vm1", Name: "one", Version: 1, SourceVDI: "a"}, {UUID: "vm2", Name: "two", Version: 3, SourceVDI: "a"},
+			{UUID: "m1", Name: "member", VApp: "app", Version: 2, SourceVDI: "a"}},
+		vapps: []VAppInfo{{UUID: "app", Name: "app", SourceVDI: "a", VMs: []VMInfo{{UUID: "m1", Name: "member", VApp: "app", Version: 2, SourceVDI: "a"}}}},
+	})
+	m.add("b", &metadata{
+		vms: []VMInfo{{UUID: "vm1", Name: "one", Version: 2, SourceVDI: "b"}, {UUID: "vm2", Name: "two", Version: 3, SourceVDI: "b"},
+			{UUID: "m1", Name: "member", VApp: "app", Version: 2, SourceVDI: "b"}},
+		vapps: []VAppInfo{{UUID: "app", Name: "app", SourceVDI: "b", VMs: []VMInfo{{UUID: "m1", Name: "member", VApp: "app", Version: 2, SourceVDI: "b"}}}},
+	})
+	vapps, vms := m.result()
+	require.Len(t, vapps, 1)
+	assert.Equal(t, "a", vapps[0].SourceVDI, "tie: smallest VDI UUID")
+	require.Len(t, vms, 2, "members are not standalone")
+	assert.Equal(t, "b", vms[0].SourceVDI, "vm1: higher version wins")
+	assert.Equal(t, int64(2), vms[0].Version)
+	assert.Equal(t, "a", vms[1].SourceVDI, "vm2: tie, smallest VDI UUID")
+}
+
+// TestScanResultSize measures a 5,000-VM scan result: it must fit one
+// Temporal payload (2 MB) with room to spare.
+func TestScanResultSize(t *testing.T) {
+	uuid := func(i int) string { return fmt.Sprintf("%08x-1d7e-4a8b-9c3d-%012x", i, i) }
+	res := &ScanResult{TargetPoolUUID: uuid(0), Sources: []MetadataSource{{VDIUUID: uuid(1), SRUUID: uuid(2), SRName: "gold-01", PoolUUID: uuid(3), PoolName: "Primary"}}}
+	vdi := uuid(1)
+	n := 0
+	for a := 0; a < 500; a++ {
+		app := VAppInfo{UUID: uuid(10000 + a), Name: fmt.Sprintf("vapp-%03d", a), SourceVDI: vdi}
+		for k := 0; k < 5; k++ {
+			n++
+			app.VMs = append(app.VMs, VMInfo{UUID: uuid(20000 + n), Name: fmt.Sprintf("vm-%04d", n), VApp: app.UUID, Order: int64(k), StartDelay: 10,
+				Version: 1, PowerState: "Running", MemoryMax: 8 << 30, SourceVDI: vdi})
+		}
+		res.VApps = append(res.VApps, app)
+	}
+	for n < 5000 {
+		n++
+		res.VMs = append(res.VMs, VMInfo{UUID: uuid(20000 + n), Name: fmt.Sprintf("vm-%04d", n), Version: 1, PowerState: "Running",
+			Tags: []string{"tier1"}, MemoryMax: 4 << 30, SourceVDI: vdi})
+	}
+	b, err := json.Marshal(res)
+	require.NoError(t, err)
+	t.Logf("ScanResult with 5,000 VMs (500 vApps of 5, 2,500 standalone): %d bytes (%.2f MB) of JSON", len(b), float64(len(b))/1e6)
+	assert.Less(t, len(b), 1_500_000)
+}
