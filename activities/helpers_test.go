@@ -94,7 +94,8 @@ func TestMergerKeepsNewestAndTieRule(t *testing.T) {
 			{UUID: "m1", Name: "member", VApp: "app", Version: 2, SourceVDI: "b"}},
 		vapps: []VAppInfo{{UUID: "app", Name: "app", SourceVDI: "b", VMs: []VMInfo{{UUID: "m1", Name: "member", VApp: "app", Version: 2, SourceVDI: "b"}}}},
 	})
-	vapps, vms := m.result()
+	vapps, vms, dropped := m.result()
+	assert.Empty(t, dropped)
 	require.Len(t, vapps, 1)
 	assert.Equal(t, "a", vapps[0].SourceVDI, "tie: smallest VDI UUID")
 	require.Len(t, vms, 2, "members are not standalone")

@@ -105,7 +105,9 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 		out.Sources = append(out.Sources, src)
 		m.add(src.VDIUUID, md)
 	}
-	out.VApps, out.VMs = m.result()
+	var dropped []string
+	out.VApps, out.VMs, dropped = m.result()
+	out.Ignored = append(out.Ignored, dropped...)
 	return out, nil
 }
 
@@ -218,7 +220,7 @@ func (m *merger) add(_ string, md *metadata) {
 
 // result returns the vApps (with members) and the standalone VMs, sorted by
 // name then UUID so results are stable.
-func (m *merger) result() ([]VAppInfo, []VMInfo) {
+func (m *merger) result() ([]VAppInfo, []VMInfo, []string) {
 	member := map[string]bool{}
 	vapps := make([]VAppInfo, 0, len(m.vapps))
 	for _, app := range m.vapps {
@@ -235,15 +237,22 @@ func (m *merger) result() ([]VAppInfo, []VMInfo) {
 		return vapps[i].UUID < vapps[j].UUID
 	})
 	vms := make([]VMInfo, 0, len(m.vms))
+	var dropped []string
 	for _, vm := range m.vms {
-		if member[vm.UUID] || vm.VApp != "" {
-			// A VM whose newest copy is in a vApp is recovered with a vApp.
+		if member[vm.UUID] {
+			continue
+		}
+		if vm.VApp != "" {
+			// Its newest copy belongs to a vApp whose kept copy lacks it.
+			dropped = append(dropped, fmt.Sprintf("VM %s (%s): its newest copy, in metadata VDI %s, belongs to vApp %s, whose most recent copy does not hold it; it is not offered.",
+				q(vm.Name, vm.UUID), vm.UUID, vm.SourceVDI, vm.VApp))
 			continue
 		}
 		vms = append(vms, vm)
 	}
 	sortVMs(vms)
-	return vapps, vms
+	sort.Strings(dropped)
+	return vapps, vms, dropped
 }
 
 func sortVMs(vms []VMInfo) {
