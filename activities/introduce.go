@@ -2,10 +2,12 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -25,6 +27,27 @@ type introduceBeat struct {
 // adopted, and only the SRs the pool does not know are introduced. A retry
 // first waits for the DR_task.create an earlier attempt left in flight.
 func (a *Activities) Introduce(ctx context.Context, in *IntroduceInput) (*IntroduceResult, error) {
+	out, err := a.introduce(ctx, in)
+	if err != nil {
+		return nil, withPartialResult(err, out)
+	}
+	return out, nil
+}
+
+// withPartialResult attaches the DR tasks created before a failure to the
+// error's details: Temporal drops an activity's result when it fails, and
+// the workflow must still destroy those tasks (read them with
+// ApplicationError.Details(&IntroduceResult{})).
+func withPartialResult(err error, out *IntroduceResult) error {
+	var ae *temporal.ApplicationError
+	if out == nil || len(out.DRTasks) == 0 || !errors.As(err, &ae) {
+		return err
+	}
+	opts := temporal.ApplicationErrorOptions{NonRetryable: ae.NonRetryable(), Cause: errors.Unwrap(ae), Details: []any{out}}
+	return temporal.NewApplicationErrorWithOptions(ae.Message(), ae.Type(), opts)
+}
+
+func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*IntroduceResult, error) {
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err

@@ -625,3 +625,20 @@ func TestCloseLogsOutAndReconnects(t *testing.T) {
 	f.must(&inv, f.a.Inventory, &InventoryInput{Site: "dr"})
 	assert.Equal(t, drPoolID, inv.PoolUUID)
 }
+
+func TestIntroducePartialFailureCarriesDRTasks(t *testing.T) {
+	f := newFixture(t)
+	f.w.Control().SyncAll()
+	require.NoError(t, f.w.Control().SplitMirror("gold-01")) // gold-02 still replicates
+	err := f.run(nil, f.a.Introduce, &IntroduceInput{Site: "dr", Storage: drStorage()[:2], Whitelist: [][]string{{gold01UUID}, {gold02UUID}}})
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae))
+	assert.Equal(t, codeMirror, ae.Type())
+	assert.True(t, ae.NonRetryable())
+	assert.Contains(t, ae.Message(), `storage "dr-gold-2"`)
+	var partial IntroduceResult
+	require.NoError(t, ae.Details(&partial))
+	require.Len(t, partial.DRTasks, 1, "the workflow learns the DR task it must destroy")
+	assert.Equal(t, gold01UUID, partial.DRTasks[0].IntroducedSRs[0].UUID)
+	assert.Len(t, f.w.Control().State().Pools[1].DRTasks, 1, "only the successful storage's DR task remains")
+}
