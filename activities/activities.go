@@ -86,10 +86,10 @@ type Activities struct {
 	lim     limits
 }
 
-// Close logs every site session out; the worker calls it when it stops. The
-// sites log in again if they are used afterwards, so Close is harmless when
-// it is called as an activity (the worker registers every exported method).
-func (a *Activities) Close(ctx context.Context) error {
+// Close logs every site session out; the worker calls it when it stops. It
+// is a function, not a method, because the worker registers every exported
+// method of Activities as an activity. Sites log in again if used afterwards.
+func Close(ctx context.Context, a *Activities) error {
 	if a == nil {
 		return nil
 	}

@@ -39,6 +39,20 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	if err != nil {
 		return nil, classify(ctx, err, "reading the SRs at site "+c.site+" failed", retryNote)
 	}
+	srByUUID := map[string]xapi.Ref{}
+	for ref, sr := range srs {
+		srByUUID[sr.UUID] = ref
+	}
+	// Rescan the SRs first: on failback the pool already has these SRs
+	// attached, and it learns what the reversed mirror copied onto them (the
+	// other pool's metadata VDI) only when the SR is scanned or re-plugged.
+	for _, u := range in.SRUUIDs {
+		if ref, ok := srByUUID[u]; ok {
+			if err := c.s.ScanSR(ctx, ref); err != nil {
+				return nil, classify(ctx, err, fmt.Sprintf("rescanning SR %s at site %s failed", q(srs[ref].NameLabel, u), c.site), retryNote)
+			}
+		}
+	}
 	vdis, err := c.s.GetAllVDIRecords(ctx)
 	if err != nil {
 		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
@@ -46,10 +60,6 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	vbds, err := c.s.GetAllVBDRecords(ctx)
 	if err != nil {
 		return nil, classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
-	}
-	srByUUID := map[string]xapi.Ref{}
-	for ref, sr := range srs {
-		srByUUID[sr.UUID] = ref
 	}
 	wanted := map[xapi.Ref]bool{}
 	for _, u := range in.SRUUIDs {

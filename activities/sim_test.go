@@ -70,7 +70,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	a, err := New(sites, mapSecrets{"chap": chapSecret}, zaptest.NewLogger(t))
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = a.Close(context.Background()) })
+	t.Cleanup(func() { _ = Close(context.Background(), a) })
 	f := &fixture{t: t, w: w, a: a}
 	f.env = f.newEnv()
 	return f
@@ -619,7 +619,7 @@ func TestCloseLogsOutAndReconnects(t *testing.T) {
 	f := newFixture(t)
 	var inv Inventory
 	f.must(&inv, f.a.Inventory, &InventoryInput{Site: "dr"})
-	require.NoError(t, f.a.Close(context.Background()))
+	require.NoError(t, Close(context.Background(), f.a))
 	assert.Equal(t, 1, countLogouts(f, "real"))
 	// Used again (Close is also registered as an activity), a site logs in again.
 	f.must(&inv, f.a.Inventory, &InventoryInput{Site: "dr"})

@@ -172,8 +172,15 @@ func serve(ctx context.Context, cfg *config.Config, opts options, logger *zap.Lo
 		logger.Info("stopping: no new work is taken; running activities may finish", zap.Duration("stop_timeout", opts.stopTimeout))
 		close(stop)
 	}()
-	if err := w.Run(stop); err != nil {
-		return fmt.Errorf("the worker stopped on an error: %w", err)
+	runErr := w.Run(stop)
+	// Log the XAPI sessions out, bounded so a dead site cannot hold the stop.
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelClose()
+	if err := activities.Close(closeCtx, acts); err != nil {
+		logger.Warn("could not log out of every site", zap.Error(err))
+	}
+	if runErr != nil {
+		return fmt.Errorf("the worker stopped on an error: %w", runErr)
 	}
 	logger.Info("lifeboat worker stopped")
 	return nil

@@ -393,6 +393,19 @@ func TestCleanupRunsWhenALaterStepFails(t *testing.T) {
 	})
 }
 
+func TestFailedIntroduceStillDestroysTheDRTasksItCreated(t *testing.T) {
+	e := newEnv(t)
+	partial := &activities.IntroduceResult{DRTasks: []activities.DRTask{{UUID: "drtask-half", StorageName: "lun1"}}}
+	e.OnActivity(acts.Introduce, mock.Anything, mock.Anything).Return(nil,
+		temporal.NewApplicationErrorWithOptions("PBD.plug failed on host dr-02", "SR_BACKEND_FAILURE_47",
+			temporal.ApplicationErrorOptions{NonRetryable: true, Details: []any{partial}}))
+	e.approve(time.Minute, "storage-ready", "alice")
+	e.run(plan.ModeFailover, fixturePlan())
+	typ, _, _ := e.failure()
+	assert.Equal(t, "Failed", typ)
+	assert.Equal(t, []string{"DestroyDRTasks drtask-half"}, e.calls.named("DestroyDRTasks"))
+}
+
 func TestStartOrderInsideVAppAndAcrossGroups(t *testing.T) {
 	e := newEnv(t)
 	e.approve(time.Minute, plan.GateStorageReady, "alice")

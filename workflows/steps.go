@@ -1,10 +1,12 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
@@ -98,8 +100,14 @@ func (r *run) introduce(ctx workflow.Context) error {
 		actx := withActivity(ctx, optIntroduce, fmt.Sprintf("introduce %s at site %s", plural(introduce, "SR"), r.target))
 		err := workflow.ExecuteActivity(actx, acts.Introduce, &activities.IntroduceInput{Site: r.target, Storage: storage, Whitelist: whitelist}).Get(ctx, &res)
 		// Remember the DR tasks before anything else, so cleanup destroys them.
+		// A failed Introduce carries the tasks it had created in its details.
 		r.drTasks = res.DRTasks
 		if err != nil {
+			var appErr *temporal.ApplicationError
+			var partial activities.IntroduceResult
+			if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&partial) == nil {
+				r.drTasks = partial.DRTasks
+			}
 			return fmt.Errorf("introducing the SRs at site %s failed: %s; check the storage is promoted and reachable from every host, then start the run again", r.target, errorText(err))
 		}
 		for _, sr := range res.AttachedSRs {
