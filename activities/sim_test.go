@@ -307,11 +307,11 @@ func TestPrecheckDemo(t *testing.T) {
 		require.True(t, ok, name)
 		assert.Equal(t, sevOK, c.Severity, "%+v", c)
 	}
-	// The simulator has neither host.compute_free_memory nor host_metrics:
-	// the memory check says it could not read the free memory.
+	// The DR hosts have far more free memory than the demo VMs need.
 	c, ok = findCheck(res.Checks, checkMemory, "pool at site dr")
 	require.True(t, ok)
-	assert.NotEqual(t, sevProblem, c.Severity)
+	assert.Equal(t, sevOK, c.Severity, "%+v", c)
+	assert.Contains(t, c.Message, "free")
 	c, ok = findCheck(res.Checks, checkExisting, "VM 'dns-01'")
 	require.True(t, ok)
 	assert.Equal(t, sevOK, c.Severity)
@@ -641,4 +641,27 @@ func TestIntroducePartialFailureCarriesDRTasks(t *testing.T) {
 	require.Len(t, partial.DRTasks, 1, "the workflow learns the DR task it must destroy")
 	assert.Equal(t, gold01UUID, partial.DRTasks[0].IntroducedSRs[0].UUID)
 	assert.Len(t, f.w.Control().State().Pools[1].DRTasks, 1, "only the successful storage's DR task remains")
+}
+
+// TestPrecheckRole: DR needs pool-operator or higher; a read-only user is a
+// problem, a pool-operator is fine (the simulator lists the role's
+// permissions as session.get_rbac_permissions does for non-root users).
+func TestPrecheckRole(t *testing.T) {
+	f, _, sc := prepared(t)
+	us, vms := units(sc)
+	for user, want := range map[string]string{"operator": sevOK, "auditor": sevProblem} {
+		a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: user, Password: "lifeboat"}}, mapSecrets{}, zaptest.NewLogger(t))
+		require.NoError(t, err)
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestActivityEnvironment()
+		env.RegisterActivity(a)
+		v, err := env.ExecuteActivity(a.Precheck, &PrecheckInput{Site: "dr", Mode: plan.ModeTestFailover, Units: us, VMs: vms})
+		require.NoError(t, err, user)
+		var res PrecheckResult
+		require.NoError(t, v.Get(&res))
+		c, ok := findCheck(res.Checks, checkRole, "pool at site dr")
+		require.True(t, ok, user)
+		assert.Equal(t, want, c.Severity, "%s: %+v", user, c)
+		require.NoError(t, Close(context.Background(), a))
+	}
 }

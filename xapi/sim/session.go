@@ -1,6 +1,9 @@
 package sim
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // This file is session handling: login (with HOST_IS_SLAVE handled by dispatch), logout
 // (which unregisters a foreign database), and the few session getters clients use.
@@ -37,11 +40,35 @@ func init() {
 		return c.sess.Ref[len("OpaqueRef:"):]
 	})
 	register("session.get_auth_user_name", func(c *call) any { return c.sess.User })
-	register("session.get_rbac_permissions", func(c *call) any { return []string{} })
+	register("session.get_rbac_permissions", func(c *call) any {
+		if c.str(1) != c.sess.Ref {
+			c.fail("HANDLE_INVALID", "session", c.str(1))
+		}
+		return rbacPermissions(c.sess)
+	})
 	register("session.get_all_subject_identifiers", func(c *call) any { return []string{} })
 }
 
 // roleAtLeastPoolOperator is the "has VDI.open_database permission" test used for DR.
 func roleAtLeastPoolOperator(role string) bool {
 	return role == "pool-admin" || role == "pool-operator"
+}
+
+// rbacPermissions is what session.rbac_permissions holds: empty for the
+// local superuser (root bypasses RBAC), else every permission of the role,
+// i.e. each message whose datamodel roles include it.
+func rbacPermissions(s *Session) []string {
+	if s.User == "root" {
+		return []string{}
+	}
+	perms := []string{}
+	for cls, def := range schema {
+		for name, msg := range def.Messages {
+			if msg.Roles[s.Role] {
+				perms = append(perms, permissionName(cls+"."+name))
+			}
+		}
+	}
+	sort.Strings(perms)
+	return perms
 }

@@ -79,6 +79,19 @@ func (p *Pool) setPower(vmRef, state string, host *Host) {
 	}
 }
 
+func init() {
+	register("host.compute_free_memory", func(c *call) any {
+		ref := c.str(1)
+		for _, h := range c.pool.hosts {
+			if h.ref == ref {
+				return max(c.pool.freeMemory(h), 0)
+			}
+		}
+		c.fail("HANDLE_INVALID", "host", ref)
+		return nil
+	})
+}
+
 // freeMemory is the memory a host has left for guests.
 func (p *Pool) freeMemory(h *Host) int64 {
 	free := h.memory
