@@ -3,6 +3,7 @@ package xapi
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -116,6 +117,10 @@ func escapeKey(k string) string {
 func DecodeResponse(body []byte) (any, error) {
 	v, fault, err := decodeDocument(body)
 	if err != nil {
+		var pe *ProtocolError
+		if errors.As(err, &pe) && pe.Excerpt == "" {
+			pe.Excerpt = excerpt(string(body), 120)
+		}
 		return nil, err
 	}
 	if fault {
