@@ -179,3 +179,9 @@ func login(t testing.TB, f *fakeXAPI, opts ...Option) *Session {
 }
 
 var _ = fmt.Sprint
+
+func escapeText(s string) string {
+	var b strings.Builder
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}

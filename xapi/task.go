@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// ProgressFunc receives a task's progress (0..1). It is called once when the
-// task is created (progress 0, so the caller can record the task reference,
-// e.g. in an activity heartbeat) and whenever progress changes.
+// ProgressFunc receives a task's progress (0..1). It is called at the first
+// observation of the task (so the caller can record the task reference, e.g.
+// in an activity heartbeat, and resume with WaitTask) and whenever progress
+// changes.
 type ProgressFunc func(task Ref, progress float64)
 
 type progressKey struct{}
@@ -42,9 +43,6 @@ func (s *Session) runAsync(ctx context.Context, method string, params ...any) (s
 // awaitTask waits for task and destroys it afterwards, whatever happened.
 func (s *Session) awaitTask(ctx context.Context, task Ref) (string, error) {
 	defer s.destroyTaskQuietly(ctx, task)
-	if fn := progressFrom(ctx); fn != nil {
-		fn(task, 0)
-	}
 	return s.WaitTask(ctx, task)
 }
 
