@@ -162,7 +162,7 @@ func TestDemoPlan(t *testing.T) {
 	p, err := Load("../../dev/plans/demo.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, "demo", p.Name)
-	assert.Equal(t, []string{"build-agent"}, p.Selection.Exclude)
+	assert.Equal(t, []string{"build-agent", "dr-jumpbox", "dr-backup"}, p.Selection.Exclude)
 	assert.Equal(t, []string{"databases-first", "core"}, []string{p.PriorityGroups[0].Name, p.PriorityGroups[1].Name})
 	assert.Equal(t, 4*time.Hour, p.Approvals.Recover.Timeout.D())
 	assert.Equal(t, 30*time.Minute, p.Test.Hold.D())
