@@ -50,6 +50,26 @@ func parseRunRef(arg, mode string) (runRef, error) {
 const queryTimeout = 10 * time.Second
 
 // describeRun finds the run; a missing run is exit code 6 with a hint.
+// openRun resolves RUN (and --mode) to a run, dials Temporal and describes
+// it: the first steps of every command that acts on one run. The caller
+// closes the client.
+func (a *app) openRun(ctx context.Context, arg, mode string) (runRef, temporalClient, connection, *workflowservice.DescribeWorkflowExecutionResponse, error) {
+	ref, err := parseRunRef(arg, mode)
+	if err != nil {
+		return ref, nil, connection{}, nil, err
+	}
+	c, conn, err := a.client(ctx)
+	if err != nil {
+		return ref, nil, conn, nil, err
+	}
+	d, err := describeRun(ctx, c, conn, &ref, arg, mode)
+	if err != nil {
+		c.Close()
+		return ref, nil, conn, nil, err
+	}
+	return ref, c, conn, d, nil
+}
+
 func describeRun(ctx context.Context, c temporalClient, conn connection, ref *runRef, arg, mode string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	d, err := c.DescribeWorkflowExecution(ctx, ref.id, ref.runID)
 	if err == nil {

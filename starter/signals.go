@@ -66,19 +66,11 @@ func (a *app) decide(ctx context.Context, verb, signal string, approve bool, arg
 	if strings.TrimSpace(f.as) == "" {
 		return usageErr("say who you are with --as NAME: decisions are recorded with who made them")
 	}
-	ref, err := parseRunRef(arg, f.mode)
-	if err != nil {
-		return err
-	}
-	c, conn, err := a.client(ctx)
+	ref, c, conn, d, err := a.openRun(ctx, arg, f.mode)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d, err := describeRun(ctx, c, conn, &ref, arg, f.mode)
-	if err != nil {
-		return err
-	}
 	if !isRunning(d) {
 		return fail(exitRunFailed, "run %s is %s, so there is nothing to %s; see 'lifeboat report %s'", ref, statusName(d), verb, ref.id)
 	}
@@ -151,19 +143,11 @@ ID/RUNID, or a plan name with --mode.`,
 }
 
 func (a *app) abort(ctx context.Context, arg string, f abortFlags) error {
-	ref, err := parseRunRef(arg, f.mode)
-	if err != nil {
-		return err
-	}
-	c, conn, err := a.client(ctx)
+	ref, c, conn, d, err := a.openRun(ctx, arg, f.mode)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d, err := describeRun(ctx, c, conn, &ref, arg, f.mode)
-	if err != nil {
-		return err
-	}
 	if !isRunning(d) {
 		return fail(exitRunFailed, "run %s is already %s, so there is nothing to abort", ref, statusName(d))
 	}

@@ -44,19 +44,11 @@ A finished run is read from its history: no worker is needed.`,
 }
 
 func (a *app) status(ctx context.Context, arg string, f statusFlags) error {
-	ref, err := parseRunRef(arg, f.mode)
-	if err != nil {
-		return err
-	}
-	c, conn, err := a.client(ctx)
+	ref, c, conn, d, err := a.openRun(ctx, arg, f.mode)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d, err := describeRun(ctx, c, conn, &ref, arg, f.mode)
-	if err != nil {
-		return err
-	}
 	if f.watch {
 		return a.follow(ctx, c, conn, ref, d)
 	}
@@ -238,19 +230,11 @@ func (a *app) report(ctx context.Context, arg string, f reportFlags) error {
 	if f.format == "" && f.out == "" && a.json() {
 		format = "json"
 	}
-	ref, err := parseRunRef(arg, f.mode)
-	if err != nil {
-		return err
-	}
-	c, conn, err := a.client(ctx)
+	ref, c, conn, d, err := a.openRun(ctx, arg, f.mode)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	d, err := describeRun(ctx, c, conn, &ref, arg, f.mode)
-	if err != nil {
-		return err
-	}
 	r, err := fetchReport(ctx, c, conn, ref, d)
 	if err != nil {
 		return err
