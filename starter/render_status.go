@@ -267,8 +267,8 @@ func changes(prev, cur *workflows.Progress, loc *time.Location) []string {
 		}
 		// A state reached by the decisions just printed goes without saying;
 		// one reached otherwise (a timeout, a skip) is printed.
-		implied := decided && (g.State == "approved" || g.State == "rejected")
-		if old.State != g.State && g.State != "waiting" && !implied {
+		implied := decided && (g.State == workflows.GateApproved || g.State == workflows.GateRejected)
+		if old.State != g.State && g.State != workflows.GateWaiting && !implied {
 			add("gate %s %s", g.Gate, g.State)
 		}
 	}
