@@ -54,8 +54,10 @@ fuzz:
 	@for t in $$($(GO) test -list '^Fuzz' ./xapi/ | grep '^Fuzz'); do \
 		echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./xapi/ || exit 1; done
 
+# DEMO_EXIT=1 exits after the report; DEMO_SPEED=0.5 runs the simulated world twice as fast.
 demo run: $(TEMPORAL) build
-	bash dev/demo.sh
+	$(GO) build -o $(BIN)/lifeboat-demo ./dev/demo
+	$(BIN)/lifeboat-demo
 
 clean:
 	rm -rf $(BIN) dev/state

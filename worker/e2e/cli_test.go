@@ -1,0 +1,135 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// Exit codes of the lifeboat CLI (lifeboat --help).
+const (
+	exitOK       = 0
+	exitNotFound = 6
+	exitRunning  = 8
+)
+
+// cliResult is one lifeboat command's outcome.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// lifeboat runs the lifeboat binary against the test's Temporal and task
+// queue (through the worker configuration, as an operator would).
+func lifeboat(t *testing.T, e *workerEnv, args ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runWithin)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(srv.binDir, "lifeboat"), append([]string{"--config", e.config}, args...)...)
+	env := []string{"TERM=dumb", "USER=e2e"}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LIFEBOAT_") && !strings.HasPrefix(kv, "TERM=") && !strings.HasPrefix(kv, "USER=") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	res := cliResult{stdout: out.String(), stderr: errOut.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		res.code = ee.ExitCode()
+	default:
+		t.Fatalf("lifeboat %s: %v", strings.Join(args, " "), err)
+	}
+	t.Logf("$ lifeboat %s  → exit %d\n%s%s", strings.Join(args, " "), res.code, res.stdout, res.stderr)
+	return res
+}
+
+// TestCLIOperatorPath drives a failover the operator's way: the lifeboat
+// binary starts it, refuses wrong approvals, approves, watches and reports.
+func TestCLIOperatorPath(t *testing.T) {
+	t.Parallel()
+	w := startSimulator(t, simOptions{speed: demoSpeed})
+	e := newWorkerEnv(t, w)
+	e.start()
+	w.primaryDown(t)
+
+	src, err := os.ReadFile("../../dev/plans/demo.yaml")
+	require.NoError(t, err)
+	planFile := filepath.Join(t.TempDir(), "cli.yaml")
+	require.NoError(t, os.WriteFile(planFile, bytes.Replace(src, []byte("\nname: demo\n"), []byte("\nname: e2e-cli\n"), 1), 0o600))
+	id := workflows.WorkflowID("e2e-cli", plan.ModeFailover)
+
+	res := lifeboat(t, e, "plan", "check", planFile)
+	assert.Equal(t, exitOK, res.code, "plan check")
+	res = lifeboat(t, e, "failover", "--plan", planFile, "--as", "alice")
+	require.Equal(t, exitOK, res.code, "failover start")
+	assert.Contains(t, res.stdout, id)
+	began := time.Now()
+	r := &run{t: t, id: id, mode: plan.ModeFailover, began: began}
+	t.Cleanup(r.terminateIfRunning)
+
+	res = lifeboat(t, e, "failover", "--plan", planFile)
+	assert.Equal(t, exitRunning, res.code, "a second failover of the same plan is refused while one runs")
+
+	r.waitGate(plan.GateStorageReady)
+	res = lifeboat(t, e, "status", id)
+	assert.Equal(t, exitRunning, res.code, "status of a running run")
+	assert.Contains(t, res.stdout, plan.GateStorageReady)
+	res = lifeboat(t, e, "approve", id, "--gate", plan.GateRecover, "--as", "alice")
+	assert.NotEqual(t, exitOK, res.code, "approving a gate that is not waiting is refused")
+	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "mallory")
+	assert.NotEqual(t, exitOK, res.code, "approval by someone not in the approvers is refused")
+	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "alice", "--comment", "mirrors split")
+	require.Equal(t, exitOK, res.code, "approve storage-ready")
+
+	r.waitGate(plan.GateRecover)
+	res = lifeboat(t, e, "approve", "e2e-cli", "--mode", "failover", "--gate", plan.GateRecover, "--as", "bob", "--comment", "prechecks read")
+	require.Equal(t, exitOK, res.code, "approve recover (plan name and --mode)")
+
+	res = lifeboat(t, e, "status", id, "--watch")
+	assert.Equal(t, exitOK, res.code, "status --watch ends with the run's success")
+	t.Logf("failover through the CLI: %s from start to the end of --watch", time.Since(began).Round(time.Millisecond))
+
+	res = lifeboat(t, e, "report", id)
+	assert.Equal(t, exitOK, res.code, "report of a succeeded run")
+	for _, name := range demoSelectedVMs() {
+		assert.Contains(t, res.stdout, name, "the report names VM %s", name)
+	}
+	res = lifeboat(t, e, "--output", "json", "report", id)
+	require.Equal(t, exitOK, res.code)
+	var rep workflows.Report
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &rep), "report --output json")
+	assert.Equal(t, workflows.OutcomeSucceeded, rep.Outcome)
+	assert.Len(t, rep.VMs, len(demoSelectedVMs()))
+	decisions := map[string]string{}
+	for _, g := range rep.Gates {
+		for _, d := range g.Decisions {
+			decisions[g.Gate] = d.By
+		}
+	}
+	assert.Equal(t, map[string]string{plan.GateStorageReady: "alice", plan.GateRecover: "bob"}, decisions, "who approved what")
+
+	res = lifeboat(t, e, "report", "lifeboat-no-such-plan-failover")
+	assert.Equal(t, exitNotFound, res.code, "report of an unknown run")
+	checkRecovered(t, w.pool(t, poolPrimary), w.pool(t, poolDR), "Running")
+}

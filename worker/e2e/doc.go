@@ -1,0 +1,13 @@
+// Package e2e holds lifeboat's end-to-end tests, built only with the e2e build
+// tag: a real Temporal dev server (one per test binary), the XAPI simulator
+// in-process (one world per test), and the real lifeboat-worker binary as a
+// child process, driven through the Temporal Go client and the lifeboat CLI.
+//
+//	make e2e
+//	LIFEBOAT_TEMPORAL_BIN=bin/temporal LIFEBOAT_BIN=bin go test -tags e2e ./worker/e2e/...
+//
+// The harness is split by what it holds: temporal_test.go (dev server),
+// simulator_test.go (world, disasters, journal checks), worker_test.go (the
+// worker process), runs_test.go (starting runs, gates, results), observer_test.go
+// (XAPI event watcher for start order) and cli_test.go (the lifeboat binary).
+package e2e
