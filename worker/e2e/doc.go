@@ -6,8 +6,10 @@
 //	make e2e
 //	LIFEBOAT_TEMPORAL_BIN=bin/temporal LIFEBOAT_BIN=bin go test -tags e2e ./worker/e2e/...
 //
-// The harness is split by what it holds: temporal_test.go (dev server),
-// simulator_test.go (world, disasters, journal checks), worker_test.go (the
-// worker process), runs_test.go (starting runs, gates, results), observer_test.go
-// (XAPI event watcher for start order) and cli_test.go (the lifeboat binary).
+// The harness is split by what it holds: temporal_test.go (TestMain, dev
+// server), simulator_test.go (world, disasters, journal counts),
+// inventory_test.go (pool inventories and operator actions over XAPI),
+// worker_test.go (the worker process), runs_test.go (starting runs, gates,
+// results, timings), observer_test.go (XAPI event watcher for start order),
+// cli_test.go (the lifeboat binary) and util_test.go (ports, bounded polling).
 package e2e
