@@ -161,6 +161,19 @@ func errorText(err error) string {
 	return err.Error()
 }
 
+// causeText is what went wrong without our advice on what to do next, for
+// a sentence that gives its own advice (a precheck warning, say).
+func causeText(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		if c := ae.Unwrap(); c != nil {
+			return c.Error()
+		}
+		return ae.Message()
+	}
+	return err.Error()
+}
+
 // gone reports whether err says the object no longer exists.
 func gone(err error) bool {
 	return xapi.IsCode(err, xapi.CodeHandleInvalid, xapi.CodeUUIDInvalid)

@@ -164,7 +164,7 @@ func (a *Activities) checkSource(ctx context.Context, in *PrecheckInput, vmsOf m
 	}
 	if err != nil {
 		ck.add(checkSource, srcObj, sevWarning, "could not check whether site %s still runs the selected vApps and VMs (%s): make sure they are stopped there before the recovered copies start",
-			in.SourceSite, strings.TrimSuffix(errorText(err), "."))
+			in.SourceSite, strings.TrimSuffix(causeText(err), "."))
 		return
 	}
 	for _, u := range in.Units {

@@ -17,8 +17,9 @@ var acts *activities.Activities
 // activityOpt is the timing of one kind of activity.
 type activityOpt struct {
 	startToClose time.Duration
-	// heartbeat is set on the long steps, which heartbeat their progress so a
-	// lost worker is noticed in minutes, not hours.
+	// heartbeat is set on the long steps, which heartbeat their progress (and
+	// a keep-alive every third of this while XAPI works) so a lost worker is
+	// noticed within this long and the step resumes on another worker.
 	heartbeat   time.Duration
 	maxAttempts int32
 }
@@ -28,15 +29,15 @@ type activityOpt struct {
 // recovered), so these retries only absorb transient faults.
 var (
 	optProbe     = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
-	optIntroduce = activityOpt{startToClose: 30 * time.Minute, heartbeat: 2 * time.Minute, maxAttempts: 5}
+	optIntroduce = activityOpt{startToClose: 30 * time.Minute, heartbeat: 30 * time.Second, maxAttempts: 5}
 	optScan      = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 5}
 	optPrecheck  = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 5}
-	optRecover   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 2 * time.Minute, maxAttempts: 5}
-	optStartVM   = activityOpt{startToClose: 30 * time.Minute, heartbeat: time.Minute, maxAttempts: 5}
+	optRecover   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 30 * time.Second, maxAttempts: 5}
+	optStartVM   = activityOpt{startToClose: 30 * time.Minute, heartbeat: 30 * time.Second, maxAttempts: 5}
 	optVerify    = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
 	optReprotect = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 3}
 	optDestroyDR = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 10}
-	optCleanup   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 2 * time.Minute, maxAttempts: 10}
+	optCleanup   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 30 * time.Second, maxAttempts: 10}
 	optInventory = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
 )
 

@@ -406,6 +406,20 @@ func TestFailedIntroduceStillDestroysTheDRTasksItCreated(t *testing.T) {
 	assert.Equal(t, []string{"DestroyDRTasks drtask-half"}, e.calls.named("DestroyDRTasks"))
 }
 
+func TestNoForeignMetadataFailsWithTheReason(t *testing.T) {
+	e := newEnv(t)
+	e.OnActivity(acts.Scan, mock.Anything, mock.Anything).Return(&activities.ScanResult{
+		Ignored: []string{"Metadata VDI v-1 on SR 'DR SR 1' holds this pool's own metadata."},
+	}, nil)
+	e.run(plan.ModeTestFailover, fixturePlan())
+	typ, msg, rep := e.failure()
+	assert.Equal(t, "Failed", typ)
+	assert.Contains(t, msg, "No metadata of another pool was found on 2 SRs at site dc2")
+	assert.Contains(t, e.timelineMessages(rep), "Ignored: Metadata VDI v-1 on SR 'DR SR 1' holds this pool's own metadata.")
+	assert.Empty(t, e.calls.named("Recover"))
+	assert.Len(t, e.calls.named("DestroyDRTasks"), 1)
+}
+
 func TestStartOrderInsideVAppAndAcrossGroups(t *testing.T) {
 	e := newEnv(t)
 	e.approve(time.Minute, plan.GateStorageReady, "alice")

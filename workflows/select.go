@@ -21,7 +21,7 @@ import (
 //     whole vApp: VM_appliance.recover cannot recover part of a vApp.
 //   - Exclude wins over every other rule. Excluding a vApp member alone cannot
 //     be honoured for the same reason; it is a warning and the vApp stays.
-//   - A selection, exclude or priority-group entry that matches nothing is a
+//   - A selection or priority-group entry that matches nothing is a
 //     warning, not an error: in a disaster the metadata may legitimately lack
 //     an object (a VM retired since the plan was written), and the recover
 //     gate shows the warnings to the approver before anything is recovered.
@@ -131,24 +131,20 @@ func Select(sel plan.Selection, groups []plan.PriorityGroup, scan *activities.Sc
 	pickEach("vms", sel.VMs, func(c *candidate, p string) bool { return c.matchesVM(p) })
 	pickEach("tags", sel.Tags, func(c *candidate, p string) bool { return c.hasTag(p) })
 
-	// Exclude wins, but only for whole units.
+	// Exclude wins, but only for whole units. An exclude that matches nothing
+	// leaves nothing out and is not warned about: one plan serves both
+	// directions and each reads different metadata (a failback also sees the
+	// DR site's own VMs, which the plan excludes; a failover does not).
 	for _, p := range sel.Exclude {
-		found := false
 		for i := range cands {
 			c := &cands[i]
 			if c.matchesUnit(p) {
-				picked[i], found = false, true
+				picked[i] = false
 				continue
 			}
-			if c.unit.Kind == activities.KindVApp && c.matchesVM(p) {
-				found = true
-				if picked[i] {
-					out.Warnings = append(out.Warnings, fmt.Sprintf("Exclude entry %q names a VM of vApp '%s', which is recovered as a whole; exclude the vApp to leave it out.", p, c.unit.Name))
-				}
+			if c.unit.Kind == activities.KindVApp && c.matchesVM(p) && picked[i] {
+				out.Warnings = append(out.Warnings, fmt.Sprintf("Exclude entry %q names a VM of vApp '%s', which is recovered as a whole; exclude the vApp to leave it out.", p, c.unit.Name))
 			}
-		}
-		if !found {
-			out.Warnings = append(out.Warnings, fmt.Sprintf("Exclude entry %q matched nothing in the metadata found; it is ignored.", p))
 		}
 	}
 

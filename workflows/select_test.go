@@ -71,14 +71,13 @@ func TestSelect(t *testing.T) {
 			},
 		},
 		{
-			name:  "entries matching nothing are warnings",
+			name:  "entries matching nothing are warnings, except excludes",
 			sel:   plan.Selection{VApps: []string{"erp"}, VMs: []string{"web-1", "[bad"}, Tags: []string{"nope"}, Exclude: []string{"ghost"}},
 			units: []unit{{"web-1", RestGroup}},
 			warnings: []string{
 				`Selection vapps entry "erp" matched nothing in the metadata found; it is ignored.`,
 				`Selection vms entry "[bad" matched nothing in the metadata found; it is ignored.`,
 				`Selection tags entry "nope" matched nothing in the metadata found; it is ignored.`,
-				`Exclude entry "ghost" matched nothing in the metadata found; it is ignored.`,
 			},
 		},
 		{

@@ -137,14 +137,17 @@ func (r *run) scan(ctx workflow.Context) error {
 		return fmt.Errorf("reading the metadata on the SRs at site %s failed: %s; check the SRs hold replicated metadata, then start the run again", r.target, errorText(err))
 	}
 	r.found = &res
+	for _, why := range res.Ignored {
+		r.event(ctx, "Ignored: %s", why)
+	}
+	if len(res.Sources) == 0 {
+		return fmt.Errorf("no metadata of another pool was found on %s at site %s; check the plan's storage is the mirror of the protected pool's replicated SRs (see the timeline for what was ignored), then start the run again", plural(len(r.scanSRs), "SR"), r.target)
+	}
 	var pools []string
 	for _, s := range res.Sources {
 		pools = appendNew(pools, orText(s.PoolName, s.PoolUUID))
 	}
 	r.event(ctx, "Metadata of pool %s holds %s and %s.", strings.Join(pools, ", "), plural(len(res.VApps), "vApp"), plural(len(res.VMs), "standalone VM"))
-	for _, why := range res.Ignored {
-		r.event(ctx, "Ignored: %s", why)
-	}
 	return nil
 }
 
@@ -474,7 +477,7 @@ func (r *run) start(ctx workflow.Context) error {
 		if len(jobs) == 0 {
 			continue
 		}
-		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "vApp or batch"))
+		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "start job"))
 		err := runLimited(ctx, len(jobs), func(i int) int { return jobs[i].widest() }, r.plan.Limits().Start,
 			func(i, slots int) workflow.Future {
 				job := jobs[i]
