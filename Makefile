@@ -5,6 +5,10 @@ export GOTOOLCHAIN := local
 GO       ?= go
 BIN      := $(CURDIR)/bin
 TEMPORAL := $(BIN)/temporal
+# Linters, pinned in dev/tools/lint/go.mod (their own module, so they cannot
+# move the Temporal CLI's dependencies).
+WORKFLOWCHECK := $(BIN)/workflowcheck
+STATICCHECK   := $(BIN)/staticcheck
 # The pinned Temporal CLI (dev server + Web UI); see dev/tools/go.mod.
 TEMPORAL_VERSION := v1.5.1
 
@@ -15,7 +19,7 @@ all: build
 help:
 	@echo "make build    build bin/lifeboat, bin/lifeboat-worker, bin/xapisim"
 	@echo "make test     lint + unit, replay, integration and end-to-end tests"
-	@echo "make lint     gofmt and go vet"
+	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck (workflow determinism)"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make demo     whole stack on this machine: Temporal dev server + UI, simulator, worker, a failover"
 	@echo "make temporal build the pinned Temporal CLI into bin/ (once)"
@@ -33,13 +37,22 @@ $(TEMPORAL): dev/tools/go.mod dev/tools/go.sum
 
 temporal: $(TEMPORAL)
 
+$(WORKFLOWCHECK) $(STATICCHECK) &: dev/tools/lint/go.mod dev/tools/lint/go.sum
+	@mkdir -p $(BIN)
+	cd dev/tools/lint && $(GO) build -o $(WORKFLOWCHECK) go.temporal.io/sdk/contrib/tools/workflowcheck
+	cd dev/tools/lint && $(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+	@touch $(WORKFLOWCHECK) $(STATICCHECK)
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-lint:
+lint: $(WORKFLOWCHECK) $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./worker/e2e/...
+	$(WORKFLOWCHECK) ./workflows/...
 
 unit:
 	$(GO) test -count=1 ./...

@@ -151,16 +151,6 @@ func loginError(siteName, user string, err error) error {
 		"check the site's URL and TLS settings in the worker configuration"), err)
 }
 
-// errorText is the operator's sentence of an error returned by a helper of
-// this package, for per-object results.
-func errorText(err error) string {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
-		return ae.Message()
-	}
-	return err.Error()
-}
-
 // causeText is what went wrong without our advice on what to do next, for
 // a sentence that gives its own advice (a precheck warning, say).
 func causeText(err error) string {

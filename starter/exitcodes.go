@@ -52,18 +52,6 @@ func fail(code int, format string, args ...any) error {
 
 func usageErr(format string, args ...any) error { return fail(exitUsage, format, args...) }
 
-// codeOf returns the exit code of an error.
-func codeOf(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return exitRunFailed
-}
-
 // outcomeCode maps a run's outcome to the exit code.
 func outcomeCode(outcome string) int {
 	switch outcome {

@@ -172,11 +172,11 @@ func (r *run) report(outcome, msg string) *Report {
 // updateDetails sets the markdown the Temporal UI shows for the run.
 func (r *run) updateDetails(ctx workflow.Context) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** of plan `%s` · site %s → site %s\n\n", modeTitle(r.mode), r.plan.Name, r.source, r.target)
-	fmt.Fprintf(&b, "Phase: **%s**", r.phase)
+	writef(&b, "**%s** of plan `%s` · site %s → site %s\n\n", modeTitle(r.mode), r.plan.Name, r.source, r.target)
+	writef(&b, "Phase: **%s**", r.phase)
 	if r.waiting >= 0 {
 		g := r.gates[r.waiting]
-		fmt.Fprintf(&b, " · waiting for approval of gate `%s` (%d of %d)", g.Gate, approvalsOf(g), g.Quorum)
+		writef(&b, " · waiting for approval of gate `%s` (%d of %d)", g.Gate, approvalsOf(g), g.Quorum)
 	}
 	b.WriteString("\n\n")
 	if len(r.vms) > 0 {
@@ -184,16 +184,16 @@ func (r *run) updateDetails(ctx workflow.Context) {
 		for _, vm := range r.vms {
 			counts[vm.State]++
 		}
-		fmt.Fprintf(&b, "VMs: %d selected · %d recovered · %d running · %d paused · %d failed",
+		writef(&b, "VMs: %d selected · %d recovered · %d running · %d paused · %d failed",
 			len(r.vms), len(r.vms)-counts[StatePending]-counts[StateRecovering]-counts[StateFailed]-counts[StateSkipped],
 			counts[StateRunning], counts[StatePaused], counts[StateFailed])
 		if len(r.vapps) > 0 {
-			fmt.Fprintf(&b, " · vApps: %d", len(r.vapps))
+			writef(&b, " · vApps: %d", len(r.vapps))
 		}
 		b.WriteString("\n\n")
 	}
 	if len(r.errors) > 0 {
-		fmt.Fprintf(&b, "Last error: %s\n", r.errors[len(r.errors)-1])
+		writef(&b, "Last error: %s\n", r.errors[len(r.errors)-1])
 	}
 	workflow.SetCurrentDetails(ctx, b.String())
 }

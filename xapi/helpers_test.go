@@ -133,16 +133,6 @@ func (f *fakeXAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, h(c))
 }
 
-func (f *fakeXAPI) methods() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.calls {
-		out = append(out, c.Method)
-	}
-	return out
-}
-
 func (f *fakeXAPI) callsTo(method string) []rpcCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()

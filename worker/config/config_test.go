@@ -86,7 +86,7 @@ func TestDevWorkerConfig(t *testing.T) {
 	assert.Equal(t, "root", sites["primary"].Username)
 	assert.Equal(t, time.Minute, sites["primary"].Timeout)
 	_, err = secrets.Secret("nope")
-	assert.EqualError(t, err, `secret "nope" is not configured in the worker; add it under secrets: with env: or file:`)
+	assert.EqualError(t, err, `secret "nope" is not configured in the worker; add it to the secrets section with an env or file entry`)
 }
 
 func TestResolve(t *testing.T) {

@@ -101,7 +101,7 @@ type secretStore struct {
 func (s *secretStore) Secret(name string) (string, error) {
 	v, ok := s.values[name]
 	if !ok {
-		return "", fmt.Errorf("secret %q is not configured in the worker; add it under secrets: with env: or file:", name)
+		return "", fmt.Errorf("secret %q is not configured in the worker; add it to the secrets section with an env or file entry", name)
 	}
 	return v, nil
 }

@@ -104,7 +104,7 @@ func (w *World) buildPool(seed int64, site *Site, ps PoolSpec) (*Pool, error) {
 	}
 	p.ref = w.newRef()
 	for _, u := range ps.Users {
-		p.users[u.Name] = User{Name: u.Name, Password: u.Password, Role: u.Role}
+		p.users[u.Name] = User(u)
 	}
 	uuidOf := func(given string, parts ...string) string {
 		if given != "" {
@@ -242,7 +242,7 @@ func (w *World) buildSR(p *Pool, seed int64, rs SRSpec) (string, error) {
 		if !shared && h.Name != rs.Host {
 			continue
 		}
-		dc := map[string]string{}
+		var dc map[string]string
 		switch rs.Type {
 		case "lvmoiscsi":
 			dc = map[string]string{"target": lun.Target.Address, "port": strconv.Itoa(lun.Target.Port), "targetIQN": lun.Target.IQN, "SCSIid": lun.SCSIid}
