@@ -1059,3 +1059,109 @@ func TestSimDoesNotImportXAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestDRFailbackDemo fails over, reprotects on the DR pool (its database
+// replicated to the recovered gold-01 and fc-silver-01), shuts the workload
+// down on DR, brings the primary back with the mirrors reversed, and runs the
+// same runbook against the primary with the DR pool's metadata: the old
+// halted copies are replaced, versions go up once more.
+func TestDRFailbackDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w := demoWorld(t)
+	dr, _ := failover(t, ctx, w)
+	failedOver := wantRecovered(dr)
+	var p *recovery
+	var primaryNets map[string]xapi.Ref
+
+	step(t, "reprotect: DR pool replicates its metadata", func(t *testing.T) {
+		for _, u := range []string{gold01UUID, silverUUID} {
+			sr, err := dr.s.GetSRByUUID(ctx, u)
+			require.NoError(t, err)
+			require.NoError(t, dr.s.AssertSupportsDatabaseReplication(ctx, sr))
+			require.NoError(t, dr.s.EnableDatabaseReplication(ctx, sr))
+		}
+		// Local storage cannot hold a metadata VDI (xapi checks the PBDs on
+		// every host first, so a local SR fails with SR_HAS_NO_PBDS).
+		srs, err := dr.s.GetAllSRRecords(ctx)
+		require.NoError(t, err)
+		for ref, sr := range srs {
+			if sr.Type == "lvm" {
+				err := dr.s.AssertSupportsDatabaseReplication(ctx, ref)
+				assert.True(t, xapi.IsCode(err, xapi.CodeSRHasNoPBDs), "%s: %v", sr.NameLabel, err)
+				break
+			}
+		}
+	})
+	step(t, "planned shutdown on DR", func(t *testing.T) {
+		for _, u := range dr.apps {
+			ref, err := dr.s.GetVMApplianceByUUID(ctx, u)
+			require.NoError(t, err)
+			require.NoError(t, dr.s.ShutdownVMAppliance(ctx, ref))
+		}
+		refs, _ := vmsByUUID(t, ctx, dr.s)
+		for _, u := range dr.vms {
+			require.NoError(t, dr.s.CleanShutdownVM(ctx, refs[u]))
+		}
+		_, recs := vmsByUUID(t, ctx, dr.s)
+		for u, fv := range failedOver {
+			assert.Equal(t, xapi.PowerHalted, recs[u].PowerState, fv.name)
+		}
+		require.NoError(t, dr.s.Logout(ctx))
+	})
+	step(t, "primary back, mirrors reversed", func(t *testing.T) {
+		ct := w.Control()
+		require.NoError(t, ct.SiteUp("primary", false))
+		for _, m := range []string{"gold-01", "gold-02", "fc-silver-01"} {
+			require.NoError(t, ct.ReverseMirror(m))
+		}
+	})
+	step(t, "login to the primary master", func(t *testing.T) {
+		p = loginTarget(t, ctx, w, "primary")
+		primaryNets = networksByName(t, ctx, p.s)
+		_, recs := vmsByUUID(t, ctx, p.s)
+		for u, fv := range failedOver {
+			assert.Equal(t, xapi.PowerHalted, recs[u].PowerState, "%s: the old copy is halted after the power loss", fv.name)
+			assert.Equal(t, fv.version, recs[u].Version, fv.name)
+		}
+	})
+	step(t, "SR.scan the primary's replicated SRs", func(t *testing.T) {
+		for _, u := range []string{gold01UUID, gold02UUID, silverUUID} {
+			sr, err := p.s.GetSRByUUID(ctx, u)
+			require.NoError(t, err)
+			require.NoError(t, p.s.ScanSR(ctx, sr))
+		}
+	})
+	step(t, "find the DR pool's metadata", func(t *testing.T) { findMetadata(t, ctx, p, drPoolUUID, 2) })
+	// The DR pool's own VMs live on dr-infra, which the primary cannot see.
+	recoverFromMetadata(t, ctx, p, map[string][]string{"dr-jumpbox": {"dr-infra"}, "dr-backup": {"dr-infra"}}, nil)
+	step(t, "recovered over the old copies", func(t *testing.T) {
+		_, recs := vmsByUUID(t, ctx, p.s)
+		want := map[string]foreignVM{}
+		for u, fv := range wantRecovered(p) {
+			want[u] = fv
+			assert.Equal(t, failedOver[u].version+2, recs[u].Version, "%s: recovered twice", fv.name)
+		}
+		require.Len(t, want, len(failedOver), "everything that failed over comes back")
+		checkRecoveredVMs(t, ctx, p, recs, want, xapi.PowerHalted, primaryNets)
+		for u, fv := range failedOver {
+			assert.Equal(t, dr.source[u].macs, fv.macs)
+			assert.Equal(t, fv.macs, p.source[u].macs, "%s: MACs stable across failover and failback", fv.name)
+		}
+		assert.Equal(t, int64(0), recs[p.uuidOf("build-agent")].Version, "build-agent never left: untouched")
+		// Lab-only was matched by name to the primary's own network.
+		assert.Len(t, primaryNets, len(networksByName(t, ctx, p.s)), "no network created on failback")
+	})
+	step(t, "start on the primary", func(t *testing.T) {
+		startUnits(t, ctx, p, false)
+		_, recs := vmsByUUID(t, ctx, p.s)
+		for u, fv := range wantRecovered(p) {
+			assert.Equal(t, xapi.PowerRunning, recs[u].PowerState, fv.name)
+		}
+		assert.Empty(t, p.tasks, "the primary knew its SRs: no DR task needed")
+		tasks, err := p.s.GetAllTaskRecords(ctx)
+		require.NoError(t, err)
+		assert.Empty(t, tasks)
+	})
+	step(t, "no session left", func(t *testing.T) { checkNoSessionsLeft(t, ctx, p, 0) })
+}
