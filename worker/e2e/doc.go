@@ -11,5 +11,6 @@
 // inventory_test.go (pool inventories and operator actions over XAPI),
 // worker_test.go (the worker process), runs_test.go (starting runs, gates,
 // results, timings), observer_test.go (XAPI event watcher for start order),
+// secrets_test.go (CHAP and pool password never leave the worker),
 // cli_test.go (the lifeboat binary) and util_test.go (ports, bounded polling).
 package e2e

@@ -58,6 +58,9 @@ type simOptions struct {
 	speed float64
 	// recover overrides the simulated duration of one VM recovery.
 	recover time.Duration
+	// scenario, when set, changes the demo scenario before the world starts
+	// (CHAP on a target, other passwords).
+	scenario func(*sim.Scenario)
 }
 
 // startSimulator starts the demo world in-process on free 127.0.0.1 ports;
@@ -68,6 +71,9 @@ func startSimulator(t *testing.T, o simOptions) *simWorld {
 	if o.recover > 0 {
 		d := sim.Duration(o.recover)
 		sc.Timing.Recover = &d
+	}
+	if o.scenario != nil {
+		o.scenario(sc)
 	}
 	w, err := sim.Start(context.Background(), sc, sim.Options{
 		Speed:       o.speed,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,8 +29,20 @@ type workerEnv struct {
 	config    string
 	taskQueue string
 
+	// password is the pool password the workers read from passwordEnv.
+	password string
+
 	mu    sync.Mutex
 	procs []*workerProc
+}
+
+// workerOptions tune a test's worker configuration.
+type workerOptions struct {
+	// password is the pools' password (simPassword when empty).
+	password string
+	// secrets maps a plan's ${secret:NAME} to the environment variable the
+	// worker reads it from (the configuration's secrets: section).
+	secrets map[string]string
 }
 
 // workerProc is one lifeboat-worker process.
@@ -44,6 +57,12 @@ type workerProc struct {
 // pool masters, on a task queue of the test's own (so tests may run side by
 // side on one Temporal server).
 func newWorkerEnv(t *testing.T, w *simWorld) *workerEnv {
+	t.Helper()
+	return newWorkerEnvWith(t, w, workerOptions{})
+}
+
+// newWorkerEnvWith is newWorkerEnv with a password and secrets of the test's.
+func newWorkerEnvWith(t *testing.T, w *simWorld, o workerOptions) *workerEnv {
 	t.Helper()
 	dir := t.TempDir()
 	tq := "lifeboat-e2e-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
@@ -67,15 +86,33 @@ sites:
     password_env: %s
     timeout: 30s
 `, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv)
+	if len(o.secrets) > 0 {
+		names := make([]string, 0, len(o.secrets))
+		for n := range o.secrets {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		cfg += "secrets:\n"
+		for _, n := range names {
+			cfg += fmt.Sprintf("  %s:\n    env: %s\n", n, o.secrets[n])
+		}
+	}
 	path := filepath.Join(dir, "worker.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
-	e := &workerEnv{t: t, dir: dir, config: path, taskQueue: tq}
+	if o.password == "" {
+		o.password = simPassword
+	}
+	e := &workerEnv{t: t, dir: dir, config: path, taskQueue: tq, password: o.password}
 	t.Cleanup(e.stopAll)
 	return e
 }
 
 // start starts a lifeboat-worker process and waits until it polls.
-func (e *workerEnv) start() *workerProc {
+func (e *workerEnv) start() *workerProc { return e.startWith() }
+
+// startWith starts a worker with extra environment variables (NAME=value),
+// such as the secrets of the configuration.
+func (e *workerEnv) startWith(env ...string) *workerProc {
 	t := e.t
 	t.Helper()
 	e.mu.Lock()
@@ -85,7 +122,7 @@ func (e *workerEnv) start() *workerProc {
 	logFile, err := os.Create(logPath)
 	require.NoError(t, err)
 	cmd := exec.Command(filepath.Join(srv.binDir, "lifeboat-worker"), "-config", e.config, "-stop-timeout", "5s")
-	cmd.Env = append(os.Environ(), passwordEnv+"="+simPassword)
+	cmd.Env = append(append(os.Environ(), passwordEnv+"="+e.password), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	require.NoError(t, cmd.Start(), "start lifeboat-worker")
 	p := &workerProc{cmd: cmd, logPath: logPath, done: make(chan struct{})}
