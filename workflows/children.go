@@ -24,12 +24,38 @@ const (
 // metadata VDI with one Recover activity, so a retry resumes the whole batch
 // idempotently (the activity checks by UUID before acting).
 func RecoverUnits(ctx workflow.Context, in *activities.RecoverInput) (*activities.RecoverResult, error) {
+	// The child answers the progress query with its units, all recovering
+	// until its one activity returns (the parent then records the result).
+	since := workflow.GetInfo(ctx).WorkflowStartTime
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*RecoverUnitsProgress, error) {
+		p := &RecoverUnitsProgress{Units: make([]UnitProgress, len(in.Units))}
+		for i, u := range in.Units {
+			p.Units[i] = UnitProgress{UUID: u.UUID, Name: u.Name, Kind: u.Kind, State: StateRecovering, Since: since}
+		}
+		return p, nil
+	}); err != nil {
+		return nil, err
+	}
 	ctx = withActivity(ctx, optRecover, fmt.Sprintf("recover %s", describeUnits(in.Units)))
 	var res activities.RecoverResult
 	if err := workflow.ExecuteActivity(ctx, acts.Recover, in).Get(ctx, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
+}
+
+// RecoverUnitsProgress is a RecoverUnits child's answer to the progress query.
+type RecoverUnitsProgress struct {
+	Units []UnitProgress `json:"units"`
+}
+
+// UnitProgress is one vApp or standalone VM of a recovery child.
+type UnitProgress struct {
+	UUID  string    `json:"uuid"`
+	Name  string    `json:"name"`
+	Kind  string    `json:"kind"`
+	State string    `json:"state"`
+	Since time.Time `json:"since"`
 }
 
 // StartVMsInput asks a child to start the recovered VMs of one vApp or one
@@ -69,6 +95,22 @@ type VMStart struct {
 	Skipped bool `json:"skipped,omitempty"`
 }
 
+// StartVMsProgress is a StartVMs child's answer to the progress query: its
+// result so far (the same JSON fields), each VM with its live state.
+type StartVMsProgress struct {
+	VMs []VMStartProgress `json:"vms"`
+}
+
+// VMStartProgress is one VM of a start child: recovered (waiting for its
+// order), starting (its StartVM activity is in flight), running, paused,
+// halted, failed or skipped.
+type VMStartProgress struct {
+	VMStart
+	Name       string     `json:"name"`
+	State      string     `json:"state"`
+	StartingAt *time.Time `json:"starting_at,omitempty"`
+}
+
 // StartVMs starts the VMs of one vApp by order, or one batch of standalone
 // VMs, one StartVM activity per VM so a crash resumes exactly where it was.
 // When a VM of one order fails to start, later orders of the vApp are not
@@ -76,14 +118,21 @@ type VMStart struct {
 func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) {
 	out := &StartVMsResult{}
 	index := map[string]int{}
+	var names []string
 	for _, step := range in.Steps {
 		for _, vm := range step {
 			index[vm.UUID] = len(out.VMs)
 			out.VMs = append(out.VMs, VMStart{UUID: vm.UUID})
+			names = append(names, vm.Name)
 		}
 	}
+	// When each VM's StartVM activity was scheduled: only the query reads it,
+	// so the result (and the parent's history) stays as it was.
+	startingAt := make([]*time.Time, len(out.VMs))
 	// The child answers the same progress query name with its VMs' states.
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*StartVMsResult, error) { return out, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*StartVMsProgress, error) {
+		return startProgress(out, names, startingAt), nil
+	}); err != nil {
 		return nil, err
 	}
 	parallel := max(in.Parallel, 1)
@@ -100,6 +149,8 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 		err := runLimited(ctx, len(step), func(int) int { return 1 }, parallel,
 			func(i, _ int) workflow.Future {
 				vm := step[i]
+				now := workflow.Now(ctx)
+				startingAt[index[vm.UUID]] = &now
 				actx := withActivity(ctx, optStartVM, fmt.Sprintf("start VM '%s' (%s)", vm.Name, in.Label))
 				return workflow.ExecuteActivity(actx, acts.StartVM, &activities.StartVMInput{Site: in.Site, VMUUID: vm.UUID, Paused: in.Paused})
 			},
@@ -125,6 +176,28 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 		}
 	}
 	return out, nil
+}
+
+// startProgress is the progress query's answer of a start child.
+func startProgress(out *StartVMsResult, names []string, startingAt []*time.Time) *StartVMsProgress {
+	p := &StartVMsProgress{VMs: make([]VMStartProgress, len(out.VMs))}
+	for i, v := range out.VMs {
+		vp := VMStartProgress{VMStart: v, Name: names[i], StartingAt: startingAt[i]}
+		switch {
+		case v.Skipped:
+			vp.State = StateSkipped
+		case v.Error != "":
+			vp.State = StateFailed
+		case v.PowerState != "":
+			vp.State = powerToState(v.PowerState)
+		case startingAt[i] != nil:
+			vp.State = StateStarting
+		default:
+			vp.State = StateRecovered
+		}
+		p.VMs[i] = vp
+	}
+	return p
 }
 
 // runLimited runs n jobs with at most limit weight in flight: start(i, w)

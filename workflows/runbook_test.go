@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
@@ -543,3 +545,41 @@ func TestNoUnhandledSignalsAtCompletion(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestStartVMsProgressQuery: a start child answers its progress query VM by
+// VM: the first order starting while the next waits (recovered), then
+// running with its start time.
+func TestStartVMsProgressQuery(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
+	env.OnActivity(acts.StartVM, mock.Anything, mock.Anything).After(time.Minute).Return(&activities.StartVMResult{PowerState: "Running"}, nil)
+	query := func() map[string]string {
+		v, err := env.QueryWorkflow(QueryProgress)
+		require.NoError(t, err)
+		var p StartVMsProgress
+		require.NoError(t, v.Get(&p))
+		out := map[string]string{}
+		for _, vm := range p.VMs {
+			out[vm.Name] = vm.State
+			if vm.State == StateRunning {
+				assert.False(t, vm.StartedAt.IsZero(), "VM %s has its start time", vm.Name)
+			}
+			if vm.State != StateRecovered {
+				assert.NotNil(t, vm.StartingAt, "VM %s has the time its start began", vm.Name)
+			}
+		}
+		return out
+	}
+	var mid, later map[string]string
+	env.RegisterDelayedCallback(func() { mid = query() }, 30*time.Second)
+	env.RegisterDelayedCallback(func() { later = query() }, 90*time.Second)
+	env.ExecuteWorkflow(StartVMsWorkflowName, &StartVMsInput{Site: "dr", Label: "vApp 'erp'", Parallel: 2,
+		Steps: [][]VMRef{{{UUID: "u-db", Name: "db"}}, {{UUID: "u-app", Name: "app"}}}})
+	require.NoError(t, env.GetWorkflowError())
+	assert.Equal(t, map[string]string{"db": StateStarting, "app": StateRecovered}, mid)
+	assert.Equal(t, map[string]string{"db": StateRunning, "app": StateStarting}, later)
+	var res StartVMsResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Len(t, res.VMs, 2)
+}

@@ -108,17 +108,21 @@ func (r *run) setRecovered(o *ObjectState, t time.Time) {
 
 // setStarted marks a VM running or paused at t; its RTO ends there.
 func (r *run) setStarted(o *ObjectState, powerState string, t time.Time) {
-	switch strings.ToLower(powerState) {
-	case "paused":
-		o.State = StatePaused
-	case "halted":
-		o.State = StateHalted
-	default:
-		o.State = StateRunning
-	}
+	o.State = powerToState(powerState)
 	o.Error = ""
 	o.StartedAt = &t
 	o.RTO = t.Sub(r.startedAt)
+}
+
+// powerToState is the progress state of a started VM's power state.
+func powerToState(powerState string) string {
+	switch strings.ToLower(powerState) {
+	case "paused":
+		return StatePaused
+	case "halted":
+		return StateHalted
+	}
+	return StateRunning
 }
 
 // progress answers the progress query.
