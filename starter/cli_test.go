@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -385,4 +387,47 @@ func TestSchedule(t *testing.T) {
 	ta.fake.schedules.entries = []*client.ScheduleListEntry{drill, other}
 	require.Equal(t, 0, ta.run("schedule", "list"))
 	golden(t, "schedule-list.txt", ta.out.String())
+}
+
+// TestStatusLiveStartOrder: while a vApp's start child runs, status shows
+// each of its VMs as the child has it (erp-db running, erp-app starting,
+// erp-web waiting for its order); a child that cannot answer is skipped and
+// its VMs keep the parent's state.
+func TestStatusLiveStartOrder(t *testing.T) {
+	st := liveStep(erpStart(workflows.StateRunning, workflows.StateStarting, workflows.StateRecovered))
+	ta := newTestApp(newFake(demoRun(st)), nil)
+	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	golden(t, "status-live.txt", ta.out.String())
+
+	ta = newTestApp(newFake(demoRun(st)), nil)
+	assert.Equal(t, 8, ta.run("--output", "json", "status", "lifeboat-demo-failover"))
+	var got struct {
+		Progress workflows.Progress `json:"progress"`
+	}
+	require.NoError(t, json.Unmarshal(ta.out.Bytes(), &got))
+	states := map[string]string{}
+	for _, vm := range got.Progress.VMs {
+		states[vm.Name] = vm.State
+	}
+	assert.Equal(t, map[string]string{"erp-db": "running", "erp-app": "starting", "erp-web": "recovered", "dns-01": "starting"}, states)
+	require.NotNil(t, got.Progress.VMs[0].StartedAt)
+	assert.Equal(t, at(9), *got.Progress.VMs[0].StartedAt)
+	assert.Equal(t, 9*time.Minute, got.Progress.VMs[0].RTO)
+	assert.Equal(t, at(9), got.Progress.UpdatedAt, "updated when the child last reported")
+	assert.Equal(t, []string{workflows.QueryProgress, workflows.QueryProgress, workflows.QueryProgress}, ta.fake.queries,
+		"the run, then each pending child")
+}
+
+// TestStatusWatchLiveStartOrder: --watch prints the VMs of a vApp starting
+// one after the other, as the runbook starts them.
+func TestStatusWatchLiveStartOrder(t *testing.T) {
+	f := newFake(demoRun(
+		liveStep(erpStart(workflows.StateStarting, workflows.StateRecovered, workflows.StateRecovered)),
+		liveStep(erpStart(workflows.StateRunning, workflows.StateStarting, workflows.StateRecovered)),
+		liveStep(erpStart(workflows.StateRunning, workflows.StateRunning, workflows.StateStarting)),
+		liveStep(erpStart(workflows.StateRunning, workflows.StateRunning, workflows.StateFailed)),
+		completed(doneReport())))
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	golden(t, "watch-live.txt", ta.out.String())
 }

@@ -25,15 +25,29 @@ type step struct {
 	progress *workflows.Progress // answer of the progress query while running
 	result   *workflows.Report   // result once completed
 	err      error               // Get's error once failed
+	children []fakeChild         // pending child workflows while running
+}
+
+// fakeChild is a pending child workflow of a step and its answer to the
+// progress query (or the error it answers with).
+type fakeChild struct {
+	id, typ string
+	answer  any
+	err     error
 }
 
 // fakeRun advances one step per describe call, staying on the last one, so
 // --watch tests move forward deterministically without clocks or sleeps.
+//
+// A describe that follows a progress query answered in the recover or start
+// phase is the live overlay's look at the run's children (live.Overlay): it
+// belongs to the same snapshot and does not advance.
 type fakeRun struct {
 	id, runID string
 	steps     []step
 	at        int
 	described int
+	overlay   bool // the next describe is the overlay's
 }
 
 func (r *fakeRun) cur() step { return r.steps[r.at] }
@@ -90,12 +104,32 @@ func (f *fakeClient) SignalWorkflow(_ context.Context, id, runID, name string, a
 
 func (f *fakeClient) QueryWorkflow(_ context.Context, id, _, name string, _ ...any) (converter.EncodedValue, error) {
 	f.queries = append(f.queries, name)
-	r := f.runs[id]
+	r, ok := f.runs[id]
+	if !ok {
+		return f.queryChild(id, name)
+	}
 	s := r.cur()
 	if name == workflows.QueryReport {
 		return jsonValue{s.result}, nil
 	}
+	r.overlay = s.progress != nil && (s.progress.Phase == workflows.PhaseStart || s.progress.Phase == workflows.PhaseRecover)
 	return jsonValue{s.progress}, nil
+}
+
+// queryChild answers a child's progress query from its run's current step.
+func (f *fakeClient) queryChild(id, name string) (converter.EncodedValue, error) {
+	for _, r := range f.runs {
+		for _, ch := range r.cur().children {
+			if ch.id != id {
+				continue
+			}
+			if ch.err != nil {
+				return nil, ch.err
+			}
+			return jsonValue{ch.answer}, nil
+		}
+	}
+	return nil, serviceerror.NewNotFound("workflow not found: " + id + " (query " + name + ")")
 }
 
 func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -106,14 +140,20 @@ func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 	if !ok {
 		return nil, serviceerror.NewNotFound("workflow not found")
 	}
-	if r.described > 0 && r.at < len(r.steps)-1 {
+	if r.described > 0 && r.at < len(r.steps)-1 && !r.overlay {
 		r.at++
 	}
 	r.described++
-	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+	r.overlay = false
+	d := &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
 		Execution: &commonpb.WorkflowExecution{WorkflowId: r.id, RunId: r.runID},
 		Status:    r.cur().status,
-	}}, nil
+	}}
+	for _, ch := range r.cur().children {
+		d.PendingChildren = append(d.PendingChildren, &workflowpb.PendingChildExecutionInfo{
+			WorkflowId: ch.id, RunId: ch.id + "-run", WorkflowTypeName: ch.typ})
+	}
+	return d, nil
 }
 
 func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -76,4 +77,53 @@ func doneReport() *workflows.Report {
 		Gates: p.Gates, Prechecks: p.Prechecks, VApps: p.VApps, VMs: p.VMs,
 		Leftovers: []string{"DR task OpaqueRef:1234 at dr could not be destroyed: <session expired>; destroy it with xe drtask-destroy"},
 	}
+}
+
+// startingProgress is the demo failover starting vApp erp: the parent marks
+// all its VMs starting when its start child begins, and learns their states
+// only when the child ends.
+func startingProgress() *workflows.Progress {
+	p := recoveringProgress()
+	p.VMs = []workflows.ObjectState{
+		{UUID: "vm-erp-db", Name: "erp-db", Kind: "vm", VApp: "erp", Group: "databases-first", State: workflows.StateStarting, RecoveredAt: ptr(at(8))},
+		{UUID: "vm-erp-app", Name: "erp-app", Kind: "vm", VApp: "erp", Group: "databases-first", State: workflows.StateStarting, RecoveredAt: ptr(at(8))},
+		{UUID: "vm-erp-web", Name: "erp-web", Kind: "vm", VApp: "erp", Group: "databases-first", State: workflows.StateStarting, RecoveredAt: ptr(at(8))},
+		{UUID: "vm-dns", Name: "dns-01", Kind: "vm", Group: "core", State: workflows.StateStarting, RecoveredAt: ptr(at(8))},
+	}
+	p.UpdatedAt = at(8)
+	return p
+}
+
+// erpStart is the progress answer of erp's start child: each VM's state in
+// order, with the time its start began and, once started, the time it did.
+func erpStart(states ...string) *workflows.StartVMsProgress {
+	names := []string{"erp-db", "erp-app", "erp-web"}
+	out := &workflows.StartVMsProgress{}
+	for i, st := range states {
+		v := workflows.VMStartProgress{VMStart: workflows.VMStart{UUID: "vm-" + names[i]}, Name: names[i], State: st}
+		if st != workflows.StateRecovered {
+			v.StartingAt = ptr(at(8).Add(time.Duration(i) * 30 * time.Second))
+		}
+		switch st {
+		case workflows.StateRunning:
+			v.PowerState, v.StartedAt = "Running", at(9).Add(time.Duration(i)*30*time.Second)
+		case workflows.StateFailed:
+			v.Error = "starting VM 'erp-web' at site dr failed: HOST_NOT_ENOUGH_FREE_MEMORY"
+		}
+		out.VMs = append(out.VMs, v)
+	}
+	return out
+}
+
+const erpChild = "lifeboat-demo-failover/start/vapp-va-erp"
+
+// liveStep is a running step in the start phase with erp's child answering
+// and the standalone VMs' child unable to answer.
+func liveStep(erp *workflows.StartVMsProgress) step {
+	st := running(startingProgress())
+	st.children = []fakeChild{
+		{id: erpChild, typ: workflows.StartVMsWorkflowName, answer: erp},
+		{id: "lifeboat-demo-failover/start/group-1-vms-1", typ: workflows.StartVMsWorkflowName, err: errors.New("context deadline exceeded")},
+	}
+	return st
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/live"
 )
 
 type statusFlags struct {
@@ -85,7 +86,9 @@ func (v statusView) jsonValue() map[string]any {
 }
 
 // snapshot reads a run's state: the progress query while it runs (needs a
-// worker), its report from history once it has ended (needs none).
+// worker), with the live state of the child workflows that recover or start
+// its VMs laid over it (live.Overlay), or its report from history once it has
+// ended (needs none).
 func (a *app) snapshot(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (statusView, error) {
 	v := statusView{ref: ref, status: statusName(d)}
 	if isRunning(d) {
@@ -93,7 +96,7 @@ func (a *app) snapshot(ctx context.Context, c temporalClient, conn connection, r
 		if err != nil {
 			return v, err
 		}
-		v.progress = p
+		v.progress = live.Overlay(ctx, c, ref.id, ref.runID, p)
 		return v, nil
 	}
 	r, err := fetchReport(ctx, c, conn, ref, d)

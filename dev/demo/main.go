@@ -36,6 +36,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/live"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
@@ -374,8 +375,11 @@ func follow(ctx context.Context, c client.Client, id string) (string, error) {
 		v, err := c.QueryWorkflow(qctx, id, "", workflows.QueryProgress)
 		cancel()
 		if err == nil {
-			var p workflows.Progress
-			if v.Get(&p) == nil {
+			var q workflows.Progress
+			if v.Get(&q) == nil {
+				// The VMs as their start children have them, one by one in
+				// start order, as `lifeboat status` shows them.
+				p := *live.Overlay(ctx, c, id, "", &q)
 				if p.Phase != phase {
 					phase = p.Phase
 					say("%s phase %s", stamp(), phase)
@@ -385,7 +389,7 @@ func follow(ctx context.Context, c client.Client, id string) (string, error) {
 						continue
 					}
 					vmState[vm.Name] = vm.State
-					if vm.State == workflows.StateRecovered || vm.State == workflows.StateRunning || vm.State == workflows.StateFailed {
+					if vm.State == workflows.StateRecovered || vm.State == workflows.StateStarting || vm.State == workflows.StateRunning || vm.State == workflows.StateFailed {
 						where := ""
 						if vm.VApp != "" {
 							where = " (vApp " + vm.VApp + ")"

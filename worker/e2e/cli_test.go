@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,14 @@ type cliResult struct {
 // queue (through the worker configuration, as an operator would).
 func lifeboat(t *testing.T, e *workerEnv, args ...string) cliResult {
 	t.Helper()
+	res := lifeboatQuiet(t, e, args...)
+	t.Logf("$ lifeboat %s  → exit %d\n%s%s", strings.Join(args, " "), res.code, res.stdout, res.stderr)
+	return res
+}
+
+// lifeboatQuiet is lifeboat without logging the output (for polling).
+func lifeboatQuiet(t *testing.T, e *workerEnv, args ...string) cliResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runWithin)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(srv.binDir, "lifeboat"), append([]string{"--config", e.config}, args...)...)
@@ -60,7 +69,6 @@ func lifeboat(t *testing.T, e *workerEnv, args ...string) cliResult {
 	default:
 		t.Fatalf("lifeboat %s: %v", strings.Join(args, " "), err)
 	}
-	t.Logf("$ lifeboat %s  → exit %d\n%s%s", strings.Join(args, " "), res.code, res.stdout, res.stderr)
 	return res
 }
 
@@ -106,6 +114,12 @@ func TestCLIOperatorPath(t *testing.T) {
 	res = lifeboat(t, e, "approve", "e2e-cli", "--mode", "failover", "--gate", plan.GateRecover, "--as", "bob", "--comment", "prechecks read")
 	require.Equal(t, exitOK, res.code, "approve recover (plan name and --mode)")
 
+	// During the start phase, status shows each vApp's VMs as its start
+	// child has them: an earlier order running while a later one of the same
+	// vApp has not started yet.
+	seen := waitStartOrder(t, w, e, id)
+	t.Logf("status --output json during the start phase: %s", seen)
+
 	res = lifeboat(t, e, "status", id, "--watch")
 	assert.Equal(t, exitOK, res.code, "status --watch ends with the run's success")
 	t.Logf("failover through the CLI: %s from start to the end of --watch", time.Since(began).Round(time.Millisecond))
@@ -132,4 +146,50 @@ func TestCLIOperatorPath(t *testing.T) {
 	res = lifeboat(t, e, "report", "lifeboat-no-such-plan-failover")
 	assert.Equal(t, exitNotFound, res.code, "report of an unknown run")
 	checkRecovered(t, w.pool(t, poolPrimary), w.pool(t, poolDR), "Running")
+}
+
+// waitStartOrder polls `lifeboat --output json status` until, in one
+// snapshot, a VM of a vApp is running while a VM of a later order of the same
+// vApp is still recovered (waiting for its order) or starting; it returns
+// that snapshot's vApp VMs.
+func waitStartOrder(t *testing.T, w *simWorld, e *workerEnv, id string) string {
+	t.Helper()
+	orders := vmOrders(w)
+	var last, found string
+	eventually(t, gateWithin, "status shows a vApp's VMs starting in order", func() bool {
+		res := lifeboatQuiet(t, e, "--output", "json", "status", id)
+		var v struct {
+			Status   string             `json:"status"`
+			Progress workflows.Progress `json:"progress"`
+		}
+		if err := json.Unmarshal([]byte(res.stdout), &v); err != nil {
+			last = fmt.Sprintf("exit %d, %v: %s%s", res.code, err, res.stdout, res.stderr)
+			return false
+		}
+		state := map[string]string{}
+		var vms []string
+		for _, vm := range v.Progress.VMs {
+			state[vm.Name] = vm.State
+			if vm.VApp != "" {
+				vms = append(vms, vm.Name+"="+vm.State)
+			}
+		}
+		last = fmt.Sprintf("phase %s: %s", v.Progress.Phase, strings.Join(vms, " "))
+		if res.code != exitRunning {
+			t.Fatalf("the run ended before status showed a vApp's start order; last seen: %s", last)
+		}
+		for _, members := range demoVApps {
+			for _, earlier := range members {
+				for _, later := range members {
+					if orders[later] > orders[earlier] && state[earlier] == workflows.StateRunning &&
+						(state[later] == workflows.StateRecovered || state[later] == workflows.StateStarting) {
+						found = fmt.Sprintf("%s running while %s is %s (%s)", earlier, later, state[later], last)
+						return true
+					}
+				}
+			}
+		}
+		return false
+	}, func() string { return last })
+	return found
 }
