@@ -158,17 +158,6 @@ func recoverCalls(entries []sim.JournalEntry) (vms, vapps map[string]int) {
 	return vms, vapps
 }
 
-// methodCount counts the journal entries of a method (sync or Async) in a pool.
-func methodCount(entries []sim.JournalEntry, pool, method string) int {
-	n := 0
-	for _, e := range entries {
-		if strings.EqualFold(e.Pool, pool) && strings.TrimPrefix(e.Method, "Async.") == method {
-			n++
-		}
-	}
-	return n
-}
-
 // startCalls returns the journal's VM.start calls in a pool with their paused
 // argument (params[2]).
 func startCalls(entries []sim.JournalEntry, pool string) (n int, paused int) {
