@@ -60,6 +60,12 @@ func TestFailoverHappyPath(t *testing.T) {
 	assert.Equal(t, "web", vmByName(rep.VMs, "web-2").Group)
 	assert.Equal(t, "", vmByName(rep.VMs, "misc-1").Group)
 	assert.Len(t, rep.VApps, 2)
+	for _, va := range rep.VApps {
+		// A vApp is running once all its VMs are; it started with its last VM.
+		assert.Equal(t, StateRunning, va.State, va.Name)
+		require.NotNil(t, va.StartedAt, va.Name)
+	}
+	assert.Equal(t, *vmByName(rep.VMs, "web-1").StartedAt, *vmByName(rep.VApps, "db-app").StartedAt)
 	assert.NotEmpty(t, rep.Timeline)
 	assert.Len(t, rep.Prechecks, 2)
 }
@@ -392,6 +398,11 @@ func TestCleanupRunsWhenALaterStepFails(t *testing.T) {
 		// app-1 (order 1) is not started after db-1 (order 0) failed.
 		assert.NotContains(t, e.calls.named("StartVM"), "StartVM vm-app-1")
 		assert.Contains(t, e.calls.named("StartVM"), "StartVM vm-crm-1")
+		_, _, rep := e.failure()
+		// The test failover then cleans it up, keeping why it failed.
+		va := vmByName(rep.VApps, "db-app")
+		assert.Equal(t, StateCleanedUp, va.State)
+		assert.Equal(t, "3 of 3 VMs did not start", va.Error)
 	})
 }
 

@@ -404,6 +404,7 @@ func (r *run) unitRecovered(ctx workflow.Context, u SelectedUnit, ru activities.
 type startJob struct {
 	id    string
 	label string
+	vapp  string // the vApp's UUID, for a vApp's job
 	steps [][]VMRef
 }
 
@@ -437,7 +438,7 @@ func (r *run) startJobs(group int) []startJob {
 			standalone = append(standalone, VMRef{UUID: ready[0].UUID, Name: ready[0].Name})
 			continue
 		}
-		job := startJob{id: "start/vapp-" + u.UUID, label: "vApp '" + u.Name + "'"}
+		job := startJob{id: "start/vapp-" + u.UUID, label: "vApp '" + u.Name + "'", vapp: u.UUID}
 		for _, step := range startSteps(ready) {
 			var refs []VMRef
 			for _, vm := range step {
@@ -502,6 +503,9 @@ func (r *run) start(ctx workflow.Context) error {
 }
 
 func (r *run) applyStart(ctx workflow.Context, job startJob, res *StartVMsResult, err error) {
+	if job.vapp != "" {
+		defer r.rollUpVApp(job.vapp)
+	}
 	if err != nil {
 		for _, s := range job.steps {
 			for _, vm := range s {
@@ -531,6 +535,44 @@ func (r *run) applyStart(ctx workflow.Context, job startJob, res *StartVMsResult
 		default:
 			r.setStarted(o, v.PowerState, v.StartedAt)
 		}
+	}
+}
+
+// rollUpVApp sets a vApp's state from its VMs once its start job ended:
+// running (or paused) when every VM is, failed when any is not. Its start
+// time and RTO are those of its last VM to start.
+func (r *run) rollUpVApp(uuid string) {
+	o := r.vapp(uuid)
+	if o == nil {
+		return
+	}
+	var members []*ObjectState
+	for _, u := range r.selected.Units {
+		if u.UUID == uuid {
+			for _, vm := range u.VMs {
+				if v := r.vm(vm.UUID); v != nil {
+					members = append(members, v)
+				}
+			}
+		}
+	}
+	states := map[string]int{}
+	for _, v := range members {
+		states[v.State]++
+		if v.StartedAt != nil && (o.StartedAt == nil || v.StartedAt.After(*o.StartedAt)) {
+			t := *v.StartedAt
+			o.StartedAt = &t
+			o.RTO = v.RTO
+		}
+	}
+	switch {
+	case states[StateRunning] == len(members):
+		o.State, o.Error = StateRunning, ""
+	case states[StatePaused] == len(members):
+		o.State, o.Error = StatePaused, ""
+	default:
+		o.State = StateFailed
+		o.Error = fmt.Sprintf("%d of %s did not start", len(members)-states[StateRunning]-states[StatePaused], plural(len(members), "VM"))
 	}
 }
 
