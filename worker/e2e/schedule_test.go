@@ -37,7 +37,9 @@ func TestScheduledDrill(t *testing.T) {
 	res := lifeboat(t, e, "schedule", "create", "--plan", planFile, "--every", "168h", "--as", "carol")
 	require.Equal(t, exitOK, res.code, "schedule create")
 	id := "lifeboat-e2e-drill-drill"
-	t.Cleanup(func() { _ = srv.client.ScheduleClient().GetHandle(context.Background(), id).Delete(context.Background()) })
+	t.Cleanup(func() {
+		_ = srv.client.ScheduleClient().GetHandle(context.Background(), id).Delete(context.Background())
+	})
 	res = lifeboat(t, e, "schedule", "list")
 	require.Equal(t, exitOK, res.code)
 	assert.Contains(t, res.stdout, id)
