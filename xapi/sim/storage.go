@@ -419,14 +419,7 @@ func init() {
 			"other_config": toStrMap(args["other_config"]), "currently_attached": false})
 		return ref
 	})
-	register("PBD.destroy", func(c *call) any {
-		pbd := c.obj(1, "PBD")
-		if pbd.B("currently_attached") {
-			c.fail("OPERATION_NOT_ALLOWED", "PBD is currently attached")
-		}
-		c.db.Delete("PBD", pbd.ref)
-		return nil
-	})
+	register("PBD.destroy", destroyDetached("PBD"))
 	register("PBD.plug", func(c *call) any {
 		c.plugPBD(c.obj(1, "PBD").ref)
 		return nil

@@ -270,38 +270,31 @@ func init() {
 		c.db.Set("VM", vm.ref, "suspend_VDI", NullRef)
 		return nil
 	})
-	register("VBD.destroy", func(c *call) any {
-		b := c.obj(1, "VBD")
-		if b.B("currently_attached") {
-			c.fail("OPERATION_NOT_ALLOWED", "VBD is currently attached")
+	// Devices share their rules: a record is destroyed only once detached,
+	// and unplugged only while attached (PBD.unplug has its own, in storage.go).
+	for _, cls := range []string{"VBD", "VIF"} {
+		register(cls+".destroy", destroyDetached(cls))
+		register(cls+".unplug", func(c *call) any {
+			d := c.obj(1, cls)
+			if !d.B("currently_attached") {
+				c.fail("DEVICE_ALREADY_DETACHED", d.ref)
+			}
+			c.db.Set(cls, d.ref, "currently_attached", false)
+			return nil
+		})
+	}
+}
+
+// destroyDetached is <cls>.destroy of a device record (VBD, VIF, PBD).
+func destroyDetached(cls string) handler {
+	return func(c *call) any {
+		d := c.obj(1, cls)
+		if d.B("currently_attached") {
+			c.fail("OPERATION_NOT_ALLOWED", cls+" is currently attached")
 		}
-		c.db.Delete("VBD", b.ref)
+		c.db.Delete(cls, d.ref)
 		return nil
-	})
-	register("VIF.destroy", func(c *call) any {
-		v := c.obj(1, "VIF")
-		if v.B("currently_attached") {
-			c.fail("OPERATION_NOT_ALLOWED", "VIF is currently attached")
-		}
-		c.db.Delete("VIF", v.ref)
-		return nil
-	})
-	register("VBD.unplug", func(c *call) any {
-		b := c.obj(1, "VBD")
-		if !b.B("currently_attached") {
-			c.fail("DEVICE_ALREADY_DETACHED", b.ref)
-		}
-		c.db.Set("VBD", b.ref, "currently_attached", false)
-		return nil
-	})
-	register("VIF.unplug", func(c *call) any {
-		v := c.obj(1, "VIF")
-		if !v.B("currently_attached") {
-			c.fail("DEVICE_ALREADY_DETACHED", v.ref)
-		}
-		c.db.Set("VIF", v.ref, "currently_attached", false)
-		return nil
-	})
+	}
 }
 
 func init() {
