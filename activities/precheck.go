@@ -47,12 +47,11 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 	if err != nil {
 		return nil, err
 	}
-	retryNote := "check the site is reachable; the step is retried"
-	poolRef, pool, err := c.s.GetPool(ctx)
+	_, pool, err := c.pool(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, "reading the pool at site "+c.site+" failed", retryNote)
+		return nil, err
 	}
-	_ = poolRef
+	retryNote := "check the site is reachable; the step is retried"
 	poolObj := "pool at site " + c.site
 	ck := &checks{}
 	vmsOf := unitVMs(in)

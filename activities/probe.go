@@ -14,9 +14,9 @@ func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, e
 	if err != nil {
 		return nil, err
 	}
-	_, pool, err := c.s.GetPool(ctx)
+	_, pool, err := c.pool(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, "reading the pool at site "+c.site+" failed", "check the site is reachable; the step is retried")
+		return nil, err
 	}
 	out := &ProbeResult{SRs: []ProbedSR{}}
 	for i, st := range in.Storage {

@@ -14,9 +14,9 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	if err != nil {
 		return nil, err
 	}
-	poolRef, _, err := c.s.GetPool(ctx)
+	poolRef, _, err := c.pool(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, "reading the pool at site "+c.site+" failed", "the step is retried")
+		return nil, err
 	}
 	vdis, err := c.s.GetAllVDIRecords(ctx)
 	if err != nil {

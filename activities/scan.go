@@ -30,9 +30,9 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 		return nil, err
 	}
 	retryNote := "check the site is reachable; the step is retried"
-	poolRef, pool, err := c.s.GetPool(ctx)
+	poolRef, pool, err := c.pool(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, "reading the pool at site "+c.site+" failed", retryNote)
+		return nil, err
 	}
 	out := &ScanResult{TargetPoolUUID: pool.UUID, Sources: []MetadataSource{}, VApps: []VAppInfo{}, VMs: []VMInfo{}}
 	srs, err := c.s.GetAllSRRecords(ctx)

@@ -79,6 +79,15 @@ type conn struct {
 	s    *xapi.Session
 }
 
+// pool reads the site's pool, the first thing most activities need.
+func (c *conn) pool(ctx context.Context) (xapi.Ref, xapi.Pool, error) {
+	ref, pool, err := c.s.GetPool(ctx)
+	if err != nil {
+		return "", pool, classify(ctx, err, "reading the pool at site "+c.site+" failed", "check the site is reachable; the step is retried")
+	}
+	return ref, pool, nil
+}
+
 // connect returns the session of the named site.
 func (a *Activities) connect(ctx context.Context, name string) (*conn, error) {
 	st, ok := a.sites[name]
