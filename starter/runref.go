@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/spf13/cobra"
 	"strings"
 	"time"
 
@@ -50,6 +51,11 @@ func parseRunRef(arg, mode string) (runRef, error) {
 const queryTimeout = 10 * time.Second
 
 // describeRun finds the run; a missing run is exit code 6 with a hint.
+// addModeFlag adds --mode, which openRun reads: RUN is then a plan name.
+func addModeFlag(cmd *cobra.Command, mode *string) {
+	cmd.Flags().StringVar(mode, "mode", "", "RUN is a plan name; the run is its latest failover, failback or test-failover")
+}
+
 // openRun resolves RUN (and --mode) to a run, dials Temporal and describes
 // it: the first steps of every command that acts on one run. The caller
 // closes the client.

@@ -44,7 +44,7 @@ not one of the gate's approvers; --force sends the signal anyway.`,
 	cmd.Flags().StringVar(&f.gate, "gate", "", "gate: storage-ready, recover or cleanup (required)")
 	cmd.Flags().StringVar(&f.as, "as", "", "your name, as listed in the plan's approvers (required)")
 	cmd.Flags().StringVar(&f.comment, "comment", "", "why, recorded in the report")
-	cmd.Flags().StringVar(&f.mode, "mode", "", "RUN is a plan name; the run is its latest failover, failback or test-failover")
+	addModeFlag(cmd, &f.mode)
 	cmd.Flags().BoolVar(&f.force, "force", false, "signal even if the run is not waiting at that gate")
 	return cmd
 }
@@ -138,7 +138,7 @@ ID/RUNID, or a plan name with --mode.`,
 	}
 	cmd.Flags().StringVar(&f.as, "as", "", "your name, for the report (default $USER)")
 	cmd.Flags().StringVar(&f.reason, "reason", "", "why, recorded in the report")
-	cmd.Flags().StringVar(&f.mode, "mode", "", "RUN is a plan name; the run is its latest failover, failback or test-failover")
+	addModeFlag(cmd, &f.mode)
 	return cmd
 }
 

@@ -40,7 +40,7 @@ A finished run is read from its history: no worker is needed.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&f.watch, "watch", "w", false, "follow the run until it ends")
-	cmd.Flags().StringVar(&f.mode, "mode", "", "RUN is a plan name; the run is its latest failover, failback or test-failover")
+	addModeFlag(cmd, &f.mode)
 	return cmd
 }
 
@@ -202,7 +202,7 @@ Exits 8 for an interim report of a running run, else with the run's outcome (0 s
 	}
 	cmd.Flags().StringVar(&f.format, "format", "", "markdown, json or html")
 	cmd.Flags().StringVarP(&f.out, "output-file", "o", "", "write the report to `FILE` instead of standard output")
-	cmd.Flags().StringVar(&f.mode, "mode", "", "RUN is a plan name; the run is its latest failover, failback or test-failover")
+	addModeFlag(cmd, &f.mode)
 	return cmd
 }
 
