@@ -11,9 +11,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -211,6 +213,8 @@ func TestStatusExitCodes(t *testing.T) {
 	rejected.Outcome, rejected.Message = workflows.OutcomeRejected, "rejected by bob"
 	failed := doneReport()
 	failed.Outcome, failed.Message = workflows.OutcomeFailed, "recover of erp failed"
+	canceled := doneReport()
+	canceled.Outcome, canceled.Message = workflows.OutcomeAborted, "The run was cancelled from Temporal during recover."
 	for _, tc := range []struct {
 		name string
 		st   step
@@ -220,6 +224,8 @@ func TestStatusExitCodes(t *testing.T) {
 		{"succeeded", completed(doneReport()), 0},
 		{"rejected", failedWith(rejected), 4},
 		{"failed", failedWith(failed), 1},
+		// Cancelled from the Web UI: the report is the cancellation's details.
+		{"canceled", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, err: temporal.NewCanceledError(*canceled)}, 5},
 		{"terminated", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, err: errors.New("terminated by admin")}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -387,6 +393,38 @@ func TestSchedule(t *testing.T) {
 	ta.fake.schedules.entries = []*client.ScheduleListEntry{drill, other}
 	require.Equal(t, 0, ta.run("schedule", "list"))
 	golden(t, "schedule-list.txt", ta.out.String())
+}
+
+// TestScheduleWaitsForTheList: Temporal lists schedules from a visibility
+// store that lags; create and delete return once the list agrees, so that a
+// script's next 'schedule list' shows the change.
+func TestScheduleWaitsForTheList(t *testing.T) {
+	ta := newTestApp(newFake(), map[string]string{"USER": "ops"})
+	s := ta.fake.schedules
+	s.lag = 2
+	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
+	assert.Equal(t, 3, s.lists, "two stale lists, then the one showing the schedule")
+	require.Equal(t, 0, ta.run("schedule", "list"))
+	assert.Contains(t, ta.out.String(), "lifeboat-demo-drill")
+
+	s.lists = 0
+	require.Equal(t, 0, ta.run("schedule", "delete", "lifeboat-demo-drill"))
+	assert.Equal(t, 3, s.lists, "two stale lists, then the one without the schedule")
+	require.Equal(t, 0, ta.run("schedule", "list"))
+	assert.Contains(t, ta.out.String(), "No lifeboat schedule")
+	assert.Empty(t, ta.errOut.String())
+}
+
+// TestScheduleListByMemo: a drill schedule is known by the memo create sets,
+// also while the server has not filled in the workflow type of its entry.
+func TestScheduleListByMemo(t *testing.T) {
+	ta := newTestApp(newFake(), nil)
+	p, err := converter.GetDefaultDataConverter().ToPayload("demo")
+	require.NoError(t, err)
+	e := &client.ScheduleListEntry{ID: "lifeboat-demo-drill", Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{"lifeboat_plan": p}}}
+	ta.fake.schedules.entries = []*client.ScheduleListEntry{e}
+	require.Equal(t, 0, ta.run("schedule", "list"))
+	assert.Contains(t, ta.out.String(), "lifeboat-demo-drill  demo")
 }
 
 // TestStatusLiveStartOrder: while a vApp's start child runs, status shows

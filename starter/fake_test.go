@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"sort"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -198,18 +199,58 @@ type fakeSchedules struct {
 	created map[string]client.ScheduleOptions
 	entries []*client.ScheduleListEntry
 	deleted []string
+	// lag is how many more List calls still show the schedules as they were
+	// before the last create or delete, as a lagging visibility store does.
+	lag, lagLeft int
+	stale        []*client.ScheduleListEntry
+	lists        int
 }
 
 func (s *fakeSchedules) Create(_ context.Context, o client.ScheduleOptions) (client.ScheduleHandle, error) {
 	if _, dup := s.created[o.ID]; dup {
 		return nil, errScheduleExists
 	}
+	s.changing()
 	s.created[o.ID] = o
 	return &fakeHandle{s: s, id: o.ID}, nil
 }
 
+// List lists the entries a test set, then the schedules created and not
+// listed among those, as a visibility store does once it has caught up.
 func (s *fakeSchedules) List(context.Context, client.ScheduleListOptions) (client.ScheduleListIterator, error) {
-	return &fakeIterator{entries: s.entries}, nil
+	s.lists++
+	if s.lagLeft > 0 {
+		s.lagLeft--
+		return &fakeIterator{entries: s.stale}, nil
+	}
+	return &fakeIterator{entries: s.current()}, nil
+}
+
+func (s *fakeSchedules) current() []*client.ScheduleListEntry {
+	entries := append([]*client.ScheduleListEntry(nil), s.entries...)
+	listed := map[string]bool{}
+	for _, e := range entries {
+		listed[e.ID] = true
+	}
+	ids := make([]string, 0, len(s.created))
+	for id := range s.created {
+		if !listed[id] {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		wf := s.created[id].Action.(*client.ScheduleWorkflowAction).Workflow.(string)
+		e := &client.ScheduleListEntry{ID: id}
+		e.WorkflowType.Name = wf
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// changing freezes what List shows for the next lag calls.
+func (s *fakeSchedules) changing() {
+	s.stale, s.lagLeft = s.current(), s.lag
 }
 
 func (s *fakeSchedules) GetHandle(_ context.Context, id string) client.ScheduleHandle {
@@ -227,6 +268,7 @@ func (h *fakeHandle) Delete(context.Context) error {
 	if _, ok := h.s.created[h.id]; !ok {
 		return serviceerror.NewNotFound("schedule not found")
 	}
+	h.s.changing()
 	delete(h.s.created, h.id)
 	h.s.deleted = append(h.s.deleted, h.id)
 	return nil
