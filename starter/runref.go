@@ -169,7 +169,7 @@ func query(ctx context.Context, c temporalClient, conn connection, ref runRef, n
 
 // fetchReport reads a run's report without a worker when the run is closed:
 // a completed run's result, or the details of its failure (failed, rejected
-// and aborted runs fail with the report attached). A running run is asked
+// and aborted runs fail with the report attached) or of its cancellation. A running run is asked
 // through the report query, which needs a worker.
 func fetchReport(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (*workflows.Report, error) {
 	if isRunning(d) {
@@ -193,6 +193,14 @@ func fetchReport(ctx context.Context, c temporalClient, conn connection, ref run
 			if r.Message == "" {
 				r.Message = appErr.Message()
 			}
+			return &r, nil
+		}
+	}
+	// A run cancelled from Temporal (the Web UI's Cancel) ends Canceled with
+	// the report as the cancellation's details.
+	var canceled *temporal.CanceledError
+	if errors.As(err, &canceled) && canceled.HasDetails() {
+		if derr := canceled.Details(&r); derr == nil && r.Outcome != "" {
 			return &r, nil
 		}
 	}

@@ -299,6 +299,7 @@ func (e *stopError) Error() string { return e.msg }
 // finish runs cleanup and returns the report, or the failure carrying it.
 func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 	outcome, msg := r.outcome(ctx, stepErr)
+	canceled := r.aborted == nil && ctx.Err() != nil
 	if outcome != OutcomeSucceeded {
 		r.event(ctx, "%s", msg)
 	}
@@ -322,6 +323,11 @@ func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 	report := r.report(outcome, msg)
 	if outcome == OutcomeSucceeded {
 		return report, nil
+	}
+	if canceled {
+		// Cancelled from Temporal (the Web UI's Cancel, 'temporal workflow
+		// cancel'): the run ends Canceled, as asked, with the report attached.
+		return nil, temporal.NewCanceledError(report)
 	}
 	errType := map[string]string{OutcomeFailed: "Failed", OutcomeRejected: "Rejected", OutcomeAborted: "Aborted"}[outcome]
 	return nil, temporal.NewNonRetryableApplicationError(msg, errType, nil, report)

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -260,6 +261,26 @@ func TestAbortDuringRecoveryRunsCleanup(t *testing.T) {
 	assert.Len(t, e.calls.named("Inventory"), 2)
 	assert.Equal(t, StateCleanedUp, vmByName(rep.VMs, "db-1").State)
 	assert.Less(t, rep.FinishedAt.Sub(rep.StartedAt), time.Hour, "the abort did not stop the recovery at once")
+}
+
+// TestCancelFromTemporalRunsCleanupAndEndsCanceled: the Web UI's Cancel is an
+// abort too; the run cleans up and ends Canceled with its report.
+func TestCancelFromTemporalRunsCleanupAndEndsCanceled(t *testing.T) {
+	e := newEnv(t)
+	e.OnActivity(acts.Recover, mock.Anything, mock.Anything).After(time.Hour).Return(&activities.RecoverResult{}, nil)
+	e.RegisterDelayedCallback(e.CancelWorkflow, 10*time.Minute)
+	e.run(plan.ModeTestFailover, fixturePlan())
+	err := e.GetWorkflowError()
+	var canceled *temporal.CanceledError
+	require.True(t, errors.As(err, &canceled), "not a cancellation: %v", err)
+	var rep *Report // the test suite hands back the value itself, undecoded
+	require.NoError(t, canceled.Details(&rep))
+	assert.Equal(t, OutcomeAborted, rep.Outcome)
+	assert.Equal(t, "The run was cancelled from Temporal during recover.", rep.Message)
+	assert.Len(t, e.calls.named("CleanupTest"), 1)
+	assert.Equal(t, []string{"DestroyDRTasks drtask-1"}, e.calls.named("DestroyDRTasks"))
+	assert.Len(t, e.calls.named("Inventory"), 2)
+	assert.Empty(t, rep.Leftovers)
 }
 
 func TestAbortFailoverDestroysDRTasksOnly(t *testing.T) {

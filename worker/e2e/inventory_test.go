@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -25,6 +26,18 @@ type poolInventory struct {
 	Networks []string
 	DRTasks  []sim.DRState
 	PBDs     []string // "SR uuid on host: attached"
+}
+
+// assertUnchanged checks that the pool is as it was, part by part (so that a
+// failure names the part), after what (such as "the abort").
+func assertUnchanged(t *testing.T, before, after poolInventory, what string) {
+	t.Helper()
+	assert.Equal(t, before.VMs, after.VMs, "DR pool VMs after %s", what)
+	assert.Equal(t, before.VApps, after.VApps, "DR pool vApps after %s", what)
+	assert.Equal(t, before.SRs, after.SRs, "DR pool SRs after %s", what)
+	assert.Equal(t, before.PBDs, after.PBDs, "DR pool PBDs after %s", what)
+	assert.Equal(t, before.Networks, after.Networks, "DR pool networks after %s", what)
+	assert.Equal(t, before.DRTasks, after.DRTasks, "DR pool DR tasks after %s", what)
 }
 
 func inventory(t *testing.T, w *simWorld, pool string) poolInventory {

@@ -161,7 +161,8 @@ func (r *run) approve(gate, by string) {
 }
 
 // result waits for the run to end and returns its report and error (the
-// report comes from the failure details when the run did not succeed).
+// report comes from the failure or cancellation details when the run did not
+// succeed).
 func (r *run) result() (*workflows.Report, error) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), runWithin)
@@ -191,6 +192,13 @@ func (r *run) result() (*workflows.Report, error) {
 		if errors.As(err, &appErr) && appErr.HasDetails() {
 			var fromDetails workflows.Report
 			if appErr.Details(&fromDetails) == nil {
+				return &fromDetails, err
+			}
+		}
+		var canceled *temporal.CanceledError // cancelled from Temporal
+		if errors.As(err, &canceled) && canceled.HasDetails() {
+			var fromDetails workflows.Report
+			if canceled.Details(&fromDetails) == nil {
 				return &fromDetails, err
 			}
 		}

@@ -48,12 +48,7 @@ func TestTestFailover(t *testing.T) {
 	}
 
 	after := inventory(t, w, poolDR)
-	assert.Equal(t, before.VMs, after.VMs, "DR pool VMs after the test failover")
-	assert.Equal(t, before.VApps, after.VApps, "DR pool vApps")
-	assert.Equal(t, before.SRs, after.SRs, "DR pool SRs")
-	assert.Equal(t, before.PBDs, after.PBDs, "DR pool PBDs")
-	assert.Equal(t, before.Networks, after.Networks, "DR pool networks")
-	assert.Equal(t, before.DRTasks, after.DRTasks, "DR pool DR tasks")
+	assertUnchanged(t, before, after, "the test failover")
 	assert.Empty(t, rep.Leftovers, "report leftovers")
 	// The primary ran on undisturbed.
 	assert.Equal(t, primaryBefore.VMs, w.pool(t, poolPrimary).VMs, "primary VMs")
