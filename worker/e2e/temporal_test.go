@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,11 +110,19 @@ func runMain(m *testing.M) int {
 	srv.hostPort = dev.FrontendHostPort()
 	srv.client = dev.Client()
 	code := m.Run()
+	// Read before the server stops: its shutdown only adds noise.
+	serverTail := tailWithout(srv.logPath, 15, "Failed to poll for task", "network dial error")
 	if err := dev.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stopping the dev server:", err)
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "e2e: last lines of the Temporal dev server log:\n%s\n", tail(srv.logPath, 30))
+		fmt.Fprintf(os.Stderr, "e2e: last lines of the Temporal dev server log:\n%s\n", serverTail)
+		failedTests.Lock()
+		if len(failedTests.names) > 0 {
+			fmt.Fprintf(os.Stderr, "e2e: failed: %s (each one's messages are under its --- FAIL line above)\n",
+				strings.Join(failedTests.names, ", "))
+		}
+		failedTests.Unlock()
 	}
 	return code
 }

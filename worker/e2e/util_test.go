@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -32,16 +33,47 @@ func mustFreePort() string {
 }
 
 // tail returns the last n lines of a file (for failure messages).
-func tail(path string, n int) string {
+func tail(path string, n int) string { return tailWithout(path, n) }
+
+// tailWithout is tail without the lines that contain any of skip (debug
+// chatter, shutdown noise), so that what is shown can explain a failure.
+func tailWithout(path string, n int, skip ...string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(cannot read %s: %v)", path, err)
 	}
-	lines := bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n"))
+	var lines [][]byte
+	for _, l := range bytes.Split(bytes.TrimRight(b, "\n"), []byte("\n")) {
+		if !containsAny(l, skip) {
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}
 	return "  " + strings.ReplaceAll(string(bytes.Join(lines, []byte("\n"))), "\n", "\n  ")
+}
+
+func containsAny(line []byte, subs []string) bool {
+	for _, s := range subs {
+		if bytes.Contains(line, []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// failedTests names the tests that failed, for the recap TestMain prints
+// last, where a CI log's tail shows it.
+var failedTests struct {
+	sync.Mutex
+	names []string
+}
+
+func noteFailed(t *testing.T) {
+	failedTests.Lock()
+	defer failedTests.Unlock()
+	failedTests.names = append(failedTests.names, t.Name())
 }
 
 // pollInterval paces every wait for a condition; waits are bounded by a deadline.

@@ -179,8 +179,13 @@ func (e *workerEnv) stopAll() {
 		p.stop()
 	}
 	if e.t.Failed() {
+		noteFailed(e.t)
+		// Straight to stderr: it then comes before the test's own failure
+		// messages, which Go prints when the test ends, so that those stay
+		// at the end of the output.
 		for i, p := range procs {
-			e.t.Logf("lifeboat-worker #%d log (%s), last lines:\n%s", i+1, p.logPath, tail(p.logPath, 60))
+			fmt.Fprintf(os.Stderr, "e2e: %s: lifeboat-worker #%d log, last lines above debug level:\n%s\n",
+				e.t.Name(), i+1, tailWithout(p.logPath, 40, `"level":"debug"`))
 		}
 	}
 }
