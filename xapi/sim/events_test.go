@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,20 @@ func TestAsyncTasksAndCancel(t *testing.T) {
 	w.Control().SetSpeed(0)
 	e := c.fails("task.cancel", s, task)
 	assert.Equal(t, "OPERATION_NOT_ALLOWED", e[0])
-	_ = sim.NullRef
+
+	// The journal pairs each Async call with the end of its task.
+	var ended []string
+	calls := map[string]string{}
+	for _, je := range w.Journal().Entries(0) {
+		switch {
+		case je.Method == sim.TaskEnded:
+			assert.Equal(t, calls[je.Task], je.Of, "the end names its call")
+			ended = append(ended, je.Of+" "+je.Result)
+		case strings.HasPrefix(je.Method, "Async."):
+			require.NotEmpty(t, je.Task, "an Async call's entry carries its task")
+			calls[je.Task] = je.Method
+		}
+	}
+	assert.Equal(t, []string{"Async.SR.probe Success", "Async.DR_task.create OPERATION_NOT_ALLOWED", "Async.VM.start TASK_CANCELLED"}, ended)
+	assert.Equal(t, 1, w.Journal().Count("Async.VM.start", ""), "a task's end is not counted as a call")
 }

@@ -9,7 +9,13 @@ import (
 	"time"
 )
 
-// JournalEntry is one call as the simulator saw it.
+// TaskEnded is the Method of the entry recorded when an Async call's task
+// ends; it is no XAPI method, so counting calls by Method is not affected.
+const TaskEnded = "(task ended)"
+
+// JournalEntry is one call as the simulator saw it, or the end of an Async
+// call's task (Method TaskEnded; Of names the call, Task pairs the two
+// entries, Result is the task's outcome and Duration its run time).
 type JournalEntry struct {
 	Seq      int64         `json:"seq"`
 	Time     time.Time     `json:"time"`
@@ -22,6 +28,8 @@ type JournalEntry struct {
 	Result   string        `json:"result"` // "Success" or the error code
 	Error    []string      `json:"error,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
+	Task     string        `json:"task,omitempty"` // the task ref of an Async call
+	Of       string        `json:"of,omitempty"`   // on a TaskEnded entry: the Async call
 }
 
 // Journal records every call (in memory, bounded, and optionally as JSON lines in a file).

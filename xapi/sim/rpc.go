@@ -323,7 +323,8 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 		return nil, f
 	}
 	if async {
-		return w.startTask(c, impl), nil
+		entry.Task = w.startTask(c, impl, *entry)
+		return entry.Task, nil
 	}
 	if d := w.scaled(w.timing.Latency); d > 0 {
 		w.mu.Unlock()

@@ -8,7 +8,9 @@ import (
 // This file is Async.* and the task class: a task record in the master's real database,
 // the call run in the background, result stored as the XML <value> fragment.
 
-func (w *World) startTask(c *call, impl handler) string {
+// started is the journal entry of the Async call, for the entry
+// recorded when the task ends.
+func (w *World) startTask(c *call, impl handler, started JournalEntry) string {
 	ref := w.newRef()
 	now := time.Now().UTC()
 	c.pool.db.Create("task", ref, map[string]any{
@@ -33,7 +35,14 @@ func (w *World) startTask(c *call, impl handler) string {
 			time.Sleep(d)
 			w.mu.Lock()
 		}
+		began := time.Now()
 		v, f := run(c, impl)
+		end := JournalEntry{Time: time.Now(), Pool: started.Pool, Host: started.Host, Method: TaskEnded, Session: started.Session,
+			User: started.User, Result: "Success", Duration: time.Since(began), Task: ref, Of: started.Method}
+		if f != nil {
+			end.Result, end.Error = f.Code, f.Description()
+		}
+		w.journal.add(end)
 		db := c.pool.db
 		if db.Get("task", ref) == nil {
 			return
