@@ -9,7 +9,8 @@ TEMPORAL := $(BIN)/temporal
 # move the Temporal CLI's dependencies).
 WORKFLOWCHECK := $(BIN)/workflowcheck
 STATICCHECK   := $(BIN)/staticcheck
-# The pinned Temporal CLI (dev server + Web UI); see dev/tools/go.mod.
+# The pinned Temporal CLI (dev server + Web UI); see dev/tools/go.mod. The
+# version is stamped in, as its release builds do (else it says 0.0.0-DEV).
 TEMPORAL_VERSION := v1.5.1
 
 .PHONY: all build test unit e2e lint fmt vet fuzz demo run temporal clean help
@@ -32,7 +33,8 @@ build:
 # Built once, then reused: building the CLI takes minutes on a cold cache.
 $(TEMPORAL): dev/tools/go.mod dev/tools/go.sum
 	@mkdir -p $(BIN)
-	cd dev/tools && $(GO) build -o $(TEMPORAL) github.com/temporalio/cli/cmd/temporal
+	cd dev/tools && $(GO) build -ldflags "-X github.com/temporalio/cli/temporalcli.Version=$(TEMPORAL_VERSION:v%=%)" \
+		-o $(TEMPORAL) github.com/temporalio/cli/cmd/temporal
 	@touch $(TEMPORAL)
 
 temporal: $(TEMPORAL)
