@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"sync"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -60,6 +61,7 @@ type sentSignal struct {
 
 // fakeClient is an in-memory Temporal for the CLI tests.
 type fakeClient struct {
+	mu          sync.Mutex // status queries the children of a run concurrently
 	runs        map[string]*fakeRun
 	startErr    error
 	started     []client.StartWorkflowOptions
@@ -104,6 +106,8 @@ func (f *fakeClient) SignalWorkflow(_ context.Context, id, runID, name string, a
 }
 
 func (f *fakeClient) QueryWorkflow(_ context.Context, id, _, name string, _ ...any) (converter.EncodedValue, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.queries = append(f.queries, name)
 	r, ok := f.runs[id]
 	if !ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,7 +117,10 @@ func TestTestFailoverHappyPath(t *testing.T) {
 func TestTestFailoverStartsPaused(t *testing.T) {
 	e := newEnv(t)
 	var paused []bool
+	var mu sync.Mutex // activities of parallel start children run concurrently
 	e.OnActivity(acts.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
+		mu.Lock()
+		defer mu.Unlock()
 		paused = append(paused, in.Paused)
 		return &activities.StartVMResult{PowerState: "Paused"}, nil
 	})
