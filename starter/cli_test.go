@@ -295,6 +295,26 @@ func TestReportOfRunningRunQueries(t *testing.T) {
 	assert.Contains(t, ta.out.String(), "running (interim report)")
 }
 
+// TestStatusAfterWorkerCrash: the worker that ran the run and its children
+// died, so Temporal's queries to its sticky queue time out; status resets the
+// sticky queues of the run and its pending children and asks again, and a
+// live worker answers, children included.
+func TestStatusAfterWorkerCrash(t *testing.T) {
+	st := liveStep(erpStart(workflows.StateRunning, workflows.StateStarting, workflows.StateRecovered))
+	f := newFake(demoRun(st))
+	f.deadSticky = map[string]bool{"lifeboat-demo-failover": true}
+	for _, ch := range st.children {
+		f.deadSticky[ch.id] = true
+	}
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"), ta.errOut.String())
+	assert.Len(t, f.stickyReset, 1+len(st.children), "the run and each pending child")
+	assert.Equal(t, "lifeboat-demo-failover", f.stickyReset[0])
+	assert.Empty(t, f.deadSticky)
+	golden(t, "status-live.txt", ta.out.String())
+	assert.Empty(t, ta.errOut.String())
+}
+
 func TestUnreachable(t *testing.T) {
 	f := newFake(demoRun(running(waitingProgress())))
 	f.describeErr = serviceerror.NewUnavailable("connection refused")

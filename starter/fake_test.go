@@ -72,6 +72,10 @@ type fakeClient struct {
 	schedules   *fakeSchedules
 	operator    *fakeOperator
 	closed      bool
+	// deadSticky: workflows whose sticky worker has died; queries to them
+	// time out until their sticky queue is reset.
+	deadSticky  map[string]bool
+	stickyReset []string
 }
 
 func newFake(runs ...*fakeRun) *fakeClient {
@@ -109,6 +113,9 @@ func (f *fakeClient) QueryWorkflow(_ context.Context, id, _, name string, _ ...a
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, name)
+	if f.deadSticky[id] {
+		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}
 	r, ok := f.runs[id]
 	if !ok {
 		return f.queryChild(id, name)
@@ -170,6 +177,24 @@ func (f *fakeClient) ScheduleClient() client.ScheduleClient { return f.schedules
 func (f *fakeClient) OperatorService() operatorservice.OperatorServiceClient { return f.operator }
 
 func (f *fakeClient) Close() { f.closed = true }
+
+func (f *fakeClient) WorkflowService() workflowservice.WorkflowServiceClient {
+	return &fakeWorkflowService{f: f}
+}
+
+type fakeWorkflowService struct {
+	workflowservice.WorkflowServiceClient // only ResetStickyTaskQueue is used
+	f                                     *fakeClient
+}
+
+func (s *fakeWorkflowService) ResetStickyTaskQueue(_ context.Context, in *workflowservice.ResetStickyTaskQueueRequest, _ ...grpc.CallOption) (*workflowservice.ResetStickyTaskQueueResponse, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	id := in.GetExecution().GetWorkflowId()
+	s.f.stickyReset = append(s.f.stickyReset, id)
+	delete(s.f.deadSticky, id)
+	return &workflowservice.ResetStickyTaskQueueResponse{}, nil
+}
 
 type fakeWorkflowRun struct{ run *fakeRun }
 

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
 
@@ -47,8 +49,9 @@ func parseRunRef(arg, mode string) (runRef, error) {
 }
 
 // queryTimeout bounds a query: only a running worker answers queries, and
-// without one the CLI must say so rather than hang.
-const queryTimeout = 10 * time.Second
+// without one the CLI must say so rather than hang. It leaves room for the
+// retry after a dead worker's sticky queue (see query).
+const queryTimeout = 15 * time.Second
 
 // describeRun finds the run; a missing run is exit code 6 with a hint.
 // addModeFlag adds --mode, which openRun reads: RUN is then a plan name.
@@ -151,10 +154,18 @@ func queryProgress(ctx context.Context, c temporalClient, conn connection, ref r
 	return &p, nil
 }
 
+// query asks the run's worker. Temporal sends a query to the worker that ran
+// the run's last workflow task (its sticky queue); when that worker has died
+// (a crash, a SIGKILL) the query times out after about 5 s although another
+// worker runs. query then resets the run's sticky queue, so that any worker
+// answers, and asks once more.
 func query(ctx context.Context, c temporalClient, conn connection, ref runRef, name string, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	v, err := c.QueryWorkflow(ctx, ref.id, ref.runID, name)
+	if err != nil && ctx.Err() == nil && isQueryTimeout(err) && resetSticky(ctx, c, conn, ref) == nil {
+		v, err = c.QueryWorkflow(ctx, ref.id, ref.runID, name)
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
 			return fail(exitRunFailed, "no lifeboat worker answered the %s query of %s within %s; is lifeboat-worker running on task queue %s?", name, ref, queryTimeout, conn.taskQueue)
@@ -165,6 +176,34 @@ func query(ctx context.Context, c temporalClient, conn connection, ref runRef, n
 		return fail(exitRunFailed, "the %s of %s cannot be read (%v); are the CLI and the worker the same version?", name, ref, err)
 	}
 	return nil
+}
+
+// resetSticky resets the sticky queue of a run and of its pending children:
+// they ran on the same worker, and status queries them next.
+func resetSticky(ctx context.Context, c temporalClient, conn connection, ref runRef) error {
+	reset := func(id, runID string) error {
+		_, err := c.WorkflowService().ResetStickyTaskQueue(ctx, &workflowservice.ResetStickyTaskQueueRequest{
+			Namespace: conn.namespace,
+			Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: runID},
+		})
+		return err
+	}
+	if err := reset(ref.id, ref.runID); err != nil {
+		return err
+	}
+	if d, err := c.DescribeWorkflowExecution(ctx, ref.id, ref.runID); err == nil {
+		for _, ch := range d.GetPendingChildren() {
+			_ = reset(ch.GetWorkflowId(), ch.GetRunId()) // a child may have just ended
+		}
+	}
+	return nil
+}
+
+// isQueryTimeout tells a query the server gave up on (no worker took it in
+// time) from other failures.
+func isQueryTimeout(err error) bool {
+	var de *serviceerror.DeadlineExceeded
+	return errors.As(err, &de) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // fetchReport reads a run's report without a worker when the run is closed:

@@ -27,6 +27,7 @@ type temporalClient interface {
 	ListWorkflow(ctx context.Context, request *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
 	ScheduleClient() client.ScheduleClient
 	OperatorService() operatorservice.OperatorServiceClient
+	WorkflowService() workflowservice.WorkflowServiceClient
 	Close()
 }
 

@@ -42,6 +42,12 @@ func TestWorkerKilledDuringRecovery(t *testing.T) {
 		recoveredCount(p), total, len(vapps), len(vms))
 
 	e.start()
+	// Temporal still routes the run's queries to the dead worker's sticky
+	// queue; status resets it and the new worker answers.
+	began := time.Now()
+	res := lifeboat(t, e, "status", r.id)
+	assert.Equal(t, exitRunning, res.code, "status right after the crash answers: the run is running")
+	t.Logf("status answered %s after the new worker started", time.Since(began).Round(time.Millisecond))
 	rep := r.succeeded()
 	r.logTimings(rep)
 	t.Logf("from SIGKILL to success: %s", time.Since(killedAt).Round(time.Millisecond))
