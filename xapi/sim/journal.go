@@ -30,6 +30,8 @@ type JournalEntry struct {
 	Duration time.Duration `json:"duration_ns"`
 	Task     string        `json:"task,omitempty"` // the task ref of an Async call
 	Of       string        `json:"of,omitempty"`   // on a TaskEnded entry: the Async call
+
+	journaled bool // added already (an Async call, before its task can end)
 }
 
 // Journal records every call (in memory, bounded, and optionally as JSON lines in a file).

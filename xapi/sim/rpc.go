@@ -259,7 +259,9 @@ func (w *World) dispatch(ctx context.Context, h *Host, mc *methodCall) []byte {
 		return encodeFailure(f)
 	}
 	entry.Result = "Success"
-	w.journal.add(entry)
+	if !entry.journaled {
+		w.journal.add(entry)
+	}
 	return encodeSuccess(v)
 }
 
@@ -323,7 +325,11 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 		return nil, f
 	}
 	if async {
+		// Journaled here, under the world's lock that the task needs to end,
+		// so that the call always comes before the end of its task.
 		entry.Task = w.startTask(c, impl, *entry)
+		entry.Result, entry.Duration, entry.journaled = "Success", time.Since(entry.Time), true
+		w.journal.add(*entry)
 		return entry.Task, nil
 	}
 	if d := w.scaled(w.timing.Latency); d > 0 {
