@@ -13,7 +13,7 @@ STATICCHECK   := $(BIN)/staticcheck
 # version is stamped in, as its release builds do (else it says 0.0.0-DEV).
 TEMPORAL_VERSION := v1.5.1
 
-.PHONY: all build test unit e2e lint fmt vet fuzz demo run temporal clean help
+.PHONY: all build test unit race e2e lint fmt vet fuzz demo run temporal clean help
 
 all: build
 
@@ -21,6 +21,7 @@ help:
 	@echo "make build    build bin/lifeboat, bin/lifeboat-worker, bin/xapisim"
 	@echo "make test     lint + unit, replay, integration and end-to-end tests"
 	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck (workflow determinism)"
+	@echo "make race     unit and integration tests under the race detector, 3 times"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make demo     whole stack on this machine: Temporal dev server + UI, simulator, worker, a failover"
 	@echo "make temporal build the pinned Temporal CLI into bin/ (once)"
@@ -58,6 +59,12 @@ lint: $(WORKFLOWCHECK) $(STATICCHECK)
 
 unit:
 	$(GO) test -count=1 ./...
+
+# The unit, replay and integration tests under the race detector, three times
+# over (races and flakes show under load). Slower than make unit; run it before
+# changing concurrent code (the simulator, the client, activities, the CLI).
+race:
+	$(GO) test -race -count=3 ./...
 
 e2e: $(TEMPORAL) build
 	LIFEBOAT_TEMPORAL_BIN=$(TEMPORAL) LIFEBOAT_BIN=$(BIN) $(GO) test -count=1 -tags e2e -timeout 20m ./worker/e2e/...
