@@ -3,6 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
+
+	"go.uber.org/zap"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
@@ -60,14 +63,32 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	return out, nil
 }
 
-// DestroyDRTasks destroys the run's DR tasks that still exist; a task that
-// is gone already counts as destroyed.
+// DestroyDRTasks destroys the run's DR tasks that still exist, and those
+// that introduced one of in.SRUUIDs; a task that is gone already counts as
+// destroyed.
 func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput) error {
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return err
 	}
-	for _, uuid := range in.DRTaskUUIDs {
+	uuids := append([]string(nil), in.DRTaskUUIDs...)
+	if len(in.SRUUIDs) > 0 {
+		state, err := readSRState(ctx, c.s)
+		if err != nil {
+			return classify(ctx, err, "reading the SRs and DR tasks at site "+c.site+" failed", "the step is retried")
+		}
+		for _, uuid := range in.SRUUIDs {
+			sr, ok := state.byUUID[uuid]
+			if !ok {
+				continue // never introduced, or forgotten already
+			}
+			if t, ok := state.tasks[sr.rec.IntroducedBy]; ok && !slices.Contains(uuids, t.UUID) {
+				a.log.Info("destroying a DR task Introduce did not report", zap.String("site", c.site), zap.String("dr_task", t.UUID), zap.String("sr", uuid))
+				uuids = append(uuids, t.UUID)
+			}
+		}
+	}
+	for _, uuid := range uuids {
 		ref, err := c.s.GetDRTaskByUUID(ctx, uuid)
 		if gone(err) {
 			continue

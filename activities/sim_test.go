@@ -493,6 +493,34 @@ func TestReprotectAndDestroyDRTasks(t *testing.T) {
 	assert.NotContains(t, inv.SRs, silverUUID, "unused: forgotten by DR_task.destroy")
 }
 
+// TestDestroyDRTasksFindsUnreportedTasksBySR: Introduce was interrupted
+// (an abort, a crash) after XAPI created a DR task it never reported; the
+// SRs it was asked for lead to that task, which is destroyed, and the pool
+// is as before (DR_task.destroy forgets the SRs it introduced).
+func TestDestroyDRTasksFindsUnreportedTasksBySR(t *testing.T) {
+	f := newFixture(t)
+	var before Inventory
+	f.must(&before, f.a.Inventory, &InventoryInput{Site: "dr"})
+	f.splitMirrors()
+	intro := f.introduceAll()
+	require.NotEmpty(t, intro.DRTasks)
+	var asked []string
+	for _, dt := range intro.DRTasks {
+		for _, sr := range dt.IntroducedSRs {
+			asked = append(asked, sr.UUID)
+		}
+	}
+	asked = append(asked, "22222222-2222-2222-2222-222222222222") // never introduced
+
+	// No DR task known to the workflow: only the SRs it asked for.
+	require.NoError(t, f.run(nil, f.a.DestroyDRTasks, &DestroyDRTasksInput{Site: "dr", SRUUIDs: asked}))
+	assert.Empty(t, f.w.Control().State().Pools[1].DRTasks)
+	var after Inventory
+	f.must(&after, f.a.Inventory, &InventoryInput{Site: "dr"})
+	assert.Equal(t, before, after)
+	require.NoError(t, f.run(nil, f.a.DestroyDRTasks, &DestroyDRTasksInput{Site: "dr", SRUUIDs: asked}), "again: nothing to do")
+}
+
 func TestTestFailoverCleanupRestoresInventory(t *testing.T) {
 	f := newFixture(t)
 	var before Inventory

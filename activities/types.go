@@ -221,6 +221,10 @@ type ReprotectResult struct {
 type DestroyDRTasksInput struct {
 	Site        string   `json:"site"`
 	DRTaskUUIDs []string `json:"dr_task_uuids"`
+	// SRUUIDs are SRs the run asked Introduce for when Introduce did not end
+	// well: a DR task that introduced one of them is the run's too (they
+	// were not in the pool before), though Introduce could not report it.
+	SRUUIDs []string `json:"sr_uuids,omitempty"`
 }
 
 // CleanupInput asks to remove what a test failover recreated: VMs and vApps by

@@ -191,7 +191,11 @@ func (e *env) mockDefaults() {
 		return &activities.ReprotectResult{Enabled: in.SRUUIDs}, nil
 	}).Maybe()
 	e.OnActivity(acts.DestroyDRTasks, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.DestroyDRTasksInput) error {
-		c.add("DestroyDRTasks " + strings.Join(in.DRTaskUUIDs, ","))
+		call := "DestroyDRTasks " + strings.Join(in.DRTaskUUIDs, ",")
+		if len(in.SRUUIDs) > 0 {
+			call += " srs=" + strings.Join(in.SRUUIDs, ",")
+		}
+		c.add(call)
 		return nil
 	}).Maybe()
 	e.OnActivity(acts.CleanupTest, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.CleanupInput) (*activities.CleanupResult, error) {

@@ -177,14 +177,18 @@ type run struct {
 	vmIndex   map[string]int
 
 	// Facts learnt by the steps.
-	probed    []activities.ProbedSR
-	drTasks   []activities.DRTask
-	scanSRs   []string // attached SRs, introduced by us or already in the pool
-	found     *activities.ScanResult
-	selected  *Selected
-	attempted map[string]bool // unit UUIDs whose recovery was started
-	recovered map[string]bool // VM and vApp UUIDs reported recovered
-	before    *activities.Inventory
+	probed  []activities.ProbedSR
+	drTasks []activities.DRTask
+	// introducing is what Introduce was asked to introduce until it ends
+	// well: a DR task it created but could not report (aborted, failed
+	// mid-way) is then found by these SRs and destroyed with the others.
+	introducing []string
+	scanSRs     []string // attached SRs, introduced by us or already in the pool
+	found       *activities.ScanResult
+	selected    *Selected
+	attempted   map[string]bool // unit UUIDs whose recovery was started
+	recovered   map[string]bool // VM and vApp UUIDs reported recovered
+	before      *activities.Inventory
 }
 
 func newRun(ctx workflow.Context, mode plan.Mode, in *RunInput) *run {

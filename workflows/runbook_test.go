@@ -441,7 +441,26 @@ func TestFailedIntroduceStillDestroysTheDRTasksItCreated(t *testing.T) {
 	e.run(plan.ModeFailover, fixturePlan())
 	typ, _, _ := e.failure()
 	assert.Equal(t, "Failed", typ)
-	assert.Equal(t, []string{"DestroyDRTasks drtask-half"}, e.calls.named("DestroyDRTasks"))
+	assert.Equal(t, []string{"DestroyDRTasks drtask-half srs=sr-1"}, e.calls.named("DestroyDRTasks"),
+		"the tasks it reported, and any other that introduced the SRs it was asked for")
+}
+
+// TestAbortDuringIntroduceDestroysUnreportedDRTasks: an abort cancels
+// Introduce before it reports the DR task XAPI may already have created;
+// cleanup asks for the DR tasks of the SRs Introduce was given.
+func TestAbortDuringIntroduceDestroysUnreportedDRTasks(t *testing.T) {
+	e := newEnv(t)
+	e.OnActivity(acts.Introduce, mock.Anything, mock.Anything).After(time.Hour).Return(&activities.IntroduceResult{}, nil)
+	e.signal(10*time.Minute, SignalAbort, Abort{By: "dave", Reason: "wrong storage"})
+	e.run(plan.ModeTestFailover, fixturePlan())
+	typ, _, rep := e.failure()
+	assert.Equal(t, "Aborted", typ)
+	assert.Equal(t, []string{"DestroyDRTasks  srs=sr-1"}, e.calls.named("DestroyDRTasks"))
+	var events []string
+	for _, ev := range rep.Timeline {
+		events = append(events, ev.Message)
+	}
+	assert.Contains(t, events, "Destroyed any DR task that introduced one of the 1 SR Introduce was asked for.")
 }
 
 func TestNoForeignMetadataFailsWithTheReason(t *testing.T) {

@@ -97,6 +97,9 @@ func (r *run) introduce(ctx workflow.Context) error {
 	}
 	if introduce > 0 {
 		var res activities.IntroduceResult
+		for _, w := range whitelist {
+			r.introducing = append(r.introducing, w...)
+		}
 		actx := withActivity(ctx, optIntroduce, fmt.Sprintf("introduce %s at site %s", plural(introduce, "SR"), r.target))
 		err := workflow.ExecuteActivity(actx, acts.Introduce, &activities.IntroduceInput{Site: r.target, Storage: storage, Whitelist: whitelist}).Get(ctx, &res)
 		// Remember the DR tasks before anything else, so cleanup destroys them.
@@ -110,6 +113,7 @@ func (r *run) introduce(ctx workflow.Context) error {
 			}
 			return fmt.Errorf("introducing the SRs at site %s failed: %s; check the storage is promoted and reachable from every host, then start the run again", r.target, errorText(err))
 		}
+		r.introducing = nil // every DR task is known
 		for _, sr := range res.AttachedSRs {
 			r.scanSRs = appendNew(r.scanSRs, sr.UUID)
 		}
@@ -698,21 +702,33 @@ func (r *run) cleanupTest(ctx workflow.Context) {
 // destroyDRTasks destroys the run's DR tasks (all modes). After a failover
 // this forgets the SRs no recovered VM uses; those in use stay.
 func (r *run) destroyDRTasks(ctx workflow.Context) {
-	if len(r.drTasks) == 0 {
+	if len(r.drTasks) == 0 && len(r.introducing) == 0 {
 		return
 	}
 	var uuids []string
 	for _, t := range r.drTasks {
 		uuids = append(uuids, t.UUID)
 	}
-	actx := withActivity(ctx, optDestroyDR, fmt.Sprintf("destroy %s at site %s", plural(len(uuids), "DR task"), r.target))
-	if err := workflow.ExecuteActivity(actx, acts.DestroyDRTasks, &activities.DestroyDRTasksInput{Site: r.target, DRTaskUUIDs: uuids}).Get(ctx, nil); err != nil {
-		msg := fmt.Sprintf("DR tasks %s at site %s could not be destroyed: %s; destroy them with `xe drtask-destroy uuid=…`.", strings.Join(uuids, ", "), r.target, strings.TrimSuffix(errorText(err), "."))
+	what := plural(len(uuids), "DR task")
+	if len(r.introducing) > 0 {
+		// Introduce did not end well: it may have created a DR task it could
+		// not report; the activity finds it by the SRs it introduced.
+		also := fmt.Sprintf("any DR task that introduced one of the %s Introduce was asked for", plural(len(r.introducing), "SR"))
+		if len(uuids) == 0 {
+			what = also
+		} else {
+			what += " and " + also
+		}
+	}
+	actx := withActivity(ctx, optDestroyDR, fmt.Sprintf("destroy %s at site %s", what, r.target))
+	in := &activities.DestroyDRTasksInput{Site: r.target, DRTaskUUIDs: uuids, SRUUIDs: r.introducing}
+	if err := workflow.ExecuteActivity(actx, acts.DestroyDRTasks, in).Get(ctx, nil); err != nil {
+		msg := fmt.Sprintf("The DR tasks at site %s (%s) could not be destroyed: %s; destroy them with `xe drtask-destroy uuid=…`.", r.target, what, strings.TrimSuffix(errorText(err), "."))
 		r.leftovers = append(r.leftovers, msg)
 		r.warn(ctx, "%s", msg)
 		return
 	}
-	r.event(ctx, "Destroyed %s.", plural(len(uuids), "DR task"))
+	r.event(ctx, "Destroyed %s.", what)
 }
 
 // inventoryAfter compares the test pool with its inventory before the test;
