@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,6 +85,8 @@ type Activities struct {
 	secrets Secrets
 	log     *zap.Logger
 	lim     limits
+	// starts holds each site's VM start slots (slots.go).
+	starts sync.Map
 }
 
 // Close logs every site session out; the worker calls it when it stops. It

@@ -56,10 +56,14 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 	ck := &checks{}
 	vmsOf := unitVMs(in)
 
-	if err := a.checkRole(ctx, c, ck, poolObj); err != nil {
-		return nil, err
+	// A later chunk of a large selection skips what the first one checked
+	// of the pool.
+	if !in.SkipPoolChecks {
+		if err := a.checkRole(ctx, c, ck, poolObj); err != nil {
+			return nil, err
+		}
 	}
-	if in.Mode == plan.ModeTestFailover {
+	if in.Mode == plan.ModeTestFailover && !in.SkipPoolChecks {
 		if pool.HAEnabled {
 			ck.add(checkHA, poolObj, sevProblem, "HA is enabled on the pool at site %s: turn HA off for the test failover (a test must not trigger HA restarts), then re-run", c.site)
 		} else {
@@ -81,8 +85,10 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 	if err := a.checkStorageAndNetworks(ctx, c, in, vmsOf, pool, ck); err != nil {
 		return nil, err
 	}
-	if err := a.checkMemory(ctx, c, in, ck, poolObj); err != nil {
-		return nil, err
+	if !in.SkipPoolChecks {
+		if err := a.checkMemory(ctx, c, in, ck, poolObj); err != nil {
+			return nil, err
+		}
 	}
 	return &PrecheckResult{Checks: ck.list}, nil
 }
@@ -369,9 +375,11 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 // checkMemory compares the memory of the VMs to recover with the pool's
 // free memory.
 func (a *Activities) checkMemory(ctx context.Context, c *conn, in *PrecheckInput, ck *checks, obj string) error {
-	var need int64
-	for _, vm := range in.VMs {
-		need += vm.MemoryMax
+	need := in.TotalMemory
+	if need == 0 {
+		for _, vm := range in.VMs {
+			need += vm.MemoryMax
+		}
 	}
 	free, err := freeMemory(ctx, c)
 	if err != nil {

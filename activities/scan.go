@@ -47,7 +47,7 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	// attached, and it learns what the reversed mirror copied onto them (the
 	// other pool's metadata VDI) only when the SR is scanned or re-plugged.
 	for _, u := range in.SRUUIDs {
-		if ref, ok := srByUUID[u]; ok {
+		if ref, ok := srByUUID[u]; ok && in.Offset == 0 {
 			if err := c.s.ScanSR(ctx, ref); err != nil {
 				return nil, classify(ctx, err, fmt.Sprintf("rescanning SR %s at site %s failed", q(srs[ref].NameLabel, u), c.site), retryNote)
 			}
@@ -118,7 +118,38 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	var dropped []string
 	out.VApps, out.VMs, dropped = m.result()
 	out.Ignored = append(out.Ignored, dropped...)
+	if in.Limit > 0 {
+		out.VApps, out.VMs, out.Next = pageUnits(out.VApps, out.VMs, in.Offset, in.Limit)
+	}
 	return out, nil
+}
+
+// pageUnits returns the units (vApps, then standalone VMs) from offset, at
+// most limit VMs' worth but at least one unit, and the offset of the next
+// page (0 after the last).
+func pageUnits(vapps []VAppInfo, vms []VMInfo, offset, limit int) ([]VAppInfo, []VMInfo, int) {
+	n := len(vapps) + len(vms)
+	i, weight := max(offset, 0), 0
+	pa, pv := []VAppInfo{}, []VMInfo{}
+	for ; i < n; i++ {
+		w := 1
+		if i < len(vapps) {
+			w = len(vapps[i].VMs)
+		}
+		if weight > 0 && weight+w > limit {
+			break
+		}
+		weight += w
+		if i < len(vapps) {
+			pa = append(pa, vapps[i])
+		} else {
+			pv = append(pv, vms[i-len(vapps)])
+		}
+	}
+	if i >= n {
+		i = 0
+	}
+	return pa, pv, i
 }
 
 func hasAttachedVBD(v xapi.VDI, vbds map[xapi.Ref]xapi.VBD) bool {

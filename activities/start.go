@@ -46,6 +46,11 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 	tr := newTracker(ctx, startBeat{})
 	stop := tr.keepAlive(a.lim.heartbeatEvery)
 	defer stop()
+	release, err := a.startSlot(ctx, c, in.Slots)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
 		tr.update(func(b *startBeat) { b.Task = string(task) })
 	})

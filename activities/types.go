@@ -76,6 +76,12 @@ type SRInfo struct {
 type ScanInput struct {
 	Site    string   `json:"site"`
 	SRUUIDs []string `json:"sr_uuids"`
+	// Offset and Limit page the result so that no payload grows with the
+	// plan: the units (vApps, then standalone VMs) from Offset, at most Limit
+	// VMs' worth (a vApp counts its VMs; at least one unit). Limit 0 returns
+	// every unit. Only the first page (Offset 0) rescans the SRs.
+	Offset int `json:"offset,omitempty"`
+	Limit  int `json:"limit,omitempty"`
 }
 
 // ScanResult is every vApp and VM found in the latest foreign metadata, each VM
@@ -87,6 +93,8 @@ type ScanResult struct {
 	VMs            []VMInfo         `json:"vms"` // standalone VMs only
 	// Ignored explains metadata VDIs that were not used (own pool's, not latest, attached...).
 	Ignored []string `json:"ignored,omitempty"`
+	// Next is the Offset of the next page, 0 when this page is the last.
+	Next int `json:"next,omitempty"`
 }
 
 // MetadataSource is one metadata VDI read.
@@ -139,6 +147,12 @@ type PrecheckInput struct {
 	// VMs is every selected VM (of vApps and standalone), for memory and
 	// network checks.
 	VMs []VMInfo `json:"vms"`
+	// A large selection is prechecked in chunks (no payload grows with the
+	// plan): every chunk but the first sets SkipPoolChecks (role, HA,
+	// memory), and TotalMemory is the memory of the whole selection, which
+	// the memory check compares with the pool's free memory when set.
+	SkipPoolChecks bool  `json:"skip_pool_checks,omitempty"`
+	TotalMemory    int64 `json:"total_memory,omitempty"`
 }
 
 // PrecheckResult is the precheck report.
@@ -185,6 +199,9 @@ type StartVMInput struct {
 	Site   string `json:"site"`
 	VMUUID string `json:"vm_uuid"`
 	Paused bool   `json:"paused"`
+	// Slots caps the VM starts in flight at the site (the plan's
+	// concurrency.start; 0 = as many as the pool's hosts take, slots.go).
+	Slots int `json:"slots,omitempty"`
 }
 
 // StartVMResult is the VM's power state after the start.

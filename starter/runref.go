@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
+	"github.com/lifeboat-dr/lifeboat/workflows/live"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
@@ -151,7 +152,17 @@ func queryProgress(ctx context.Context, c temporalClient, conn connection, ref r
 	if err := query(ctx, c, conn, ref, workflows.QueryProgress, &p); err != nil {
 		return nil, err
 	}
+	if err := live.FillProgress(ctx, pageQuery(c, conn, ref), &p); err != nil {
+		return nil, err
+	}
 	return &p, nil
+}
+
+// pageQuery asks a running run for pages of its long lists.
+func pageQuery(c temporalClient, conn connection, ref runRef) live.PageQuery {
+	return func(ctx context.Context, req workflows.PageRequest, out *workflows.Page) error {
+		return query(ctx, c, conn, ref, workflows.QueryProgressPage, out, req)
+	}
 }
 
 // query asks the run's worker. Temporal sends a query to the worker that ran
@@ -159,12 +170,12 @@ func queryProgress(ctx context.Context, c temporalClient, conn connection, ref r
 // (a crash, a SIGKILL) the query times out after about 5 s although another
 // worker runs. query then resets the run's sticky queue, so that any worker
 // answers, and asks once more.
-func query(ctx context.Context, c temporalClient, conn connection, ref runRef, name string, out any) error {
+func query(ctx context.Context, c temporalClient, conn connection, ref runRef, name string, out any, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	v, err := c.QueryWorkflow(ctx, ref.id, ref.runID, name)
+	v, err := c.QueryWorkflow(ctx, ref.id, ref.runID, name, args...)
 	if err != nil && ctx.Err() == nil && isQueryTimeout(err) && resetSticky(ctx, c, conn, ref) == nil {
-		v, err = c.QueryWorkflow(ctx, ref.id, ref.runID, name)
+		v, err = c.QueryWorkflow(ctx, ref.id, ref.runID, name, args...)
 	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
@@ -211,6 +222,19 @@ func isQueryTimeout(err error) bool {
 // and aborted runs fail with the report attached) or of its cancellation. A running run is asked
 // through the report query, which needs a worker.
 func fetchReport(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (*workflows.Report, error) {
+	r, err := fetchReportHead(ctx, c, conn, ref, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := live.FillReport(ctx, pageQuery(c, conn, ref), c, r); err != nil {
+		return nil, fail(exitRunFailed, "the report of %s is incomplete: %v; run the command again", ref, err)
+	}
+	return r, nil
+}
+
+// fetchReportHead reads the report as the run answers or left it, with its
+// long lists still paged.
+func fetchReportHead(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (*workflows.Report, error) {
 	if isRunning(d) {
 		var r workflows.Report
 		if err := query(ctx, c, conn, ref, workflows.QueryReport, &r); err != nil {

@@ -58,19 +58,39 @@ type UnitProgress struct {
 	Since time.Time `json:"since"`
 }
 
-// StartVMsInput asks a child to start the recovered VMs of one vApp or one
-// batch of standalone VMs.
+// StartVMsInput asks a child to start the recovered VMs of one or more
+// vApps and batches of standalone VMs.
 type StartVMsInput struct {
 	Site   string `json:"site"`
 	Paused bool   `json:"paused"`
-	// Label names the vApp or batch in summaries and errors.
-	Label string `json:"label"`
-	// Steps run one after the other; the VMs of one step start in parallel
-	// (a vApp's VMs of one order, or a batch of standalone VMs).
+	// Chains run side by side; the steps of one chain run one after the
+	// other, and the VMs of one step start in parallel (a vApp's VMs of one
+	// order, or a batch of standalone VMs).
+	Chains []StartChain `json:"chains,omitempty"`
+	// Slots caps the VM starts in flight at the site (StartVMInput.Slots):
+	// the start slots are shared by every child as they free up.
+	Slots int `json:"slots,omitempty"`
+
+	// Label, Steps and Parallel are the single chain of a child started by
+	// an earlier version (Parallel StartVM activities at once), kept so
+	// that runs in flight replay.
+	Label    string    `json:"label,omitempty"`
+	Steps    [][]VMRef `json:"steps,omitempty"`
+	Parallel int       `json:"parallel,omitempty"`
+}
+
+// StartChain is one vApp's VMs by order, or one batch of standalone VMs.
+type StartChain struct {
+	Label string    `json:"label"`
 	Steps [][]VMRef `json:"steps"`
-	// Parallel is how many StartVM activities this child may run at once;
-	// the parent shares the plan's start limit between its children.
-	Parallel int `json:"parallel"`
+}
+
+// chains returns the input's chains, the legacy single one included.
+func (in *StartVMsInput) chains() []StartChain {
+	if len(in.Chains) == 0 && len(in.Steps) > 0 {
+		return []StartChain{{Label: in.Label, Steps: in.Steps}}
+	}
+	return in.Chains
 }
 
 // VMRef names a VM.
@@ -111,19 +131,24 @@ type VMStartProgress struct {
 	StartingAt *time.Time `json:"starting_at,omitempty"`
 }
 
-// StartVMs starts the VMs of one vApp by order, or one batch of standalone
-// VMs, one StartVM activity per VM so a crash resumes exactly where it was.
-// When a VM of one order fails to start, later orders of the vApp are not
-// started: order expresses a dependency (database before application).
+// StartVMs starts the VMs of its chains (each a vApp by order, or a batch of
+// standalone VMs), one StartVM activity per VM so a crash resumes exactly
+// where it was. Every VM that may start now is scheduled at once; the
+// activities share the site's start slots. When a VM of one order fails to
+// start, later orders of its vApp are not started: order expresses a
+// dependency (database before application).
 func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) {
 	out := &StartVMsResult{}
 	index := map[string]int{}
 	var names []string
-	for _, step := range in.Steps {
-		for _, vm := range step {
-			index[vm.UUID] = len(out.VMs)
-			out.VMs = append(out.VMs, VMStart{UUID: vm.UUID})
-			names = append(names, vm.Name)
+	chains := in.chains()
+	for _, ch := range chains {
+		for _, step := range ch.Steps {
+			for _, vm := range step {
+				index[vm.UUID] = len(out.VMs)
+				out.VMs = append(out.VMs, VMStart{UUID: vm.UUID})
+				names = append(names, vm.Name)
+			}
 		}
 	}
 	// When each VM's StartVM activity was scheduled: only the query reads it,
@@ -135,47 +160,70 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 	}); err != nil {
 		return nil, err
 	}
-	parallel := max(in.Parallel, 1)
-	failed := ""
-	for _, step := range in.Steps {
-		if failed != "" {
-			for _, vm := range step {
-				v := &out.VMs[index[vm.UUID]]
-				v.Skipped = true
-				v.Error = fmt.Sprintf("not started because VM '%s' of an earlier order failed to start", failed)
+	runChain := func(ctx workflow.Context, ch StartChain) error {
+		failed := ""
+		for _, step := range ch.Steps {
+			if failed != "" {
+				for _, vm := range step {
+					v := &out.VMs[index[vm.UUID]]
+					v.Skipped = true
+					v.Error = fmt.Sprintf("not started because VM '%s' of an earlier order failed to start", failed)
+				}
+				continue
 			}
-			continue
-		}
-		err := runLimited(ctx, len(step), func(int) int { return 1 }, parallel,
-			func(i, _ int) workflow.Future {
-				vm := step[i]
-				now := workflow.Now(ctx)
-				startingAt[index[vm.UUID]] = &now
-				actx := withActivity(ctx, optStartVM, fmt.Sprintf("start VM '%s' (%s)", vm.Name, in.Label))
-				return workflow.ExecuteActivity(actx, acts.StartVM, &activities.StartVMInput{Site: in.Site, VMUUID: vm.UUID, Paused: in.Paused})
-			},
-			func(i int, f workflow.Future) {
-				vm := step[i]
-				v := &out.VMs[index[vm.UUID]]
-				var res activities.StartVMResult
-				if err := f.Get(ctx, &res); err != nil {
-					v.Error = errorText(err)
-					if failed == "" {
-						failed = vm.Name
+			parallel := len(step)
+			if in.Parallel > 0 {
+				parallel = in.Parallel
+			}
+			err := runLimited(ctx, len(step), func(int) int { return 1 }, parallel,
+				func(i, _ int) workflow.Future {
+					vm := step[i]
+					now := workflow.Now(ctx)
+					startingAt[index[vm.UUID]] = &now
+					actx := withActivity(ctx, optStartVM, fmt.Sprintf("start VM '%s' (%s)", vm.Name, ch.Label))
+					return workflow.ExecuteActivity(actx, acts.StartVM, &activities.StartVMInput{Site: in.Site, VMUUID: vm.UUID, Paused: in.Paused, Slots: in.Slots})
+				},
+				func(i int, f workflow.Future) {
+					vm := step[i]
+					v := &out.VMs[index[vm.UUID]]
+					var res activities.StartVMResult
+					if err := f.Get(ctx, &res); err != nil {
+						v.Error = errorText(err)
+						if failed == "" {
+							failed = vm.Name
+						}
+						return
 					}
-					return
-				}
-				v.PowerState = res.PowerState
-				v.StartedAt = res.StartedAt
-				if v.StartedAt.IsZero() {
-					v.StartedAt = workflow.Now(ctx)
-				}
-			})
-		if err != nil {
-			return out, err
+					v.PowerState = res.PowerState
+					v.StartedAt = res.StartedAt
+					if v.StartedAt.IsZero() {
+						v.StartedAt = workflow.Now(ctx)
+					}
+				})
+			if err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return out, nil
+	if len(chains) == 1 {
+		return out, runChain(ctx, chains[0])
+	}
+	// Chains side by side, each in its own coroutine; the child ends when
+	// all have.
+	wg := workflow.NewWaitGroup(ctx)
+	var firstErr error
+	for _, ch := range chains {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			if err := runChain(ctx, ch); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		})
+	}
+	wg.Wait(ctx)
+	return out, firstErr
 }
 
 // startProgress is the progress query's answer of a start child.

@@ -120,6 +120,9 @@ type Progress struct {
 	Errors      []string      `json:"errors,omitempty"`
 	StartedAt   time.Time     `json:"started_at"`
 	UpdatedAt   time.Time     `json:"updated_at"`
+	// Paged lists the lists too long to be carried here (see pages.go);
+	// the progress-page query answers them.
+	Paged []PagedList `json:"paged,omitempty"`
 }
 
 // GateStatus is one gate's state: waiting, approved, rejected, skipped, timed-out.
@@ -192,6 +195,11 @@ type Report struct {
 	// Warnings are what did not fail the run but the operator should read:
 	// selection entries that matched nothing, reprotect errors.
 	Warnings []string `json:"warnings,omitempty"`
+	// Counts of VMs by state, whether or not the VMs are inline.
+	VMCounts map[string]int `json:"vm_counts,omitempty"`
+	// Paged lists the lists too long to be carried here (see pages.go): in a
+	// final report each names the ReportPart children holding its pages.
+	Paged []PagedList `json:"paged,omitempty"`
 }
 
 // Event is one timeline entry.

@@ -39,6 +39,7 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(TestFailover, workflow.RegisterOptions{Name: TestFailoverWorkflowName})
 	r.RegisterWorkflowWithOptions(RecoverUnits, workflow.RegisterOptions{Name: RecoverUnitsWorkflowName})
 	r.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
+	r.RegisterWorkflowWithOptions(ReportPart, workflow.RegisterOptions{Name: ReportPartWorkflowName})
 }
 
 // Failover recovers the plan's vApps and VMs at its target site and starts them.
@@ -222,7 +223,16 @@ func (r *run) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*Progress, error) { return r.progress(), nil }); err != nil {
 		return err
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryReport, func() (*Report, error) { return r.report("", ""), nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryReport, func() (*Report, error) {
+		rep := r.report("", "")
+		rep.Paged = reportLists(rep).inline()
+		return rep, nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryProgressPage, func(req PageRequest) (*Page, error) {
+		return r.runLists().page(req)
+	}); err != nil {
 		return err
 	}
 	r.approveCh = workflow.GetSignalChannel(ctx, SignalApprove)
@@ -325,6 +335,7 @@ func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 	final := map[string]string{OutcomeSucceeded: PhaseDone, OutcomeFailed: PhaseFailed, OutcomeRejected: PhaseRejected, OutcomeAborted: PhaseAborted}[outcome]
 	r.setPhase(ctx, final)
 	report := r.report(outcome, msg)
+	r.writeParts(ctx, report)
 	if outcome == OutcomeSucceeded {
 		return report, nil
 	}

@@ -505,28 +505,43 @@ func TestStartOrderInsideVAppAndAcrossGroups(t *testing.T) {
 	assert.Less(t, pos("vm-crm-1"), pos("vm-crm-2"))
 }
 
-func TestStartConcurrencyLimit(t *testing.T) {
+// The start slots are shared through the activities (activities/slots.go):
+// the workflow schedules every VM of a group that may start now, each with
+// the plan's cap, rather than a fixed share per child.
+func TestStartSchedulesEveryReadyVMWithThePlansCap(t *testing.T) {
 	p := fixturePlan()
 	p.PriorityGroups = nil
 	p.Concurrency.Start = 2
 	e := newEnv(t)
+	var mu sync.Mutex
 	var inFlight, most int
-	var mu = make(chan struct{}, 1)
+	slots := map[int]int{}
+	// The starts are held until three are in flight at once, one more than
+	// the cap: only then may they return. (The guard only ends a broken run.)
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	guard := time.AfterFunc(20*time.Second, open)
+	defer guard.Stop()
 	e.OnActivity(acts.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
-		mu <- struct{}{}
+		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
-		<-mu
-		time.Sleep(50 * time.Millisecond)
-		mu <- struct{}{}
+		slots[in.Slots]++
+		if inFlight >= 3 {
+			open()
+		}
+		mu.Unlock()
+		<-release
+		mu.Lock()
 		inFlight--
-		<-mu
+		mu.Unlock()
 		return &activities.StartVMResult{PowerState: "Paused"}, nil
 	})
 	e.run(plan.ModeTestFailover, p)
 	require.NoError(t, e.GetWorkflowError())
-	assert.LessOrEqual(t, most, 2)
-	assert.Equal(t, 2, most)
+	assert.GreaterOrEqual(t, most, 3, "more than the cap is scheduled: the activities share the slots")
+	assert.Equal(t, map[int]int{2: len(allVMs)}, slots, "every start carries the plan's cap")
 }
 
 func TestProgressQueryAtTheRecoverGate(t *testing.T) {

@@ -143,6 +143,7 @@ func (r *run) progress() *Progress {
 		g := r.gates[r.waiting]
 		p.WaitingGate = &g
 	}
+	p.Paged = progressLists(p).inline()
 	return p
 }
 
@@ -169,6 +170,12 @@ func (r *run) report(outcome, msg string) *Report {
 	}
 	if outcome != "" {
 		rep.FinishedAt = r.updatedAt
+	}
+	if len(r.vms) > 0 {
+		rep.VMCounts = map[string]int{}
+		for _, vm := range r.vms {
+			rep.VMCounts[vm.State]++
+		}
 	}
 	return rep
 }

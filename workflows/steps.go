@@ -137,9 +137,42 @@ func (r *run) probedSR(storageIndex int, uuid string) (activities.ProbedSR, bool
 func (r *run) scan(ctx workflow.Context) error {
 	var res activities.ScanResult
 	actx := withActivity(ctx, optScan, fmt.Sprintf("scan metadata on %s at site %s", plural(len(r.scanSRs), "SR"), r.target))
-	if err := workflow.ExecuteActivity(actx, acts.Scan, &activities.ScanInput{Site: r.target, SRUUIDs: r.scanSRs}).Get(ctx, &res); err != nil {
-		return fmt.Errorf("reading the metadata on the SRs at site %s failed: %s; check the SRs hold replicated metadata, then start the run again", r.target, errorText(err))
+	// The result comes in pages of scanPageVMs VMs (no payload grows with the
+	// plan); a plan that fits one page makes one call.
+	seen := map[string]bool{}
+	for offset, page := 0, 1; ; page++ {
+		var part activities.ScanResult
+		in := &activities.ScanInput{Site: r.target, SRUUIDs: r.scanSRs, Offset: offset, Limit: scanPageVMs}
+		if err := workflow.ExecuteActivity(actx, acts.Scan, in).Get(ctx, &part); err != nil {
+			return fmt.Errorf("reading the metadata on the SRs at site %s failed: %s; check the SRs hold replicated metadata, then start the run again", r.target, errorText(err))
+		}
+		if page == 1 {
+			res = part
+		} else {
+			// A unit read twice (the metadata changed between pages) counts once.
+			for _, va := range part.VApps {
+				if !seen[va.UUID] {
+					res.VApps = append(res.VApps, va)
+				}
+			}
+			for _, vm := range part.VMs {
+				if !seen[vm.UUID] {
+					res.VMs = append(res.VMs, vm)
+				}
+			}
+		}
+		for _, va := range part.VApps {
+			seen[va.UUID] = true
+		}
+		for _, vm := range part.VMs {
+			seen[vm.UUID] = true
+		}
+		if part.Next <= offset {
+			break
+		}
+		offset = part.Next
 	}
+	res.Next = 0
 	r.found = &res
 	for _, why := range res.Ignored {
 		r.event(ctx, "Ignored: %s", why)
@@ -185,17 +218,35 @@ func groupName(sel *Selected, g int) string {
 
 // precheck runs the prechecks; a problem blocks the run, a warning does not.
 func (r *run) precheck(ctx workflow.Context) error {
-	in := &activities.PrecheckInput{Site: r.target, Mode: r.mode, VMs: r.selected.VMs()}
-	if r.mode != plan.ModeTestFailover {
-		in.SourceSite = r.source
+	chunks := r.precheckChunks()
+	results := make([]activities.PrecheckResult, len(chunks))
+	var failed error
+	actx := withActivity(ctx, optPrecheck, fmt.Sprintf("precheck %s at site %s", plural(len(r.selected.Units), "unit"), r.target))
+	err := runLimited(ctx, len(chunks), func(int) int { return 1 }, precheckParallel,
+		func(i, _ int) workflow.Future {
+			return workflow.ExecuteActivity(actx, acts.Precheck, chunks[i])
+		},
+		func(i int, f workflow.Future) {
+			if err := f.Get(ctx, &results[i]); err != nil && failed == nil {
+				failed = err
+			}
+		})
+	if err == nil {
+		err = failed
 	}
-	for _, u := range r.selected.Units {
-		in.Units = append(in.Units, u.Unit)
+	if err != nil {
+		return fmt.Errorf("the prechecks at site %s could not run: %s; check the site is reachable, then start the run again", r.target, errorText(err))
 	}
 	var res activities.PrecheckResult
-	actx := withActivity(ctx, optPrecheck, fmt.Sprintf("precheck %s at site %s", plural(len(in.Units), "unit"), r.target))
-	if err := workflow.ExecuteActivity(actx, acts.Precheck, in).Get(ctx, &res); err != nil {
-		return fmt.Errorf("the prechecks at site %s could not run: %s; check the site is reachable, then start the run again", r.target, errorText(err))
+	seen := map[CheckResult]bool{}
+	for _, part := range results {
+		for _, c := range part.Checks {
+			// Chunks report what they share (a missing network) once each.
+			if !seen[c] {
+				seen[c] = true
+				res.Checks = append(res.Checks, c)
+			}
+		}
 	}
 	r.prechecks = res.Checks
 	problems := problemsByObject(res.Checks)
@@ -205,6 +256,50 @@ func (r *run) precheck(ctx workflow.Context) error {
 	}
 	r.event(ctx, "Prechecks passed: %s.", checkCounts(res.Checks))
 	return nil
+}
+
+// scanPageVMs is how many VMs' worth of units one scan page or precheck
+// chunk carries: a VMInfo with tags and a long name is ~400 bytes of JSON,
+// so a page stays near 200 KB.
+const scanPageVMs = 500
+
+// precheckParallel is how many precheck chunks run at once: each reads the
+// pool's records and asserts its units, which xapi answers from the master's
+// database in parallel.
+const precheckParallel = 4
+
+// precheckChunks cuts the selection into chunks of at most scanPageVMs VMs (a
+// vApp is never split); a selection that fits is one chunk, as it always was.
+func (r *run) precheckChunks() []*activities.PrecheckInput {
+	var total int64
+	for _, vm := range r.selected.VMs() {
+		total += vm.MemoryMax
+	}
+	var chunks []*activities.PrecheckInput
+	var cur *activities.PrecheckInput
+	for _, u := range r.selected.Units {
+		if cur == nil || (len(cur.VMs) > 0 && len(cur.VMs)+len(u.VMs) > scanPageVMs) {
+			cur = &activities.PrecheckInput{Site: r.target, Mode: r.mode, SkipPoolChecks: len(chunks) > 0}
+			if r.mode != plan.ModeTestFailover {
+				cur.SourceSite = r.source
+			}
+			chunks = append(chunks, cur)
+		}
+		cur.Units = append(cur.Units, u.Unit)
+		cur.VMs = append(cur.VMs, u.VMs...)
+	}
+	if len(chunks) == 0 {
+		chunks = append(chunks, &activities.PrecheckInput{Site: r.target, Mode: r.mode, VMs: r.selected.VMs()})
+		if r.mode != plan.ModeTestFailover {
+			chunks[0].SourceSite = r.source
+		}
+	}
+	if len(chunks) > 1 {
+		for _, c := range chunks {
+			c.TotalMemory = total
+		}
+	}
+	return chunks
 }
 
 // problemsByObject returns one sentence per object with problems, in the
@@ -274,13 +369,32 @@ func (r *run) recoverJobs() []recoverJob {
 	batch := r.plan.Limits().BatchSize
 	n := 0
 	units := r.selected.Units
+	pack := r.packVApps()
+	var packed []SelectedUnit
+	packedVMs := 0
+	flush := func() {
+		if len(packed) > 0 {
+			n++
+			jobs = append(jobs, recoverJob{id: fmt.Sprintf("recover/vapps-%d", n), units: packed})
+			packed, packedVMs = nil, 0
+		}
+	}
 	for i := 0; i < len(units); {
 		u := units[i]
 		if u.Kind == activities.KindVApp {
-			jobs = append(jobs, recoverJob{id: "recover/vapp-" + u.UUID, units: units[i : i+1]})
+			if !pack {
+				jobs = append(jobs, recoverJob{id: "recover/vapp-" + u.UUID, units: units[i : i+1]})
+			} else {
+				if packedVMs > 0 && packedVMs+len(u.VMs) > batch {
+					flush()
+				}
+				packed = append(packed, u)
+				packedVMs += len(u.VMs)
+			}
 			i++
 			continue
 		}
+		flush()
 		// Standalone VMs of one group, sorted by metadata VDI, in batches.
 		j := i
 		for j < len(units) && units[j].Kind == activities.KindVM && units[j].Group == u.Group {
@@ -299,7 +413,24 @@ func (r *run) recoverJobs() []recoverJob {
 		}
 		i = j
 	}
+	flush()
 	return jobs
+}
+
+// packVAppsAbove is the number of vApps above which several vApps share one
+// child workflow (up to BatchSize VMs), so that the parent's history stays
+// far below 10,000 events at 10,000 VMs; below it each vApp has its own
+// child, which reads best in the Temporal UI.
+const packVAppsAbove = 100
+
+func (r *run) packVApps() bool {
+	n := 0
+	for _, u := range r.selected.Units {
+		if u.Kind == activities.KindVApp {
+			n++
+		}
+	}
+	return n > packVAppsAbove
 }
 
 // recover recovers the selected units in child workflows, at most
@@ -406,25 +537,42 @@ func (r *run) unitRecovered(ctx workflow.Context, u SelectedUnit, ru activities.
 
 // startJob is one child workflow of the start step.
 type startJob struct {
-	id    string
-	label string
-	vapp  string // the vApp's UUID, for a vApp's job
-	steps [][]VMRef
+	id     string
+	label  string
+	vapps  []string // the vApps' UUIDs, for a job of vApps
+	chains []StartChain
 }
 
 func (j startJob) widest() int {
 	w := 0
-	for _, s := range j.steps {
-		w = max(w, len(s))
+	for _, ch := range j.chains {
+		for _, s := range ch.Steps {
+			w = max(w, len(s))
+		}
 	}
 	return w
 }
 
+func (j startJob) each(fn func(VMRef)) {
+	for _, ch := range j.chains {
+		for _, s := range ch.Steps {
+			for _, vm := range s {
+				fn(vm)
+			}
+		}
+	}
+}
+
 // startJobs returns the children that start one priority group: one per vApp
-// (its recovered VMs by order), one per batch of its recovered standalone VMs.
+// (its recovered VMs by order) or, in plans of many vApps, one per few vApps
+// of up to BatchSize VMs; and one per batch of its recovered standalone VMs.
 func (r *run) startJobs(group int) []startJob {
 	var jobs, batches []startJob
 	var standalone []VMRef
+	batch := r.plan.Limits().BatchSize
+	pack := r.packVApps()
+	var packed *startJob
+	packedVMs, n := 0, 0
 	for _, u := range r.selected.Units {
 		if u.Group != group {
 			continue
@@ -442,38 +590,65 @@ func (r *run) startJobs(group int) []startJob {
 			standalone = append(standalone, VMRef{UUID: ready[0].UUID, Name: ready[0].Name})
 			continue
 		}
-		job := startJob{id: "start/vapp-" + u.UUID, label: "vApp '" + u.Name + "'", vapp: u.UUID}
+		chain := StartChain{Label: "vApp '" + u.Name + "'"}
 		for _, step := range startSteps(ready) {
 			var refs []VMRef
 			for _, vm := range step {
 				refs = append(refs, VMRef{UUID: vm.UUID, Name: vm.Name})
 			}
-			job.steps = append(job.steps, refs)
+			chain.Steps = append(chain.Steps, refs)
 		}
-		jobs = append(jobs, job)
+		if !pack {
+			jobs = append(jobs, startJob{id: "start/vapp-" + u.UUID, label: chain.Label, vapps: []string{u.UUID}, chains: []StartChain{chain}})
+			continue
+		}
+		if packed == nil || packedVMs+len(ready) > batch {
+			n++
+			jobs = append(jobs, startJob{id: fmt.Sprintf("start/group-%d-vapps-%d", group, n)})
+			packed, packedVMs = &jobs[len(jobs)-1], 0
+		}
+		packed.vapps = append(packed.vapps, u.UUID)
+		packed.chains = append(packed.chains, chain)
+		packedVMs += len(ready)
 	}
-	batch := r.plan.Limits().BatchSize
+	for i := range jobs {
+		if len(jobs[i].chains) > 1 {
+			jobs[i].label = fmt.Sprintf("%s of group %s", plural(len(jobs[i].chains), "vApp"), groupName(r.selected, group))
+		}
+	}
 	for k := 0; k < len(standalone); k += batch {
 		end := min(k+batch, len(standalone))
+		label := fmt.Sprintf("%s of group %s", plural(end-k, "VM"), groupName(r.selected, group))
 		batches = append(batches, startJob{
-			id:    fmt.Sprintf("start/group-%d-vms-%d", group, k/batch+1),
-			label: fmt.Sprintf("%s of group %s", plural(end-k, "VM"), groupName(r.selected, group)),
-			steps: [][]VMRef{standalone[k:end]},
+			id:     fmt.Sprintf("start/group-%d-vms-%d", group, k/batch+1),
+			label:  label,
+			chains: []StartChain{{Label: label, Steps: [][]VMRef{standalone[k:end]}}},
 		})
 	}
 	return append(jobs, batches...)
 }
 
+// maxStartChildren bounds the start children in flight: every VM that may
+// start is scheduled at once and the StartVM activities share the site's
+// start slots, so this only keeps the pending children of one run far below
+// Temporal's limit of 2,000.
+const maxStartChildren = 500
+
 // start starts the recovered VMs group by group. Inside a group every vApp and
-// batch starts at once, sharing Limits().Start concurrent StartVM activities;
-// the next group starts when every VM of this one returned. A group whose VMs
-// failed to start does not hold back the next: in a disaster, starting what
-// can start matters more (the failures fail the run at the end).
+// batch starts at once; their StartVM activities share the site's start
+// slots (activities/slots.go) as they free up, capped by the plan's
+// concurrency.start. The next group starts when every VM of this one
+// returned. A group whose VMs failed to start does not hold back the next: in
+// a disaster, starting what can start matters more (the failures fail the
+// run at the end).
 func (r *run) start(ctx workflow.Context) error {
 	if r.startMode == plan.StartNone {
 		r.event(ctx, "Start mode none: the recovered VMs are left halted.")
 		return nil
 	}
+	// Runs begun before the start slots were shared gave each child a fixed
+	// share of concurrency.start; they replay that way.
+	shared := workflow.GetVersion(ctx, "shared-start-slots", workflow.DefaultVersion, 1) == 1
 	paused := r.startMode == plan.StartPaused
 	for g := range r.selected.Groups {
 		jobs := r.startJobs(g)
@@ -481,15 +656,18 @@ func (r *run) start(ctx workflow.Context) error {
 			continue
 		}
 		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "start job"))
-		err := runLimited(ctx, len(jobs), func(i int) int { return jobs[i].widest() }, r.plan.Limits().Start,
+		weight, limit := func(int) int { return 1 }, maxStartChildren
+		if !shared {
+			weight, limit = func(i int) int { return jobs[i].widest() }, r.plan.Limits().Start
+		}
+		err := runLimited(ctx, len(jobs), weight, limit,
 			func(i, slots int) workflow.Future {
 				job := jobs[i]
-				for _, s := range job.steps {
-					for _, vm := range s {
-						r.vm(vm.UUID).State = StateStarting
-					}
+				job.each(func(vm VMRef) { r.vm(vm.UUID).State = StateStarting })
+				in := &StartVMsInput{Site: r.target, Paused: paused, Chains: job.chains, Slots: r.plan.Concurrency.Start}
+				if !shared {
+					in = &StartVMsInput{Site: r.target, Paused: paused, Label: job.label, Steps: job.chains[0].Steps, Parallel: slots}
 				}
-				in := &StartVMsInput{Site: r.target, Paused: paused, Label: job.label, Steps: job.steps, Parallel: slots}
 				cctx := withChild(ctx, job.id, "start "+job.label)
 				return workflow.ExecuteChildWorkflow(cctx, StartVMsWorkflowName, in)
 			},
@@ -507,21 +685,19 @@ func (r *run) start(ctx workflow.Context) error {
 }
 
 func (r *run) applyStart(ctx workflow.Context, job startJob, res *StartVMsResult, err error) {
-	if job.vapp != "" {
-		defer r.rollUpVApp(job.vapp)
+	for _, uuid := range job.vapps {
+		defer r.rollUpVApp(uuid)
 	}
 	if err != nil {
-		for _, s := range job.steps {
-			for _, vm := range s {
-				o := r.vm(vm.UUID)
-				if ctx.Err() != nil {
-					o.State, o.Error = StateFailed, "start interrupted by the abort"
-					continue
-				}
-				o.State, o.Error = StateFailed, errorText(err)
-				r.fail(ctx, "VM '%s' could not be started: %s.", vm.Name, strings.TrimSuffix(errorText(err), "."))
+		job.each(func(vm VMRef) {
+			o := r.vm(vm.UUID)
+			if ctx.Err() != nil {
+				o.State, o.Error = StateFailed, "start interrupted by the abort"
+				return
 			}
-		}
+			o.State, o.Error = StateFailed, errorText(err)
+			r.fail(ctx, "VM '%s' could not be started: %s.", vm.Name, strings.TrimSuffix(errorText(err), "."))
+		})
 		return
 	}
 	for _, v := range res.VMs {
@@ -600,14 +776,43 @@ func (r *run) verify(ctx workflow.Context) error {
 		r.event(ctx, "Nothing to verify: no VM was recovered.")
 		return nil
 	}
-	var res activities.VerifyResult
+	// In chunks of PageSize VMs, so no payload grows with the plan.
+	var chunks []map[string]string
+	for _, vm := range r.vms {
+		want, ok := expect[vm.UUID]
+		if !ok {
+			continue
+		}
+		if len(chunks) == 0 || len(chunks[len(chunks)-1]) == PageSize {
+			chunks = append(chunks, map[string]string{})
+		}
+		chunks[len(chunks)-1][vm.UUID] = want
+	}
+	results := make([]activities.VerifyResult, len(chunks))
+	var failed error
 	actx := withActivity(ctx, optVerify, fmt.Sprintf("verify the power state of %s at site %s", plural(len(expect), "VM"), r.target))
-	if err := workflow.ExecuteActivity(actx, acts.Verify, &activities.VerifyInput{Site: r.target, Expect: expect}).Get(ctx, &res); err != nil {
+	err := runLimited(ctx, len(chunks), func(int) int { return 1 }, precheckParallel,
+		func(i, _ int) workflow.Future {
+			return workflow.ExecuteActivity(actx, acts.Verify, &activities.VerifyInput{Site: r.target, Expect: chunks[i]})
+		},
+		func(i int, f workflow.Future) {
+			if err := f.Get(ctx, &results[i]); err != nil && failed == nil {
+				failed = err
+			}
+		})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return err
 		}
 		r.fail(ctx, "Verifying the power states at site %s failed: %s; check the VMs by hand.", r.target, strings.TrimSuffix(errorText(err), "."))
 		return nil
+	}
+	var res activities.VerifyResult
+	for _, part := range results {
+		res.Mismatches = append(res.Mismatches, part.Mismatches...)
 	}
 	for _, m := range res.Mismatches {
 		r.fail(ctx, "%s", m)
@@ -681,9 +886,16 @@ func (r *run) cleanupTest(ctx workflow.Context) {
 	var res activities.CleanupResult
 	actx := withActivity(ctx, optCleanup, fmt.Sprintf("clean up %s, %s and %s at site %s",
 		plural(len(in.VAppUUIDs), "vApp"), plural(len(in.VMUUIDs), "VM"), plural(len(in.SRUUIDs), "SR"), r.target))
-	if err := workflow.ExecuteActivity(actx, acts.CleanupTest, in).Get(ctx, &res); err != nil {
-		r.leftovers = append(r.leftovers, fmt.Sprintf("The cleanup at site %s failed: %s; remove the test's VMs, vApps and SRs by hand.", r.target, strings.TrimSuffix(errorText(err), ".")))
-		return
+	// The VMs and vApps go in chunks of PageSize (no payload grows with the
+	// plan), the SRs and networks with the last one, once no VM uses them.
+	for _, part := range cleanupChunks(in) {
+		var pr activities.CleanupResult
+		if err := workflow.ExecuteActivity(actx, acts.CleanupTest, part).Get(ctx, &pr); err != nil {
+			r.leftovers = append(r.leftovers, fmt.Sprintf("The cleanup at site %s failed: %s; remove the test's VMs, vApps and SRs by hand.", r.target, strings.TrimSuffix(errorText(err), ".")))
+			return
+		}
+		res.Removed = append(res.Removed, pr.Removed...)
+		res.Leftovers = append(res.Leftovers, pr.Leftovers...)
 	}
 	r.leftovers = append(r.leftovers, res.Leftovers...)
 	for _, uuid := range in.VMUUIDs {
@@ -697,6 +909,24 @@ func (r *run) cleanupTest(ctx workflow.Context) {
 		}
 	}
 	r.event(ctx, "Cleaned up %s, %s and %s.", plural(len(in.VAppUUIDs), "vApp"), plural(len(in.VMUUIDs), "VM"), plural(len(in.SRUUIDs), "SR"))
+}
+
+// cleanupChunks splits a cleanup into calls of at most PageSize VMs and
+// vApps; the last call also removes the SRs and networks. A cleanup that
+// fits is one call, as it always was.
+func cleanupChunks(in *activities.CleanupInput) []*activities.CleanupInput {
+	if len(in.VAppUUIDs)+len(in.VMUUIDs) <= PageSize {
+		return []*activities.CleanupInput{in}
+	}
+	var out []*activities.CleanupInput
+	for k := 0; k < len(in.VAppUUIDs); k += PageSize {
+		out = append(out, &activities.CleanupInput{Site: in.Site, VAppUUIDs: in.VAppUUIDs[k:min(k+PageSize, len(in.VAppUUIDs))]})
+	}
+	for k := 0; k < len(in.VMUUIDs); k += PageSize {
+		out = append(out, &activities.CleanupInput{Site: in.Site, VMUUIDs: in.VMUUIDs[k:min(k+PageSize, len(in.VMUUIDs))]})
+	}
+	out = append(out, &activities.CleanupInput{Site: in.Site, SRUUIDs: in.SRUUIDs, BaselineNetworks: in.BaselineNetworks})
+	return out
 }
 
 // destroyDRTasks destroys the run's DR tasks (all modes). After a failover

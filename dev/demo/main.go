@@ -376,7 +376,14 @@ func follow(ctx context.Context, c client.Client, id string) (string, error) {
 		cancel()
 		if err == nil {
 			var q workflows.Progress
-			if v.Get(&q) == nil {
+			pages := func(ctx context.Context, req workflows.PageRequest, out *workflows.Page) error {
+				v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgressPage, req)
+				if err != nil {
+					return err
+				}
+				return v.Get(out)
+			}
+			if v.Get(&q) == nil && live.FillProgress(ctx, pages, &q) == nil {
 				// The VMs as their start children have them, one by one in
 				// start order, as `lifeboat status` shows them.
 				p := *live.Overlay(ctx, c, id, "", &q)

@@ -1,0 +1,114 @@
+package activities
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A freed start slot goes to whichever start waits, whatever child or run it
+// belongs to, and never more than the cap are in flight.
+func TestStartSlotsAreSharedAndCapped(t *testing.T) {
+	a := &Activities{}
+	p := &slotPool{free: make(chan struct{}), hosts: 4, hostsAt: time.Now()}
+	a.starts.Store("dr", p)
+	c := &conn{site: "dr"}
+	ctx := context.Background()
+
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	var releases []func()
+	var wg sync.WaitGroup
+	acquired := make(chan struct{}, 10)
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := a.startSlot(ctx, c, 3)
+			require.NoError(t, err)
+			mu.Lock()
+			inFlight++
+			most = max(most, inFlight)
+			releases = append(releases, func() {
+				mu.Lock()
+				inFlight--
+				mu.Unlock()
+				rel()
+			})
+			mu.Unlock()
+			acquired <- struct{}{}
+		}()
+	}
+	// Release one slot each time one is taken, until all ten ran.
+	for range 10 {
+		<-acquired
+		mu.Lock()
+		rel := releases[0]
+		releases = releases[1:]
+		mu.Unlock()
+		if len(releases) < 3 {
+			rel()
+			continue
+		}
+		rel()
+	}
+	wg.Wait()
+	for _, rel := range releases {
+		rel()
+	}
+	assert.LessOrEqual(t, most, 3, "the plan's cap holds")
+	assert.Equal(t, 0, p.used)
+}
+
+// Without a cap, a site has StartsPerHost slots per host; a waiting start
+// gives up when its activity is cancelled.
+func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
+	a := &Activities{}
+	a.starts.Store("dr", &slotPool{free: make(chan struct{}), hosts: 2, hostsAt: time.Now()})
+	c := &conn{site: "dr"}
+	var rels []func()
+	for range 2 * StartsPerHost {
+		rel, err := a.startSlot(context.Background(), c, 0)
+		require.NoError(t, err)
+		rels = append(rels, rel)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := a.startSlot(ctx, c, 0)
+	assert.ErrorIs(t, err, context.Canceled, "all %d slots are taken", 2*StartsPerHost)
+	rels[0]()
+	rels[0]() // a release runs once
+	rel, err := a.startSlot(context.Background(), c, 0)
+	require.NoError(t, err)
+	rel()
+}
+
+func TestScanPages(t *testing.T) {
+	vapp := func(n int) VAppInfo { return VAppInfo{UUID: "a", VMs: make([]VMInfo, n)} }
+	vapps := []VAppInfo{vapp(3), vapp(3), vapp(5)}
+	vms := make([]VMInfo, 4)
+	for i := range vms {
+		vms[i].UUID = string(rune('w' + i))
+	}
+	tests := []struct {
+		offset, limit      int
+		wantVApps, wantVMs int
+		next               int
+	}{
+		{0, 6, 2, 0, 2}, // two vApps of 3
+		{2, 6, 1, 1, 4}, // the 5-VM vApp, then one VM
+		{2, 4, 1, 0, 3}, // a vApp larger than the page still comes whole
+		{3, 6, 0, 4, 0}, // the last VMs, end
+		{0, 100, 3, 4, 0},
+	}
+	for _, tt := range tests {
+		a, v, next := pageUnits(vapps, vms, tt.offset, tt.limit)
+		assert.Len(t, a, tt.wantVApps, "offset %d limit %d", tt.offset, tt.limit)
+		assert.Len(t, v, tt.wantVMs, "offset %d limit %d", tt.offset, tt.limit)
+		assert.Equal(t, tt.next, next, "offset %d limit %d", tt.offset, tt.limit)
+	}
+}

@@ -1,0 +1,217 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// Temporal warns at 512 KiB per payload and refuses 2 MiB.
+
+const payloadWarn = 512 << 10
+
+// bigScan is a world of vApps (5 VMs over 3 orders) and standalone VMs,
+// with names as long as real ones.
+func bigScan(vapps, standalone int) *activities.ScanResult {
+	res := &activities.ScanResult{
+		TargetPoolUUID: "pool-dr",
+		Sources:        []activities.MetadataSource{{VDIUUID: "mdvdi-1", SRUUID: "sr-1", PoolUUID: "pool-prod", PoolName: "prod"}},
+	}
+	uuid := func(kind string, i int) string { return fmt.Sprintf("%08d-%s-4000-8000-000000000000", i, kind) }
+	vm := func(i int, vapp string, order int64) activities.VMInfo {
+		return activities.VMInfo{UUID: uuid("0001", i), Name: fmt.Sprintf("production-vm-%05d", i), VApp: vapp, Order: order,
+			StartDelay: 10, PowerState: "Running", SourceVDI: "mdvdi-1", Version: 1, MemoryMax: 4 << 30}
+	}
+	n := 0
+	for a := range vapps {
+		va := activities.VAppInfo{UUID: uuid("0002", a), Name: fmt.Sprintf("application-%04d", a), SourceVDI: "mdvdi-1"}
+		for k := range 5 {
+			va.VMs = append(va.VMs, vm(n, va.UUID, int64(k/2)))
+			n++
+		}
+		res.VApps = append(res.VApps, va)
+	}
+	for range standalone {
+		res.VMs = append(res.VMs, vm(n, "", 0))
+		n++
+	}
+	return res
+}
+
+// pageOf answers one page of a scan as the Scan activity does.
+func pageOf(all *activities.ScanResult, in *activities.ScanInput) *activities.ScanResult {
+	out := *all
+	out.VApps, out.VMs, out.Next = nil, nil, 0
+	units := len(all.VApps) + len(all.VMs)
+	i, weight := in.Offset, 0
+	for ; i < units; i++ {
+		w := 1
+		if i < len(all.VApps) {
+			w = len(all.VApps[i].VMs)
+		}
+		if in.Limit > 0 && weight > 0 && weight+w > in.Limit {
+			break
+		}
+		weight += w
+		if i < len(all.VApps) {
+			out.VApps = append(out.VApps, all.VApps[i])
+		} else {
+			out.VMs = append(out.VMs, all.VMs[i-len(all.VApps)])
+		}
+	}
+	if i < units {
+		out.Next = i
+	}
+	return &out
+}
+
+// TestTenThousandVMPayloads computes, without running the world, every
+// payload a 10,000-VM failover sends whose size depends on the plan: the scan
+// pages, precheck chunks, recover and start child inputs, verify and cleanup
+// chunks, the progress answer, its pages, the final report and its parts.
+func TestTenThousandVMPayloads(t *testing.T) {
+	world := bigScan(1000, 5000)
+	p := fixturePlan()
+	p.PriorityGroups = []plan.PriorityGroup{{Name: "first", VApps: []string{"application-00*"}}}
+	r := &run{mode: plan.ModeFailover, plan: &p, in: &RunInput{Plan: p}, source: "dc1", target: "dc2", startMode: plan.StartRunning,
+		waiting: -1, vappIndex: map[string]int{}, vmIndex: map[string]int{}, attempted: map[string]bool{}, recovered: map[string]bool{}}
+	largest, what := 0, ""
+	measure := func(name string, v any) {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		if len(b) > largest {
+			largest, what = len(b), name
+		}
+	}
+
+	// Scan, page by page, as the workflow reads it.
+	var found activities.ScanResult
+	pages := 0
+	for off := 0; ; {
+		page := pageOf(world, &activities.ScanInput{Offset: off, Limit: scanPageVMs})
+		measure("scan page", page)
+		found.VApps = append(found.VApps, page.VApps...)
+		found.VMs = append(found.VMs, page.VMs...)
+		pages++
+		if page.Next == 0 {
+			break
+		}
+		off = page.Next
+	}
+	found.Sources = world.Sources
+	assert.Equal(t, 10000/scanPageVMs, pages)
+	sel, err := Select(p.Selection, p.PriorityGroups, &found)
+	require.NoError(t, err)
+	r.selected, r.found = sel, &found
+	for _, u := range sel.Units {
+		r.addUnit(u, groupName(sel, u.Group))
+	}
+	require.Len(t, r.vms, 10000)
+
+	chunks := r.precheckChunks()
+	vms := 0
+	for _, c := range chunks {
+		measure("precheck chunk", c)
+		vms += len(c.VMs)
+	}
+	assert.Equal(t, 10000, vms, "every VM is prechecked once")
+	for range 10000 {
+		r.prechecks = append(r.prechecks, CheckResult{Check: "existing", Object: "VM 'production-vm-00001'", Severity: SeverityOK, Message: "no VM with this UUID at site dc2"})
+	}
+
+	jobs := r.recoverJobs()
+	for _, job := range jobs {
+		in := &activities.RecoverInput{Site: r.target}
+		for _, u := range job.units {
+			in.Units = append(in.Units, u.Unit)
+		}
+		measure("recover child input", in)
+		res := &activities.RecoverResult{}
+		for _, u := range job.units {
+			ru := activities.RecoveredUnit{UUID: u.UUID, Kind: u.Kind, RecoveredAt: time.Now()}
+			for _, vm := range u.VMs {
+				ru.VMUUIDs = append(ru.VMUUIDs, vm.UUID)
+			}
+			res.Units = append(res.Units, ru)
+			r.unitRecovered(nil, u, ru)
+		}
+		measure("recover child result", res)
+	}
+	children := len(jobs)
+	for g := range sel.Groups {
+		for _, job := range r.startJobs(g) {
+			children++
+			measure("start child input", &StartVMsInput{Site: r.target, Chains: job.chains})
+			res := &StartVMsResult{}
+			job.each(func(vm VMRef) {
+				res.VMs = append(res.VMs, VMStart{UUID: vm.UUID, PowerState: "Running", StartedAt: time.Now()})
+				r.setStarted(r.vm(vm.UUID), "Running", time.Now())
+			})
+			measure("start child result", res)
+		}
+	}
+	assert.Less(t, children, 1000, "children per run: the parent's history stays small")
+
+	prog := r.progress()
+	measure("progress", prog)
+	require.NotEmpty(t, prog.Paged, "the progress answer pages its long lists")
+	for _, pl := range prog.Paged {
+		for off := 0; off < pl.Total; off += PageSize {
+			pg, err := r.runLists().page(PageRequest{List: pl.List, Offset: off})
+			require.NoError(t, err)
+			measure("progress page", pg)
+		}
+	}
+	rep := r.report(OutcomeSucceeded, "ok")
+	full := *rep
+	paged := reportLists(rep).inline()
+	measure("final report", rep)
+	for _, pl := range paged {
+		for off := 0; off < pl.Total; off += PageSize {
+			pg, _ := reportLists(&full).page(PageRequest{List: pl.List, Offset: off})
+			measure("report part", pg)
+		}
+	}
+	assert.Empty(t, rep.VMs)
+	assert.Equal(t, 10000, rep.VMCounts[StateRunning])
+
+	t.Logf("largest payload at 10,000 VMs: %s, %d bytes", what, largest)
+	assert.Less(t, largest, payloadWarn, "%s reaches Temporal's warning threshold", what)
+}
+
+// A run whose lists fit is answered inline, as before paging existed.
+func TestSmallRunsCarryTheirListsInline(t *testing.T) {
+	e := newEnv(t)
+	e.approve(time.Minute, plan.GateStorageReady, "alice")
+	e.approve(2*time.Minute, plan.GateRecover, "alice")
+	e.run(plan.ModeFailover, fixturePlan())
+	require.NoError(t, e.GetWorkflowError())
+	rep := e.report()
+	assert.Empty(t, rep.Paged)
+	assert.Len(t, rep.VMs, len(allVMs))
+}
+
+// The reader side puts pages back in order.
+func TestPagesRoundTrip(t *testing.T) {
+	var src []ObjectState
+	for i := range 2500 {
+		src = append(src, ObjectState{UUID: fmt.Sprint(i)})
+	}
+	r := &run{vms: src}
+	rep := &Report{}
+	for off := 0; off < len(src); off += PageSize {
+		pg, err := r.runLists().page(PageRequest{List: ListVMs, Offset: off})
+		require.NoError(t, err)
+		rep.AddPage(pg)
+	}
+	assert.Equal(t, src, rep.VMs)
+	_, err := r.runLists().page(PageRequest{List: "nope"})
+	assert.Error(t, err)
+}
