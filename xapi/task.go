@@ -67,7 +67,7 @@ func (s *Session) WaitTask(ctx context.Context, task Ref) (string, error) {
 		if ctx.Err() == nil {
 			return "", err
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.cfg.cancelTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
 		defer cancel()
 		if cerr := s.CancelTask(cctx, task); cerr == nil || IsCode(cerr, CodeOperationNotAllowed) {
 			_, _ = s.waitDone(cctx, task)
@@ -111,7 +111,7 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 	classes := []string{"task/" + string(task)}
 	for !rec.Done() {
 		if useEvents {
-			batch, err := s.EventFrom(ctx, classes, token, s.c.cfg.eventTimeout)
+			batch, err := s.EventFrom(ctx, classes, token, s.cfg.eventTimeout)
 			if err != nil {
 				if ctx.Err() != nil {
 					return rec, ctx.Err()
@@ -140,7 +140,7 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 			// Nothing about our task in this batch (long-poll timeout):
 			// read it once so a missed event cannot make us wait forever.
 		} else {
-			t := time.NewTimer(s.c.cfg.pollInterval)
+			t := time.NewTimer(s.cfg.pollInterval)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -175,7 +175,7 @@ func (s *Session) DestroyTask(ctx context.Context, task Ref) error {
 // destroyTaskQuietly is best effort: a leftover task record is harmless and
 // xapi garbage-collects it; it must not hide the operation's own outcome.
 func (s *Session) destroyTaskQuietly(ctx context.Context, task Ref) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.cfg.cancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
 	defer cancel()
 	_ = s.DestroyTask(cctx, task)
 }

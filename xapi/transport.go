@@ -37,6 +37,8 @@ type config struct {
 	originator    string
 	maxBody       int64
 	maxRedirects  int
+	knownHosts    []string
+	onMove        func(MasterMove)
 }
 
 // Option configures a Client.
@@ -76,6 +78,17 @@ func WithCancelTimeout(d time.Duration) Option { return func(c *config) { c.canc
 // WithOriginator sets the originator passed to session.login_with_password
 // (default "lifeboat"); xapi shows it in its logs and session records.
 func WithOriginator(s string) Option { return func(c *config) { c.originator = s } }
+
+// WithKnownHosts names other hosts of the pool (addresses as in host.address,
+// or host:port, or URLs). When the master cannot be reached, a session looks
+// for the new one among these and the hosts it has learnt from the pool.
+func WithKnownHosts(addrs ...string) Option {
+	return func(c *config) { c.knownHosts = append(c.knownHosts, addrs...) }
+}
+
+// WithMasterMoved calls fn once for each move of a session to another
+// master, and once for each search that found none (To is then "").
+func WithMasterMoved(fn func(MasterMove)) Option { return func(c *config) { c.onMove = fn } }
 
 // NewClient returns a client for the XAPI endpoint, e.g. "https://10.0.0.1"
 // or "http://127.0.0.1:8080". Credentials in the URL are refused.
