@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
 // TestProbeMessages feeds the ways a Probe can fail through the real
@@ -105,4 +107,35 @@ func TestSiteFollowsMasterMove(t *testing.T) {
 	assert.Equal(t, codeNoMaster, ae.Type())
 	assert.False(t, ae.NonRetryable())
 	assert.Contains(t, ae.Message(), "no host answers as its pool master")
+}
+
+// One INTERNAL_ERROR from VM.start is transient: the attempt fails
+// retryably, with no advice in its message, and the next attempt starts the
+// VM.
+func TestStartVMInternalErrorIsRetried(t *testing.T) {
+	f := newFixture(t)
+	var uuid string
+	for _, vm := range f.w.Control().State().Pools[0].VMs {
+		if vm.Name == "dns-01" {
+			uuid = vm.UUID
+		}
+	}
+	require.NotEmpty(t, uuid)
+	c, err := f.a.connect(context.Background(), "primary")
+	require.NoError(t, err)
+	ref, err := c.s.GetVMByUUID(context.Background(), uuid)
+	require.NoError(t, err)
+	require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
+	f.w.Control().AddFault(sim.Fault{Pool: "Primary", Method: "VM.start", Nth: 1, Error: []string{"INTERNAL_ERROR", "xenopsd: domain build failed"}})
+
+	err = f.run(nil, f.a.StartVM, &StartVMInput{Site: "primary", VMUUID: uuid})
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae), "%v", err)
+	assert.False(t, ae.NonRetryable())
+	assert.Equal(t, "INTERNAL_ERROR", ae.Type())
+	assert.True(t, strings.HasSuffix(ae.Message(), "the pool reported an internal error: xenopsd: domain build failed (INTERNAL_ERROR)."), ae.Message())
+
+	var res StartVMResult
+	f.must(&res, f.a.StartVM, &StartVMInput{Site: "primary", VMUUID: uuid})
+	assert.Equal(t, "Running", res.PowerState)
 }

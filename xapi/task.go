@@ -2,6 +2,7 @@ package xapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -29,7 +30,7 @@ func progressFrom(ctx context.Context) ProgressFunc {
 // runAsync calls Async.<method> and waits for the task, destroying it after.
 // It returns the task result fragment.
 func (s *Session) runAsync(ctx context.Context, method string, params ...any) (string, error) {
-	v, err := s.call(ctx, "Async."+method, params...)
+	v, err := s.callTimeout(ctx, s.cfg.asyncTimeout, "Async."+method, params...)
 	if err != nil {
 		return "", err
 	}
@@ -38,6 +39,40 @@ func (s *Session) runAsync(ctx context.Context, method string, params ...any) (s
 		return "", err
 	}
 	return s.awaitTask(ctx, task)
+}
+
+// runAsyncOn is runAsync for an operation op on one object of class that
+// xapi lists in the object's current_operations while it runs (VM.start
+// as "start"...). If the Async call itself got no answer in time, the task
+// may exist all the same: it is looked for there and waited for, rather
+// than the operation asked for twice.
+func (s *Session) runAsyncOn(ctx context.Context, class string, obj Ref, op, method string, params ...any) (string, error) {
+	res, err := s.runAsync(ctx, method, params...)
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return res, err
+	}
+	if task, ok := s.runningTask(ctx, class, obj, op); ok {
+		return s.awaitTask(ctx, task)
+	}
+	return "", err
+}
+
+// runningTask finds the task of op in obj's current_operations.
+func (s *Session) runningTask(ctx context.Context, class string, obj Ref, op string) (Ref, bool) {
+	v, err := s.call(ctx, class+".get_current_operations", obj)
+	if err != nil {
+		return "", false
+	}
+	var ops map[string]string
+	if decodeInto(v, &ops) != nil {
+		return "", false
+	}
+	for task, o := range ops {
+		if o == op {
+			return Ref(task), true
+		}
+	}
+	return "", false
 }
 
 // awaitTask waits for task and destroys it afterwards, whatever happened.

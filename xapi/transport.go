@@ -31,6 +31,7 @@ type config struct {
 	insecure      bool
 	httpClient    *http.Client
 	callTimeout   time.Duration
+	asyncTimeout  time.Duration
 	eventTimeout  time.Duration
 	pollInterval  time.Duration
 	cancelTimeout time.Duration
@@ -62,6 +63,12 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpCli
 // WithCallTimeout bounds each plain XML-RPC call (default 2 minutes). Long
 // operations go through Async tasks and are not bounded by it.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
+
+// WithAsyncCallTimeout bounds the answer to an Async.* call, the task
+// reference (default 5 minutes, and never less than the call timeout). It
+// is longer than a plain call's because giving up on it may leave a task
+// running unseen: a slow pool is waited for rather than asked twice.
+func WithAsyncCallTimeout(d time.Duration) Option { return func(c *config) { c.asyncTimeout = d } }
 
 // WithEventTimeout sets the long-poll timeout passed to event.from while
 // waiting for tasks (default 30 s).
@@ -111,6 +118,7 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 	}
 	cfg := config{
 		callTimeout:   2 * time.Minute,
+		asyncTimeout:  5 * time.Minute,
 		eventTimeout:  30 * time.Second,
 		pollInterval:  time.Second,
 		cancelTimeout: time.Minute,
@@ -121,6 +129,7 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cfg.asyncTimeout = max(cfg.asyncTimeout, cfg.callTimeout)
 	hc := cfg.httpClient
 	if hc == nil {
 		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
