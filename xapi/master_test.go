@@ -268,3 +268,24 @@ func TestSlowAsyncStartIsWaitedFor(t *testing.T) {
 	assert.Equal(t, xapi.PowerRunning, vm.PowerState)
 	assert.Equal(t, 1, w.Journal().Count("Async.VM.start", ""))
 }
+
+// The configured URL is a slave and the master it names is down: the login
+// says no master was found, having asked both.
+func TestLoginSlaveNamesDeadMaster(t *testing.T) {
+	var f *httptest.Server
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	f = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/xml")
+		_, _ = rw.Write([]byte(`<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Failure</value></member><member><name>ErrorDescription</name><value><array><data><value>HOST_IS_SLAVE</value><value>` +
+			hostPort(t, dead.URL) + `</value></data></array></value></member></struct></value></param></params></methodResponse>`))
+	}))
+	t.Cleanup(f.Close)
+	c, err := xapi.NewClient(f.URL)
+	require.NoError(t, err)
+	_, err = c.Login(context.Background(), user, password)
+	var nf *xapi.MasterNotFoundError
+	require.True(t, errors.As(err, &nf), "%v", err)
+	assert.Equal(t, []string{hostPort(t, f.URL), hostPort(t, dead.URL)}, nf.Tried)
+	assert.Equal(t, xapi.Transient, xapi.Classify(err))
+}

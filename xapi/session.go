@@ -51,8 +51,12 @@ func (c *Client) Login(ctx context.Context, user, password string) (*Session, er
 	s := &Session{user: user, password: password, cfg: c.cfg}
 	s.addHosts(c.cfg.knownHosts...)
 	login := func(cl *Client) (Ref, error) { return cl.login(ctx, user, password) }
-	cl, ref, err := s.locate(ctx, c, []*Client{c}, &asked{}, login)
+	tried := &asked{}
+	cl, ref, err := s.locate(ctx, c, []*Client{c}, tried, login)
 	if err != nil {
+		if len(tried.order) > 1 && Classify(err) == Transient {
+			err = &MasterNotFoundError{Tried: tried.order, Last: err}
+		}
 		return nil, fmt.Errorf("log in to %s as %s: %w", c.endpoint.Host, user, err)
 	}
 	s.c, s.ref, s.loggedIn = cl, ref, true
