@@ -160,7 +160,7 @@ func (s *Session) rediscover(ctx context.Context, stale *Client, gen int, reason
 // at once: every host of a pool would answer the same.
 func (s *Session) locate(ctx context.Context, base *Client, candidates []*Client, tried *asked, probe func(*Client) (Ref, error)) (*Client, Ref, error) {
 	queue := append([]*Client(nil), candidates...)
-	for _, h := range s.knownHosts() {
+	for _, h := range s.KnownHosts() {
 		if c, err := base.withHost(h); err == nil {
 			queue = append(queue, c)
 		}
@@ -216,6 +216,7 @@ func (s *Session) learnHosts(ctx context.Context, c *Client, ref Ref) {
 			addrs = append(addrs, h.Address)
 		}
 	}
+	slices.Sort(addrs) // the same search order every time
 	s.addHosts(addrs...)
 }
 
@@ -239,8 +240,6 @@ func (s *Session) KnownHosts() []string {
 	defer s.mu.RUnlock()
 	return append([]string(nil), s.hosts...)
 }
-
-func (s *Session) knownHosts() []string { return s.KnownHosts() }
 
 // asked is the hosts (host:port) asked so far, in order.
 type asked struct{ order []string }

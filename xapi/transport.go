@@ -37,7 +37,6 @@ type config struct {
 	cancelTimeout time.Duration
 	originator    string
 	maxBody       int64
-	maxRedirects  int
 	knownHosts    []string
 	onMove        func(MasterMove)
 }
@@ -124,7 +123,6 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 		cancelTimeout: time.Minute,
 		originator:    "lifeboat",
 		maxBody:       1 << 30,
-		maxRedirects:  3,
 	}
 	for _, o := range opts {
 		o(&cfg)
