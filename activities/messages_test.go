@@ -139,3 +139,29 @@ func TestStartVMInternalErrorIsRetried(t *testing.T) {
 	f.must(&res, f.a.StartVM, &StartVMInput{Site: "primary", VMUUID: uuid})
 	assert.Equal(t, "Running", res.PowerState)
 }
+
+// The DR pool's master moves between the scan and the recovery (the issue's
+// hang): the recovery goes on at the new master and the old one is asked
+// once, not on every retry.
+func TestRecoverAfterMasterMoved(t *testing.T) {
+	f, _, sc := prepared(t)
+	us, _ := units(sc, "build-agent")
+	require.NoError(t, f.w.Control().MoveMaster("DR", "dr-02"))
+	mark := int64(0)
+	if e := f.w.Journal().Entries(0); len(e) > 0 {
+		mark = e[len(e)-1].Seq
+	}
+	var res RecoverResult
+	f.must(&res, f.a.Recover, &RecoverInput{Site: "dr", Units: us})
+	require.Len(t, res.Units, len(us))
+	for _, u := range res.Units {
+		assert.Empty(t, u.Error, u.UUID)
+	}
+	slave := 0
+	for _, e := range f.w.Journal().Entries(mark) {
+		if e.Result == "HOST_IS_SLAVE" {
+			slave++
+		}
+	}
+	assert.Equal(t, 1, slave, "the old master is asked once")
+}
