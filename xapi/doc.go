@@ -22,9 +22,14 @@
 // INTERNAL_ERROR, no master found) and what is not (Permanent: every other
 // code, VM_REQUIRES_SR, RBAC_PERMISSION_DENIED, LICENCE_RESTRICTION,
 // SESSION_AUTHENTICATION_FAILED, TLS certificates...). A call that changes
-// something is never repeated after its connection dropped. Long operations use Async.* calls and wait for their task
-// with event.from (falling back to polling task.get_record); cancelling the
-// context cancels the task; tasks are always destroyed afterwards.
+// something is never repeated after its connection dropped.
+//
+// Long operations use Async.* calls: their answer, the task reference, is
+// awaited up to WithAsyncCallTimeout, and a VM operation whose answer never
+// came is looked for in the VM's current_operations (a slow pool is waited
+// for, not asked twice). The task is awaited with event.from (falling back
+// to polling task.get_record); cancelling the context cancels the task;
+// tasks are always destroyed afterwards.
 // WithProgress reports task progress, e.g. for heartbeats.
 //
 // Foreign databases: Session.OpenDatabase returns a *ForeignSession whose
