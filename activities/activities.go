@@ -24,6 +24,10 @@ type SiteConfig struct {
 	CAFile   string
 	Insecure bool // skip TLS verification: an explicit opt-in
 	Timeout  time.Duration
+	// Hosts are the pool's other hosts, where the session looks for the
+	// master when URL stops answering as one (besides those it reads from
+	// the pool after logging in).
+	Hosts []string
 }
 
 // Secrets resolves "${secret:NAME}" references in plan device_config values.

@@ -2,9 +2,14 @@ package activities
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -13,10 +18,11 @@ import (
 
 // Error types of the application errors these activities return, besides
 // the XAPI codes themselves (VM_REQUIRES_SR, ...), which are used as the type
-// when XAPI gave one.
+// when XAPI gave one. NextStep maps each to the operator's next step.
 const (
 	codeUnknownSite    = "LIFEBOAT_UNKNOWN_SITE"
 	codeAuth           = "LIFEBOAT_LOGIN_REJECTED"
+	codeTLS            = "LIFEBOAT_TLS"
 	codeSecret         = "LIFEBOAT_SECRET"
 	codeBadInput       = "LIFEBOAT_BAD_INPUT"
 	codeMirror         = "LIFEBOAT_MIRROR_NOT_PROMOTED"
@@ -24,32 +30,53 @@ const (
 	codeOwnMetadata    = "LIFEBOAT_OWN_METADATA"
 	codeXAPI           = "LIFEBOAT_XAPI"
 	codeUnreachable    = "LIFEBOAT_SITE_UNREACHABLE"
+	codeNoMaster       = "LIFEBOAT_NO_MASTER"
 	codeNotRecoverable = "LIFEBOAT_NOT_RECOVERABLE"
 )
+
+// Advice is the detail of a non-retryable activity error: the next step the
+// activity would suggest for this object. The workflow owns the sentence
+// the operator reads; NextStep uses Advice only when the code has no next
+// step of its own. Retryable errors carry none: their message may become
+// the final one after the last attempt.
+type Advice struct {
+	Next string `json:"next,omitempty"`
+}
 
 // nonRetryable is an error a retry cannot fix. The cause is copied as text
 // only, so no typed value (that might hold a request) travels with it.
 func nonRetryable(code, msg string, cause error) error {
-	var c error
-	if cause != nil {
-		c = errors.New(cause.Error())
+	return temporal.NewNonRetryableApplicationError(msg, code, textOf(cause))
+}
+
+// permanent is nonRetryable with the activity's advice kept apart from the
+// message (see Advice).
+func permanent(code, msg, next string, cause error) error {
+	if next == "" {
+		return nonRetryable(code, msg, cause)
 	}
-	return temporal.NewNonRetryableApplicationError(msg, code, c)
+	return temporal.NewNonRetryableApplicationError(msg, code, textOf(cause), Advice{Next: strings.TrimSuffix(next, ".")})
 }
 
 // retryable is an error a later attempt may not meet (site unreachable,
-// session lost, object busy); Temporal retries the activity.
+// session lost, object busy); Temporal retries the activity, with the
+// workflow's bound and backoff. Its message says what failed and why only.
 func retryable(code, msg string, cause error) error {
-	var c error
-	if cause != nil {
-		c = errors.New(cause.Error())
-	}
-	return temporal.NewApplicationErrorWithCause(msg, code, c)
+	return temporal.NewApplicationErrorWithCause(msg, code, textOf(cause))
 }
 
-// classify turns an XAPI or transport error into the activity's error:
-// "<what>: <reason>; <next>". Non-retryable unless xapi.Retryable says a
-// later attempt may succeed. A cancelled activity returns the context error.
+func textOf(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(err.Error())
+}
+
+// classify turns an XAPI or transport error into the activity's error: the
+// message is "<what>: <reason> (<code>)."; next is the activity's advice
+// (see Advice), kept only when the error is final. xapi.Classify decides
+// whether a later attempt may succeed. A cancelled activity returns the
+// context error.
 func classify(ctx context.Context, err error, what, next string) error {
 	return classifyScrubbed(ctx, err, what, next, nil)
 }
@@ -63,19 +90,39 @@ func classifyScrubbed(ctx context.Context, err error, what, next string, r *reso
 	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		return ctx.Err()
 	}
-	msg := r.scrub(sentence(what, reason(err), next))
+	msg := r.scrub(sentence(what, reason(err), ""))
 	cause := errors.New(r.scrub(err.Error()))
-	code := xapi.Code(err)
+	code := errorCode(err)
 	if xapi.Retryable(err) {
-		if code == "" {
-			code = codeUnreachable
-		}
 		return retryable(code, msg, cause)
 	}
-	if code == "" {
-		code = codeXAPI
+	return permanent(code, msg, r.scrub(next), cause)
+}
+
+// errorCode is the application error type for an XAPI or transport error.
+func errorCode(err error) string {
+	var nf *xapi.MasterNotFoundError
+	switch {
+	case errors.As(err, &nf) && xapi.Retryable(err):
+		return codeNoMaster
+	case xapi.Code(err) != "":
+		return xapi.Code(err)
+	case isTLS(err):
+		return codeTLS
+	case xapi.Retryable(err):
+		return codeUnreachable
 	}
-	return nonRetryable(code, msg, cause)
+	return codeXAPI
+}
+
+// isTLS reports a certificate or TLS handshake problem.
+func isTLS(err error) bool {
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var hn x509.HostnameError
+	var rh tls.RecordHeaderError
+	var cv *tls.CertificateVerificationError
+	return errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &hn) || errors.As(err, &rh) || errors.As(err, &cv)
 }
 
 // isTransient reports whether err is an infrastructure failure (site
@@ -88,6 +135,14 @@ func isTransient(ctx context.Context, err error) bool {
 // reason is the human part of err: XAPI's sentence for its code with the
 // parameters that help the operator, or the transport failure.
 func reason(err error) string {
+	var nf *xapi.MasterNotFoundError
+	if errors.As(err, &nf) && xapi.Retryable(err) {
+		last := nf.Last
+		if last == nil {
+			last = nf.Reason
+		}
+		return "no host answers as its pool master (asked " + strings.Join(nf.Tried, ", ") + "; last answer: " + reason(last) + ")"
+	}
 	if xe, ok := xapi.AsError(err); ok {
 		msg := xe.Message()
 		switch {
@@ -114,11 +169,33 @@ func reason(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "the pool master did not answer in time"
 	}
+	if r := transportReason(err); r != "" {
+		return r
+	}
 	s := err.Error()
 	if len(s) > 300 {
 		s = s[:300] + "…"
 	}
 	return s
+}
+
+// transportReason says in a few words why the network failed, or "".
+func transportReason(err error) string {
+	var dns *net.DNSError
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &dns):
+		return "the host name " + dns.Name + " could not be resolved"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused"
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		return "there is no route to the host"
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed before the answer"
+	case errors.As(err, &oe) && oe.Timeout():
+		return "the connection timed out"
+	}
+	return ""
 }
 
 // sentence joins the parts of an operator message into one sentence.
@@ -133,22 +210,97 @@ func sentence(what, why, next string) string {
 	return s + "."
 }
 
-// loginError classifies a failed login to a site.
-func loginError(siteName, user string, err error) error {
+// loginError classifies a failed login to a site: what failed and why, by
+// kind (credentials, role, TLS, reachability), each with its own code.
+func loginError(siteName, endpoint, user string, err error) error {
 	switch {
 	case xapi.IsCode(err, xapi.CodeSessionAuthenticationFailed):
 		return nonRetryable(codeAuth, fmt.Sprintf(
-			"site %s rejected the login of user %q: check the user name and password of site %s in the worker configuration, then restart the worker and re-run",
-			siteName, user, siteName), nil)
+			"site %s rejected the login of user %q: the user name or password is wrong (%s).", siteName, user, xapi.CodeSessionAuthenticationFailed), nil)
 	case xapi.IsCode(err, xapi.CodeRBACPermissionDenied):
-		return nonRetryable(codeAuth, fmt.Sprintf(
-			"user %q may not log in to site %s: give it the pool-operator role or higher, then re-run", user, siteName), nil)
+		return nonRetryable(xapi.CodeRBACPermissionDenied, fmt.Sprintf(
+			"user %q may not log in to site %s: its role is too low for disaster recovery (%s).", user, siteName, xapi.CodeRBACPermissionDenied), nil)
+	case isTLS(err):
+		return nonRetryable(codeTLS, sentence(fmt.Sprintf("the TLS certificate of site %s (%s) could not be verified", siteName, endpoint), tlsReason(err), ""), err)
 	case xapi.Retryable(err):
-		return retryable(codeUnreachable, sentence("site "+siteName+" could not be reached", reason(err),
-			"check the pool master is up and reachable from the worker; the step is retried"), err)
+		return retryable(errorCode(err), sentence(fmt.Sprintf("site %s could not be reached at %s", siteName, endpoint), reason(err), ""), err)
 	}
-	return nonRetryable(codeXAPI, sentence("logging in to site "+siteName+" failed", reason(err),
-		"check the site's URL and TLS settings in the worker configuration"), err)
+	return nonRetryable(errorCode(err), sentence(fmt.Sprintf("logging in to site %s at %s failed", siteName, endpoint), reason(err), ""), err)
+}
+
+// tlsReason is the certificate problem without the call that met it.
+func tlsReason(err error) string {
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	var rh tls.RecordHeaderError
+	switch {
+	case errors.As(err, &ua):
+		return "it is signed by an authority the worker does not trust"
+	case errors.As(err, &hn):
+		return "it was not issued for this host name (" + hn.Error() + ")"
+	case errors.As(err, &ci):
+		return "it is not valid (" + ci.Error() + ")"
+	case errors.As(err, &rh):
+		return "the host does not speak TLS on this port"
+	}
+	return reason(err)
+}
+
+// nextSteps is the one next step per error code, in the operator's words.
+// Codes of transient failures appear too: they reach the operator only once
+// every attempt failed.
+var nextSteps = map[string]string{
+	codeUnknownSite:                      "add the site to the worker configuration or correct the site name in the plan, then start the run again",
+	codeAuth:                             "correct the site's username or password in the worker configuration, restart the worker, then start the run again",
+	xapi.CodeSessionAuthenticationFailed: "correct the site's username or password in the worker configuration, restart the worker, then start the run again",
+	xapi.CodeRBACPermissionDenied:        "give the site's user the pool-operator role or higher, then start the run again",
+	xapi.CodeLicenceRestriction:          "license the pool for disaster recovery, then start the run again",
+	codeTLS:                              "set the site's ca_file to the CA that signed the pool's certificate (or fix the certificate) in the worker configuration, restart the worker, then start the run again",
+	codeUnreachable:                      "check that the site's pool master is up and reachable from the worker, then start the run again",
+	codeNoMaster:                         "check that a host of the site's pool is up and is its master (list the pool's hosts under hosts: in the worker configuration), then start the run again",
+	codeSecret:                           "configure the secret in the worker's secrets section, restart the worker, then start the run again",
+	codeMirror:                           "split or promote the mirror at the storage array, then start the run again",
+	codeOwnMetadata:                      "point the plan's storage at the mirrored copy of the other site's LUNs, then start the run again",
+	xapi.CodeVMRequiresSR:                "make the storage the VM needs visible at the target site (add it to the plan's storage), then start the run again",
+	xapi.CodeVMRequiresNetwork:           "create the network the VM needs at the target site, then start the run again",
+	xapi.CodeHostNotEnoughFreeMemory:     "free memory at the target site or exclude VMs from the plan, then start the run again",
+	xapi.CodeNoHostsAvailable:            "free a host that can run the VM at the target site, then start the run again",
+	xapi.CodeVMToImportIsNotNewerVersion: "check which copy of the VM is current at the target site, then start the run again",
+	xapi.CodeInternalError:               "look at the pool's log (xensource.log on the master) for the failing call, then start the run again",
+	xapi.CodeTooBusy:                     "wait for the pool's load to drop, then start the run again",
+	xapi.CodeOtherOperationInProgress:    "wait for the other operation on the object to finish, then start the run again",
+}
+
+// NextStep returns the one thing the operator should do after an activity
+// failed with err, or fallback (the step's own advice) when neither the
+// error's code nor the activity has a better one. Storage driver failures
+// (SR_BACKEND_FAILURE_*) share one. The workflow calls it with the error it
+// got from the activity (or child workflow), wrapped or not.
+func NextStep(err error, fallback string) string {
+	code := ErrorCode(err)
+	if n, ok := nextSteps[code]; ok {
+		return n
+	}
+	if strings.HasPrefix(code, xapi.CodeSRBackendFailure) {
+		return "check the storage target's device_config in the plan and that its LUN is presented to every host of the pool, then start the run again"
+	}
+	var ae *temporal.ApplicationError
+	var adv Advice
+	if errors.As(err, &ae) && ae.HasDetails() && ae.Details(&adv) == nil && adv.Next != "" {
+		return adv.Next
+	}
+	return fallback
+}
+
+// ErrorCode returns the code an activity error carries (the application
+// error's type: an XAPI code or one of LIFEBOAT_*), or "".
+func ErrorCode(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Type()
+	}
+	return ""
 }
 
 // causeText is what went wrong without our advice on what to do next, for

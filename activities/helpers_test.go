@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,9 @@ import (
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
+// TestClassifyTable: the activity's error says what failed and why, with
+// a code; retryable ones carry nothing else (their message may be the last
+// one), final ones carry the activity's advice apart from the message.
 func TestClassifyTable(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -29,14 +33,19 @@ func TestClassifyTable(t *testing.T) {
 	}{
 		{"requires SR", &xapi.Error{Code: xapi.CodeVMRequiresSR, Params: []string{"OpaqueRef:v", "OpaqueRef:s"}}, false, xapi.CodeVMRequiresSR, "not attached"},
 		{"rbac", &xapi.Error{Code: xapi.CodeRBACPermissionDenied, Params: []string{"vdi.open_database", "no"}}, false, xapi.CodeRBACPermissionDenied, "pool-operator"},
+		{"licence", &xapi.Error{Code: xapi.CodeLicenceRestriction, Params: []string{"DR"}}, false, xapi.CodeLicenceRestriction, "licence"},
 		{"handle invalid", &xapi.Error{Code: xapi.CodeHandleInvalid, Params: []string{"VM", "OpaqueRef:x"}}, false, xapi.CodeHandleInvalid, "does not exist"},
 		{"backend 140", &xapi.Error{Code: xapi.CodeSRBackendFailure140, Params: []string{"", "DNS lookup failed", ""}}, false, xapi.CodeSRBackendFailure140, "could not be resolved"},
 		{"busy", &xapi.Error{Code: xapi.CodeOtherOperationInProgress, Params: []string{"VM", "x", "start", "t"}}, true, xapi.CodeOtherOperationInProgress, "another operation"},
+		{"internal error", &xapi.Error{Code: xapi.CodeInternalError, Params: []string{"xenopsd died"}}, true, xapi.CodeInternalError, "xenopsd died"},
 		{"session", &xapi.Error{Code: xapi.CodeSessionInvalid}, true, xapi.CodeSessionInvalid, "expired"},
 		{"memory", &xapi.Error{Code: xapi.CodeHostNotEnoughFreeMemory, Params: []string{"100", "10"}}, false, xapi.CodeHostNotEnoughFreeMemory, "needs 100 bytes, 10 free"},
 		{"net", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, true, codeUnreachable, "connection refused"},
-		{"eof", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true, codeUnreachable, "unexpected EOF"},
+		{"eof", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true, codeUnreachable, "the connection was closed before the answer"},
+		{"no master", &xapi.MasterNotFoundError{Tried: []string{"10.0.0.1:443", "10.0.0.2:443"}, Reason: &xapi.Error{Code: xapi.CodeHostIsSlave, Params: []string{"10.0.0.2"}},
+			Last: &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}}, true, codeNoMaster, "no host answers as its pool master (asked 10.0.0.1:443, 10.0.0.2:443"},
 		{"protocol", &xapi.ProtocolError{Reason: "not XML"}, false, codeXAPI, "not XML"},
+		{"certificate", fmt.Errorf("x: %w", x509.UnknownAuthorityError{}), false, codeTLS, "x509"},
 		{"timeout", context.DeadlineExceeded, true, codeUnreachable, "did not answer in time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,15 +54,58 @@ func TestClassifyTable(t *testing.T) {
 			require.True(t, errors.As(err, &ae))
 			assert.Equal(t, !tc.retryable, ae.NonRetryable())
 			assert.Equal(t, tc.code, ae.Type())
+			assert.Equal(t, tc.code, ErrorCode(err))
 			assert.True(t, strings.HasPrefix(ae.Message(), `recovering VM 'erp-db' at site dr failed: `), ae.Message())
-			assert.True(t, strings.HasSuffix(ae.Message(), "; fix it, then re-run."), ae.Message())
+			assert.True(t, strings.HasSuffix(ae.Message(), "."), ae.Message())
+			assert.NotContains(t, ae.Message(), "re-run")
 			assert.Contains(t, ae.Message(), tc.says)
+			if tc.retryable {
+				assert.False(t, ae.HasDetails(), "a retryable error carries no advice")
+			} else {
+				var adv Advice
+				require.NoError(t, ae.Details(&adv))
+				assert.Equal(t, "fix it, then re-run", adv.Next)
+			}
 		})
 	}
 	// A cancelled activity returns the context's error, not a classification.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	assert.ErrorIs(t, classify(cctx, context.Canceled, "x", "y"), context.Canceled)
+}
+
+// TestNextStep: one next step per code; the activity's advice when the code
+// has none; the step's own otherwise.
+func TestNextStep(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"bad password", loginError("dr", "https://dr", "root", &xapi.Error{Code: xapi.CodeSessionAuthenticationFailed}), "correct the site's username or password"},
+		{"role", loginError("dr", "https://dr", "auditor", &xapi.Error{Code: xapi.CodeRBACPermissionDenied}), "pool-operator role"},
+		{"tls", loginError("dr", "https://dr", "root", fmt.Errorf("x: %w", x509.UnknownAuthorityError{})), "ca_file"},
+		{"unreachable", loginError("dr", "https://dr", "root", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}), "reachable from the worker"},
+		{"no master", classify(ctx, &xapi.MasterNotFoundError{Reason: &xapi.Error{Code: xapi.CodeHostIsSlave}}, "x", ""), "hosts: in the worker configuration"},
+		{"unknown site", nonRetryable(codeUnknownSite, "site \"mars\" is not in the worker configuration.", nil), "add the site to the worker configuration"},
+		{"requires SR", classify(ctx, &xapi.Error{Code: xapi.CodeVMRequiresSR}, "x", "activity advice"), "make the storage the VM needs visible"},
+		{"licence", classify(ctx, &xapi.Error{Code: xapi.CodeLicenceRestriction}, "x", ""), "license the pool"},
+		{"storage driver", classify(ctx, &xapi.Error{Code: "SR_BACKEND_FAILURE_47"}, "x", "activity advice"), "device_config"},
+		{"activity advice", classify(ctx, &xapi.Error{Code: xapi.CodeHandleInvalid}, "x", "re-scan the metadata"), "re-scan the metadata"},
+		{"fallback", classify(ctx, &xapi.Error{Code: xapi.CodeHandleInvalid}, "x", ""), "the step's own"},
+		{"wrapped", fmt.Errorf("activity: %w", classify(ctx, &xapi.Error{Code: xapi.CodeTooBusy}, "x", "")), "wait for the pool's load"},
+		{"not an activity error", errors.New("boom"), "the step's own"},
+	} {
+		next := NextStep(tc.err, "the step's own")
+		assert.Contains(t, next, tc.want, tc.name)
+		assert.NotContains(t, next, ";", "%s: one next step: %s", tc.name, next)
+		assert.False(t, strings.HasSuffix(next, "."), "%s: a clause the workflow ends: %s", tc.name, next)
+	}
+	for code, next := range nextSteps {
+		assert.NotContains(t, next, ";", code)
+		assert.False(t, strings.HasSuffix(next, "."), code)
+	}
 }
 
 func TestClassifyScrubsSecrets(t *testing.T) {

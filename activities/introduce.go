@@ -74,7 +74,7 @@ func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*Introd
 		}
 		state, err := readSRState(ctx, c.s)
 		if err != nil {
-			return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "the step is retried")
+			return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
 		}
 		var missing []string
 		for _, uuid := range whitelist {
@@ -94,7 +94,7 @@ func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*Introd
 				return out, introduceError(ctx, cerr, label, st.Type, c.site, dc)
 			}
 			if state, err = readSRState(ctx, c.s); err != nil {
-				return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "the step is retried")
+				return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
 			}
 		}
 		// Report every DR task that owns one of our SRs (this attempt's or an

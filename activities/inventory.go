@@ -13,7 +13,7 @@ func (a *Activities) Inventory(ctx context.Context, in *InventoryInput) (*Invent
 		return nil, err
 	}
 	fail := func(err error, what string) (*Inventory, error) {
-		return nil, classify(ctx, err, "reading the "+what+" at site "+c.site+" failed", "the step is retried")
+		return nil, classify(ctx, err, "reading the "+what+" at site "+c.site+" failed", "")
 	}
 	_, pool, err := c.s.GetPool(ctx)
 	if err != nil {

@@ -51,7 +51,7 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 	if err != nil {
 		return nil, err
 	}
-	retryNote := "check the site is reachable; the step is retried"
+	retryNote := "" // a site that cannot be read is transient: no advice (see classify)
 	poolObj := "pool at site " + c.site
 	ck := &checks{}
 	vmsOf := unitVMs(in)
@@ -141,7 +141,7 @@ func (a *Activities) checkRole(ctx context.Context, c *conn, ck *checks, obj str
 	case xapi.IsCode(err, xapi.CodeRBACPermissionDenied):
 		ck.add(checkRole, obj, sevProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
 	case err != nil && isTransient(ctx, err):
-		return classify(ctx, err, "checking the role of user "+user+" at site "+c.site+" failed", "the step is retried")
+		return classify(ctx, err, "checking the role of user "+user+" at site "+c.site+" failed", "")
 	default:
 		ck.add(checkRole, obj, sevOK, "user %q may run disaster recovery (pool-operator or higher)", user)
 	}
@@ -236,7 +236,7 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *PrecheckInput, vmsOf map[string][]VMInfo, pool xapi.Pool, ck *checks) error {
 	targetNets, err := c.s.GetAllNetworkRecords(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading the networks at site "+c.site+" failed", "the step is retried")
+		return classify(ctx, err, "reading the networks at site "+c.site+" failed", "")
 	}
 	names, bridges := map[string]bool{}, map[string]bool{}
 	for _, n := range targetNets {
@@ -287,7 +287,7 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 	fs, err := openVDI(ctx, c, vdi)
 	if err != nil {
 		if isTransient(ctx, err) {
-			return classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", vdi, c.site), "the step is retried")
+			return classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", vdi, c.site), "")
 		}
 		for _, u := range units {
 			ck.add(checkStorage, unitLabel(u), sevProblem, "its metadata VDI %s cannot be opened at site %s (%s): re-run so the scan finds the current metadata", vdi, c.site, strings.TrimSuffix(reason(err), "."))
@@ -308,15 +308,15 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 	}
 	fvms, err := fs.GetAllVMRecords(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
 	}
 	fvifs, err := fs.GetAllVIFRecords(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
 	}
 	fnets, err := fs.GetAllNetworkRecords(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
 	}
 	fvmByUUID := map[string]xapi.ForeignVM{}
 	for _, vm := range fvms {
@@ -327,7 +327,7 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 		ref, err := foreignUnit(ctx, fs, u)
 		if err != nil {
 			if isTransient(ctx, err) {
-				return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "the step is retried")
+				return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
 			}
 			ck.add(checkStorage, obj, sevProblem, "is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
 			continue
@@ -343,7 +343,7 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 		case xapi.IsCode(err, xapi.CodeVMRequiresSR):
 			ck.add(checkStorage, obj, sevProblem, "%s", missingStorage(ctx, c, fs, u, ref, err))
 		case isTransient(ctx, err):
-			return classify(ctx, err, "checking "+obj+" at site "+c.site+" failed", "the step is retried")
+			return classify(ctx, err, "checking "+obj+" at site "+c.site+" failed", "")
 		default:
 			ck.add(checkStorage, obj, sevProblem, "cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
 		}
@@ -384,7 +384,7 @@ func (a *Activities) checkMemory(ctx context.Context, c *conn, in *PrecheckInput
 	free, err := freeMemory(ctx, c)
 	if err != nil {
 		if isTransient(ctx, err) {
-			return classify(ctx, err, "reading the free memory at site "+c.site+" failed", "the step is retried")
+			return classify(ctx, err, "reading the free memory at site "+c.site+" failed", "")
 		}
 		ck.add(checkMemory, obj, sevWarning, "could not read the free memory of the pool at site %s (%s): check by hand that it can hold %s", c.site, strings.TrimSuffix(reason(err), "."), gib(need))
 		return nil

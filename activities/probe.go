@@ -22,8 +22,9 @@ func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, e
 	for i, st := range in.Storage {
 		label := storageLabel(st, i)
 		if st.Type != xapi.SRTypeISCSI && st.Type != xapi.SRTypeHBA {
-			return nil, nonRetryable(codeBadInput, fmt.Sprintf(
-				"storage %s has type %q, which disaster recovery does not support: use lvmoiscsi or lvmohba in the plan, then re-run", label, st.Type), nil)
+			return nil, permanent(codeBadInput, fmt.Sprintf(
+				"storage %s has type %q, which disaster recovery does not support (only lvmoiscsi and lvmohba).", label, st.Type),
+				"set the storage's type to lvmoiscsi or lvmohba in the plan, then start the run again", nil)
 		}
 		dc, err := a.resolveDeviceConfig(st, i)
 		if err != nil {
@@ -35,12 +36,12 @@ func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, e
 		}
 		if err != nil {
 			return nil, classifyScrubbed(ctx, err, fmt.Sprintf("probing storage %s (%s) at site %s failed", label, st.Type, c.site),
-				"check its device_config in the plan and that the LUN is presented to the pool's hosts, then re-run", dc)
+				"check the storage's device_config in the plan and that its LUN is presented to every host of the pool, then start the run again", dc)
 		}
 		for _, e := range res.SRs {
 			in, err := srInPool(ctx, c.s, e.UUID)
 			if err != nil {
-				return nil, classify(ctx, err, fmt.Sprintf("looking up SR %s at site %s failed", e.UUID, c.site), "the step is retried")
+				return nil, classify(ctx, err, fmt.Sprintf("looking up SR %s at site %s failed", e.UUID, c.site), "")
 			}
 			out.SRs = append(out.SRs, ProbedSR{
 				StorageIndex: i, StorageName: st.Name, UUID: e.UUID, NameLabel: e.NameLabel,

@@ -77,7 +77,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			fs, err = openVDI(ctx, c, u.SourceVDI)
 			if err != nil {
 				if isTransient(ctx, err) {
-					return nil, classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", u.SourceVDI, c.site), "the step is retried")
+					return nil, classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", u.SourceVDI, c.site), "")
 				}
 				out.Units = append(out.Units, failedUnit(u, sentence(fmt.Sprintf("%s cannot be recovered: its metadata VDI %s cannot be opened at site %s", unitLabel(u), u.SourceVDI, c.site),
 					reason(err), "re-run so the scan finds the current metadata")))
@@ -115,7 +115,7 @@ type metaVM struct {
 func (a *Activities) recoverUnit(ctx context.Context, c *conn, fs *xapi.ForeignSession, u Unit, tr *tracker[recoverBeat]) (RecoveredUnit, error) {
 	label := unitLabel(u)
 	transient := func(err error, doing string) error {
-		return classify(ctx, err, fmt.Sprintf("%s %s at site %s failed", doing, label, c.site), "the step is retried")
+		return classify(ctx, err, fmt.Sprintf("%s %s at site %s failed", doing, label, c.site), "")
 	}
 	ref, err := foreignUnit(ctx, fs, u)
 	if err != nil {

@@ -23,7 +23,7 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	}
 	vdis, err := c.s.GetAllVDIRecords(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "the step is retried")
+		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "")
 	}
 	replicating := map[xapi.Ref]bool{}
 	for _, v := range vdis {
@@ -40,7 +40,7 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 			continue
 		}
 		if err != nil {
-			return nil, classify(ctx, err, "looking up SR "+uuid+" at site "+c.site+" failed", "the step is retried")
+			return nil, classify(ctx, err, "looking up SR "+uuid+" at site "+c.site+" failed", "")
 		}
 		if replicating[ref] {
 			out.Enabled = append(out.Enabled, uuid)
@@ -52,7 +52,7 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 		}
 		if err := c.s.EnableDatabaseReplication(ctx, ref); err != nil {
 			if isTransient(ctx, err) {
-				return nil, classify(ctx, err, "enabling metadata replication on SR "+name+" at site "+c.site+" failed", "the step is retried")
+				return nil, classify(ctx, err, "enabling metadata replication on SR "+name+" at site "+c.site+" failed", "")
 			}
 			out.Errors = append(out.Errors, sentence(fmt.Sprintf("Metadata replication could not be enabled on SR %s at site %s", name, c.site), reason(err),
 				"enable it by hand (Configure DR) so that a failback is possible"))
@@ -75,7 +75,7 @@ func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput
 	if len(in.SRUUIDs) > 0 {
 		state, err := readSRState(ctx, c.s)
 		if err != nil {
-			return classify(ctx, err, "reading the SRs and DR tasks at site "+c.site+" failed", "the step is retried")
+			return classify(ctx, err, "reading the SRs and DR tasks at site "+c.site+" failed", "")
 		}
 		for _, uuid := range in.SRUUIDs {
 			sr, ok := state.byUUID[uuid]

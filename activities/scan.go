@@ -29,7 +29,7 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	if err != nil {
 		return nil, err
 	}
-	retryNote := "check the site is reachable; the step is retried"
+	retryNote := "" // a site that cannot be read is transient: no advice (see classify)
 	poolRef, pool, err := c.pool(ctx)
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func (a *Activities) resolveDeviceConfig(st plan.StorageTarget, i int) (*resolve
 			name := secretRef.FindStringSubmatch(st.DeviceConfig[k])[1]
 			// The secrets resolver's error is not quoted: it might echo a value.
 			return nil, nonRetryable(codeSecret, fmt.Sprintf(
-				"secret %q used by device_config key %s of storage %s cannot be resolved by the worker: define it in the worker configuration's secrets, then re-run",
+				"secret %q used by device_config key %s of storage %s is not configured in the worker.",
 				name, k, storageLabel(st, i)), nil)
 		}
 		out.config[k] = v

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"go.uber.org/zap"
@@ -12,7 +13,9 @@ import (
 
 // site is the connector to one site's pool master: one client and one
 // session shared by every concurrent activity. The session logs in on first
-// use; re-login on SESSION_INVALID is the client's job.
+// use; re-login on SESSION_INVALID and following the master when it moves
+// (HOST_IS_SLAVE, or the master unreachable) are the client's job, so the
+// session can be kept for the worker's life.
 type site struct {
 	name   string
 	user   string
@@ -28,7 +31,8 @@ func newSite(name string, cfg SiteConfig, log *zap.Logger) (*site, error) {
 	if cfg.URL == "" {
 		return nil, fmt.Errorf("site %s has no URL", name)
 	}
-	var opts []xapi.Option
+	log = log.With(zap.String("site", name))
+	opts := []xapi.Option{xapi.WithKnownHosts(cfg.Hosts...), xapi.WithMasterMoved(masterMoved(log))}
 	if cfg.Insecure {
 		opts = append(opts, xapi.WithInsecureSkipVerify())
 	} else if cfg.CAFile != "" {
@@ -41,7 +45,19 @@ func newSite(name string, cfg SiteConfig, log *zap.Logger) (*site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("site %s: %w", name, err)
 	}
-	return &site{name: name, user: cfg.Username, pass: cfg.Password, client: c, log: log.With(zap.String("site", name))}, nil
+	return &site{name: name, user: cfg.Username, pass: cfg.Password, client: c, log: log}, nil
+}
+
+// masterMoved logs each move of the site's session once (the client
+// reports each search once, however many activities were waiting on it).
+func masterMoved(log *zap.Logger) func(xapi.MasterMove) {
+	return func(m xapi.MasterMove) {
+		if m.To == "" {
+			log.Warn("no pool master found", zap.String("from", m.From), zap.NamedError("reason", m.Reason), zap.Error(m.Err))
+			return
+		}
+		log.Info("pool master moved; following it", zap.String("from", m.From), zap.String("to", m.To), zap.NamedError("reason", m.Reason))
+	}
 }
 
 // session returns the site's logged-in session, logging in if needed.
@@ -54,7 +70,7 @@ func (s *site) session(ctx context.Context) (*xapi.Session, error) {
 	}
 	sess, err := s.client.Login(ctx, s.user, s.pass)
 	if err != nil {
-		return nil, loginError(s.name, s.user, err)
+		return nil, loginError(s.name, strings.TrimSuffix(s.client.Endpoint(), "/"), s.user, err)
 	}
 	s.log.Info("logged in", zap.String("master", sess.Endpoint()), zap.String("user", s.user))
 	s.sess = sess
@@ -83,7 +99,7 @@ type conn struct {
 func (c *conn) pool(ctx context.Context) (xapi.Ref, xapi.Pool, error) {
 	ref, pool, err := c.s.GetPool(ctx)
 	if err != nil {
-		return "", pool, classify(ctx, err, "reading the pool at site "+c.site+" failed", "check the site is reachable; the step is retried")
+		return "", pool, classify(ctx, err, "reading the pool at site "+c.site+" failed", "")
 	}
 	return ref, pool, nil
 }
@@ -93,7 +109,7 @@ func (a *Activities) connect(ctx context.Context, name string) (*conn, error) {
 	st, ok := a.sites[name]
 	if !ok {
 		return nil, nonRetryable(codeUnknownSite, fmt.Sprintf(
-			"site %q is not in the worker configuration (known: %s): add it to the worker's sites or fix the plan, then re-run", name, knownSites(a.sites)), nil)
+			"site %q is not in the worker configuration (known: %s).", name, knownSites(a.sites)), nil)
 	}
 	sess, err := st.session(ctx)
 	if err != nil {

@@ -74,7 +74,7 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 	}
 	now, err := c.s.GetVMRecord(ctx, ref)
 	if err != nil {
-		return nil, classify(ctx, err, fmt.Sprintf("reading %s at site %s failed", label, c.site), "the step is retried")
+		return nil, classify(ctx, err, fmt.Sprintf("reading %s at site %s failed", label, c.site), "")
 	}
 	return &StartVMResult{PowerState: now.PowerState, StartedAt: time.Now().UTC()}, nil
 }
@@ -92,5 +92,5 @@ func (a *Activities) findVM(ctx context.Context, c *conn, uuid string) (xapi.Ref
 	if gone(err) {
 		return "", xapi.VM{}, nonRetryable(codeNotFound, fmt.Sprintf("VM %s is not in the pool at site %s: it was not recovered or was removed; re-run the recovery", uuid, c.site), nil)
 	}
-	return "", xapi.VM{}, classify(ctx, err, fmt.Sprintf("looking up VM %s at site %s failed", uuid, c.site), "the step is retried")
+	return "", xapi.VM{}, classify(ctx, err, fmt.Sprintf("looking up VM %s at site %s failed", uuid, c.site), "")
 }

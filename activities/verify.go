@@ -15,7 +15,7 @@ func (a *Activities) Verify(ctx context.Context, in *VerifyInput) (*VerifyResult
 	}
 	vms, err := c.s.GetAllVMRecords(ctx)
 	if err != nil {
-		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", "the step is retried")
+		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", "")
 	}
 	type state struct{ name, power string }
 	byUUID := map[string]state{}

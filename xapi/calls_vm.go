@@ -8,7 +8,7 @@ import (
 // StartVM boots a halted VM (Async.VM.start); xapi sleeps the VM's
 // start_delay inside the task. A suspended VM needs ResumeVM instead.
 func (s *Session) StartVM(ctx context.Context, vm Ref, paused, force bool) error {
-	if _, err := s.runAsync(ctx, "VM.start", vm, paused, force); err != nil {
+	if _, err := s.runAsyncOn(ctx, "VM", vm, "start", "VM.start", vm, paused, force); err != nil {
 		return fmt.Errorf("start VM %s: %w", vm, err)
 	}
 	return nil
@@ -16,7 +16,7 @@ func (s *Session) StartVM(ctx context.Context, vm Ref, paused, force bool) error
 
 // ResumeVM resumes a suspended VM (Async.VM.resume).
 func (s *Session) ResumeVM(ctx context.Context, vm Ref, paused, force bool) error {
-	if _, err := s.runAsync(ctx, "VM.resume", vm, paused, force); err != nil {
+	if _, err := s.runAsyncOn(ctx, "VM", vm, "resume", "VM.resume", vm, paused, force); err != nil {
 		return fmt.Errorf("resume VM %s: %w", vm, err)
 	}
 	return nil
@@ -33,7 +33,7 @@ func (s *Session) UnpauseVM(ctx context.Context, vm Ref) error {
 // HardShutdownVM powers a VM off (Async.VM.hard_shutdown). On a suspended VM
 // this deletes the suspend image: destroy suspended test VMs directly.
 func (s *Session) HardShutdownVM(ctx context.Context, vm Ref) error {
-	if _, err := s.runAsync(ctx, "VM.hard_shutdown", vm); err != nil {
+	if _, err := s.runAsyncOn(ctx, "VM", vm, "hard_shutdown", "VM.hard_shutdown", vm); err != nil {
 		return fmt.Errorf("hard shut down VM %s: %w", vm, err)
 	}
 	return nil
@@ -41,7 +41,7 @@ func (s *Session) HardShutdownVM(ctx context.Context, vm Ref) error {
 
 // CleanShutdownVM asks the guest to shut down (Async.VM.clean_shutdown).
 func (s *Session) CleanShutdownVM(ctx context.Context, vm Ref) error {
-	if _, err := s.runAsync(ctx, "VM.clean_shutdown", vm); err != nil {
+	if _, err := s.runAsyncOn(ctx, "VM", vm, "clean_shutdown", "VM.clean_shutdown", vm); err != nil {
 		return fmt.Errorf("shut down VM %s: %w", vm, err)
 	}
 	return nil
@@ -59,7 +59,7 @@ func (s *Session) DestroyVM(ctx context.Context, vm Ref) error {
 // StartVMAppliance starts a vApp's VMs by ascending order groups, waiting
 // each VM's start_delay (Async.VM_appliance.start).
 func (s *Session) StartVMAppliance(ctx context.Context, app Ref, paused bool) error {
-	if _, err := s.runAsync(ctx, "VM_appliance.start", app, paused); err != nil {
+	if _, err := s.runAsyncOn(ctx, "VM_appliance", app, "start", "VM_appliance.start", app, paused); err != nil {
 		return fmt.Errorf("start vApp %s: %w", app, err)
 	}
 	return nil

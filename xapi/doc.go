@@ -11,9 +11,25 @@
 //
 // Sessions: Client.Login follows HOST_IS_SLAVE to the master; a Session
 // logs in again once and retries once on SESSION_INVALID, and is safe for
-// concurrent use. Long operations use Async.* calls and wait for their task
-// with event.from (falling back to polling task.get_record); cancelling the
-// context cancels the task; tasks are always destroyed afterwards.
+// concurrent use. A Session follows its pool: on HOST_IS_SLAVE, or when the
+// master cannot be dialled, it asks the address in the error, then the
+// pool's other hosts (WithKnownHosts, and those it read from
+// host.get_all_records), which is the master now, and goes on there; a
+// slave is never asked twice, and WithMasterMoved reports each move once.
+//
+// Retries: Classify is the one rule for what is worth another attempt
+// (Transient: transport failures, timeouts, busy or booting hosts,
+// INTERNAL_ERROR, no master found) and what is not (Permanent: every other
+// code, VM_REQUIRES_SR, RBAC_PERMISSION_DENIED, LICENCE_RESTRICTION,
+// SESSION_AUTHENTICATION_FAILED, TLS certificates...). A call that changes
+// something is never repeated after its connection dropped.
+//
+// Long operations use Async.* calls: their answer, the task reference, is
+// awaited up to WithAsyncCallTimeout, and a VM operation whose answer never
+// came is looked for in the VM's current_operations (a slow pool is waited
+// for, not asked twice). The task is awaited with event.from (falling back
+// to polling task.get_record); cancelling the context cancels the task;
+// tasks are always destroyed afterwards.
 // WithProgress reports task progress, e.g. for heartbeats.
 //
 // Foreign databases: Session.OpenDatabase returns a *ForeignSession whose

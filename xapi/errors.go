@@ -2,6 +2,7 @@ package xapi
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -67,12 +68,18 @@ const (
 	CodeHostStillBooting              = "HOST_STILL_BOOTING"
 	CodeHostOffline                   = "HOST_OFFLINE"
 	CodeTooBusy                       = "TOO_BUSY"
+	CodeHostNotLive                   = "HOST_NOT_LIVE"
+	CodeHostInEmergencyMode           = "HOST_IN_EMERGENCY_MODE"
+	CodeCannotContactHost             = "CANNOT_CONTACT_HOST"
+	CodeDeviceAttachTimeout           = "DEVICE_ATTACH_TIMEOUT"
+	CodeDeviceDetachTimeout           = "DEVICE_DETACH_TIMEOUT"
+	CodeSMPluginCommFailure           = "SM_PLUGIN_COMMUNICATION_FAILURE"
 )
 
 // messages holds one operator-facing sentence per known code.
 var messages = map[string]string{
 	CodeSessionAuthenticationFailed:   "the user name or password was rejected by the pool",
-	CodeHostIsSlave:                   "this host is not the pool master; the call must go to the master",
+	CodeHostIsSlave:                   "this host is not the pool master",
 	CodeSessionInvalid:                "the session has expired or was logged out",
 	CodeHandleInvalid:                 "the object does not exist (any more) in the database this session reads",
 	CodeUUIDInvalid:                   "no object with this UUID exists in the pool",
@@ -83,7 +90,7 @@ var messages = map[string]string{
 	CodeOperationNotAllowed:           "the operation is not allowed in the object's current state",
 	CodeInternalError:                 "the pool reported an internal error",
 	CodeSRBackendFailure:              "the storage driver failed",
-	CodeSRBackendFailure68:            "logging in to the iSCSI target failed; check the address and the CHAP credentials",
+	CodeSRBackendFailure68:            "logging in to the iSCSI target failed (wrong address or CHAP credentials)",
 	CodeSRBackendFailure83:            "iSCSI discovery failed on the target",
 	CodeSRBackendFailure87:            "the LUN is missing from the storage configuration",
 	CodeSRBackendFailure90:            "the device is missing from the storage configuration",
@@ -92,7 +99,7 @@ var messages = map[string]string{
 	CodeSRBackendFailure140:           "the storage target's host name could not be resolved",
 	CodeSROperationNotSupported:       "the storage repository does not support this operation",
 	CodeSRHasNoPBDs:                   "the storage repository is not plugged into every host of the pool",
-	CodeSRHasPBD:                      "the storage repository is still attached to a host; unplug its PBDs first",
+	CodeSRHasPBD:                      "the storage repository is still attached to a host",
 	CodeSRNotAttached:                 "the storage repository is not attached",
 	CodeSRUUIDExists:                  "a storage repository with this UUID is already known to the pool",
 	CodeNoMoreRedoLogsAllowed:         "the pool already replicates its metadata to the maximum number of storage repositories (8)",
@@ -118,7 +125,13 @@ var messages = map[string]string{
 	CodeSessionNotRegistered:          "the session is not registered for events",
 	CodeHostStillBooting:              "the host is still booting",
 	CodeHostOffline:                   "the host is offline",
-	CodeTooBusy:                       "the pool is too busy; try again later",
+	CodeTooBusy:                       "the pool is too busy",
+	CodeHostNotLive:                   "the host is not live",
+	CodeHostInEmergencyMode:           "the host has lost its pool master and is in emergency mode",
+	CodeCannotContactHost:             "the pool master could not contact another host of the pool",
+	CodeDeviceAttachTimeout:           "attaching a device timed out",
+	CodeDeviceDetachTimeout:           "detaching a device timed out",
+	CodeSMPluginCommFailure:           "the storage plugin did not answer",
 }
 
 // Message returns a human sentence for the error's code.
@@ -236,62 +249,117 @@ func (e *ProtocolError) Error() string {
 	return fmt.Sprintf("invalid XAPI response: %s (body starts %q)", e.Reason, e.Excerpt)
 }
 
-var retryableCodes = map[string]bool{
-	CodeSessionInvalid:           true,
-	CodeOtherOperationInProgress: true,
-	CodeHostIsSlave:              true,
-	CodeHostStillBooting:         true,
-	CodeHostOffline:              true,
-	CodeTooBusy:                  true,
-	CodeEventsLost:               true,
-	CodeSessionNotRegistered:     true,
+// Class is what a failure means to a caller deciding whether to try again.
+type Class int
+
+const (
+	// Permanent: the request, the credentials, the licence or the inventory
+	// is wrong; the same call would get the same answer.
+	Permanent Class = iota
+	// Transient: the pool or the network failed for now; a later attempt,
+	// after a backoff and a bounded number of times, may succeed.
+	Transient
+	// Canceled: the caller gave up; nobody should retry on its behalf.
+	Canceled
+)
+
+func (c Class) String() string {
+	switch c {
+	case Transient:
+		return "transient"
+	case Canceled:
+		return "canceled"
+	}
+	return "permanent"
 }
 
-// Retryable reports whether repeating the operation later may succeed:
-// transport failures, timeouts, busy objects, expired sessions and a moved
-// master are; API errors that describe the request or the inventory
-// (VM_REQUIRES_SR, HANDLE_INVALID, RBAC_PERMISSION_DENIED, bad credentials,
-// licence...) and caller cancellation are not.
-func Retryable(err error) bool {
+// transientCodes are the xapi codes that describe a moment, not the request
+// (wire spelling, ocaml/xapi-consts/api_errors.ml). Any other code is
+// permanent: VM_REQUIRES_SR, HANDLE_INVALID, RBAC_PERMISSION_DENIED,
+// LICENCE_RESTRICTION, SESSION_AUTHENTICATION_FAILED...
+var transientCodes = map[string]bool{
+	CodeSessionInvalid:           true, // expired; the session logs in again once itself
+	CodeSessionNotRegistered:     true,
+	CodeEventsLost:               true,
+	CodeHostIsSlave:              true, // reached only when no master was found
+	CodeOtherOperationInProgress: true,
+	CodeHostStillBooting:         true,
+	CodeHostOffline:              true,
+	CodeHostNotLive:              true,
+	CodeHostInEmergencyMode:      true, // the pool is electing or restoring a master
+	CodeCannotContactHost:        true,
+	CodeTooBusy:                  true,
+	CodeDeviceAttachTimeout:      true,
+	CodeDeviceDetachTimeout:      true,
+	CodeSMPluginCommFailure:      true,
+	// xapi's catch-all for an unexpected exception, usually a race inside
+	// the pool (xenopsd, storage): worth a few more tries, not more.
+	CodeInternalError: true,
+}
+
+// Classify is the one place that says whether a failure is worth another
+// attempt. Transient: transport failures (dropped connections, refused
+// dials, timeouts, 429/502/503/504), the transient codes above, and a
+// master that could not be found. Permanent: any other xapi code, TLS
+// certificate problems, malformed answers, unknown host names. Canceled:
+// the caller's context was cancelled.
+func Classify(err error) Class {
 	if err == nil {
-		return false
+		return Permanent
 	}
 	if xe, ok := AsError(err); ok {
-		return retryableCodes[xe.Code]
+		if transientCodes[xe.Code] {
+			return Transient
+		}
+		return Permanent
 	}
 	if errors.Is(err, context.Canceled) {
-		return false
+		return Canceled
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return true
+		return Transient
 	}
 	var he *HTTPError
 	if errors.As(err, &he) {
 		switch he.StatusCode {
 		case 429, 502, 503, 504:
-			return true
+			return Transient
 		}
-		return false
+		return Permanent
 	}
 	var pe *ProtocolError
-	if errors.As(err, &pe) {
-		return false
-	}
 	var ua x509.UnknownAuthorityError
 	var ci x509.CertificateInvalidError
 	var hn x509.HostnameError
-	if errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &hn) {
-		return false
+	var rh tls.RecordHeaderError
+	if errors.As(err, &pe) || errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &hn) || errors.As(err, &rh) {
+		return Permanent
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return Permanent
 	}
 	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
 	var oe *net.OpError
-	return errors.As(err, &oe)
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return Transient
+	}
+	return Permanent
+}
+
+// Retryable reports whether repeating the operation later may succeed
+// (Classify says Transient).
+func Retryable(err error) bool { return Classify(err) == Transient }
+
+// notDelivered reports whether err means the request never reached the
+// host: it could not be dialled, so the call was not executed there.
+func notDelivered(err error) bool {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
 }
 
 // excerpt shortens s to about n bytes for error messages.

@@ -42,7 +42,7 @@ func (s *Session) EventFrom(ctx context.Context, classes []string, token string,
 	if classes == nil {
 		classes = []string{}
 	}
-	v, err := s.callTimeout(ctx, timeout+s.c.cfg.callTimeout, "event.from", classes, token, timeout.Seconds())
+	v, err := s.callTimeout(ctx, timeout+s.cfg.callTimeout, "event.from", classes, token, timeout.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("wait for events: %w", err)
 	}

@@ -48,8 +48,20 @@ func (f *ForeignSession) VDI() Ref { return f.vdi }
 
 // call prepends the foreign session reference. There is no re-login: a
 // foreign session cannot be recreated without reopening the database.
+// A foreign database lives on the master that opened it: when the master
+// moves, the call follows it and meets SESSION_INVALID there.
 func (f *ForeignSession) call(ctx context.Context, method string, params ...any) (any, error) {
-	return f.opener.c.call(ctx, f.opener.c.cfg.callTimeout, method, append([]any{string(f.ref)}, params...))
+	o := f.opener
+	c, _, gen := o.current()
+	v, err := c.call(ctx, o.cfg.callTimeout, method, append([]any{string(f.ref)}, params...))
+	if !masterGone(method, err) || ctx.Err() != nil {
+		return v, err
+	}
+	if derr := o.rediscover(ctx, c, gen, err); derr != nil {
+		return nil, derr
+	}
+	c, _, _ = o.current()
+	return c.call(ctx, o.cfg.callTimeout, method, append([]any{string(f.ref)}, params...))
 }
 
 // callTo makes a call whose params include session_to (the real session
@@ -94,7 +106,7 @@ func (f *ForeignSession) Logout(ctx context.Context) error {
 	}
 	f.closed = true
 	f.mu.Unlock()
-	_, err := f.opener.c.call(ctx, f.opener.c.cfg.callTimeout, "session.logout", []any{string(f.ref)})
+	_, err := f.call(ctx, "session.logout")
 	if err != nil && !IsCode(err, CodeSessionInvalid) {
 		return fmt.Errorf("log out of metadata database of VDI %s: %w", f.vdi, err)
 	}

@@ -66,9 +66,10 @@ func TestLoginFollowsHostIsSlaveBareAddress(t *testing.T) {
 	s, err := newTestClient(t, "http://localhost:"+u.Port()).Login(context.Background(), "root", "pw")
 	require.NoError(t, err)
 	assert.Equal(t, "http://127.0.0.1:"+u.Port()+"/", s.Endpoint())
-	assert.Equal(t, []string{"localhost:" + u.Port(), "127.0.0.1:" + u.Port()}, hosts)
+	assert.Equal(t, []string{"localhost:" + u.Port(), "127.0.0.1:" + u.Port()}, hosts[:2], "the login went to the slave, then to the master")
 }
 
+// A slave is never asked twice: one naming itself ends the search.
 func TestLoginRedirectLoopIsBounded(t *testing.T) {
 	var f *fakeXAPI
 	f = newFake(t, map[string]func(rpcCall) string{
@@ -79,7 +80,7 @@ func TestLoginRedirectLoopIsBounded(t *testing.T) {
 	})
 	_, err := newTestClient(t, f.srv.URL).Login(context.Background(), "root", "pw")
 	assert.True(t, IsCode(err, CodeHostIsSlave), "%v", err)
-	assert.Len(t, f.callsTo("session.login_with_password"), 4)
+	assert.Len(t, f.callsTo("session.login_with_password"), 1)
 }
 
 func TestWithHostRebuildsURL(t *testing.T) {

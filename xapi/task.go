@@ -2,6 +2,7 @@ package xapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -29,7 +30,7 @@ func progressFrom(ctx context.Context) ProgressFunc {
 // runAsync calls Async.<method> and waits for the task, destroying it after.
 // It returns the task result fragment.
 func (s *Session) runAsync(ctx context.Context, method string, params ...any) (string, error) {
-	v, err := s.call(ctx, "Async."+method, params...)
+	v, err := s.callTimeout(ctx, s.cfg.asyncTimeout, "Async."+method, params...)
 	if err != nil {
 		return "", err
 	}
@@ -38,6 +39,40 @@ func (s *Session) runAsync(ctx context.Context, method string, params ...any) (s
 		return "", err
 	}
 	return s.awaitTask(ctx, task)
+}
+
+// runAsyncOn is runAsync for an operation op on one object of class that
+// xapi lists in the object's current_operations while it runs (VM.start
+// as "start"...). If the Async call itself got no answer in time, the task
+// may exist all the same: it is looked for there and waited for, rather
+// than the operation asked for twice.
+func (s *Session) runAsyncOn(ctx context.Context, class string, obj Ref, op, method string, params ...any) (string, error) {
+	res, err := s.runAsync(ctx, method, params...)
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return res, err
+	}
+	if task, ok := s.runningTask(ctx, class, obj, op); ok {
+		return s.awaitTask(ctx, task)
+	}
+	return "", err
+}
+
+// runningTask finds the task of op in obj's current_operations.
+func (s *Session) runningTask(ctx context.Context, class string, obj Ref, op string) (Ref, bool) {
+	v, err := s.call(ctx, class+".get_current_operations", obj)
+	if err != nil {
+		return "", false
+	}
+	var ops map[string]string
+	if decodeInto(v, &ops) != nil {
+		return "", false
+	}
+	for task, o := range ops {
+		if o == op {
+			return Ref(task), true
+		}
+	}
+	return "", false
 }
 
 // awaitTask waits for task and destroys it afterwards, whatever happened.
@@ -67,7 +102,7 @@ func (s *Session) WaitTask(ctx context.Context, task Ref) (string, error) {
 		if ctx.Err() == nil {
 			return "", err
 		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.cfg.cancelTimeout)
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
 		defer cancel()
 		if cerr := s.CancelTask(cctx, task); cerr == nil || IsCode(cerr, CodeOperationNotAllowed) {
 			_, _ = s.waitDone(cctx, task)
@@ -111,7 +146,7 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 	classes := []string{"task/" + string(task)}
 	for !rec.Done() {
 		if useEvents {
-			batch, err := s.EventFrom(ctx, classes, token, s.c.cfg.eventTimeout)
+			batch, err := s.EventFrom(ctx, classes, token, s.cfg.eventTimeout)
 			if err != nil {
 				if ctx.Err() != nil {
 					return rec, ctx.Err()
@@ -140,7 +175,7 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 			// Nothing about our task in this batch (long-poll timeout):
 			// read it once so a missed event cannot make us wait forever.
 		} else {
-			t := time.NewTimer(s.c.cfg.pollInterval)
+			t := time.NewTimer(s.cfg.pollInterval)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -175,7 +210,7 @@ func (s *Session) DestroyTask(ctx context.Context, task Ref) error {
 // destroyTaskQuietly is best effort: a leftover task record is harmless and
 // xapi garbage-collects it; it must not hide the operation's own outcome.
 func (s *Session) destroyTaskQuietly(ctx context.Context, task Ref) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.c.cfg.cancelTimeout)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
 	defer cancel()
 	_ = s.DestroyTask(cctx, task)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -247,4 +248,41 @@ func TestEventFromPublic(t *testing.T) {
 	assert.Equal(t, golden(t, "srlist.xml"), doc)
 	c := f.callsTo("event.from")[0]
 	assert.Equal(t, []any{"OpaqueRef:s", []any{"task"}, nil, 0.0}, c.Params)
+}
+
+// An Async call whose answer is later than its timeout may have created the
+// task all the same: it is found in the VM's current_operations and waited
+// for, and VM.start is not asked twice.
+func TestSlowAsyncCallIsWaitedForThroughItsTask(t *testing.T) {
+	release := make(chan struct{})
+	f := asyncFake(t, "VM.start", func() string { return taskRecord("success", "1", "") }, nil)
+	t.Cleanup(func() { close(release) })
+	f.mu.Lock()
+	f.handlers["Async.VM.start"] = func(rpcCall) string { <-release; return success(xv(taskRef)) }
+	f.handlers["VM.get_current_operations"] = func(rpcCall) string {
+		return success(`<value><struct><member><name>` + taskRef + `</name><value>start</value></member></struct></value>`)
+	}
+	f.mu.Unlock()
+	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond))
+	require.NoError(t, s.StartVM(context.Background(), "OpaqueRef:vm", false, false))
+	assert.Len(t, f.callsTo("Async.VM.start"), 1, "not asked twice")
+	assert.Len(t, f.callsTo("task.get_record"), 1)
+	require.Len(t, f.callsTo("task.destroy"), 1)
+}
+
+// With no task to be found, the timeout is returned (transient): the caller
+// re-reads the VM before it asks again.
+func TestSlowAsyncCallWithoutTask(t *testing.T) {
+	release := make(chan struct{})
+	f := asyncFake(t, "VM.start", func() string { return taskRecord("success", "1", "") }, nil)
+	t.Cleanup(func() { close(release) })
+	f.mu.Lock()
+	f.handlers["Async.VM.start"] = func(rpcCall) string { <-release; return success(xv(taskRef)) }
+	f.handlers["VM.get_current_operations"] = func(rpcCall) string { return success(`<value><struct></struct></value>`) }
+	f.mu.Unlock()
+	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond))
+	err := s.StartVM(context.Background(), "OpaqueRef:vm", false, false)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, Transient, Classify(err))
+	assert.Len(t, f.callsTo("Async.VM.start"), 1)
 }

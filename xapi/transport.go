@@ -31,12 +31,14 @@ type config struct {
 	insecure      bool
 	httpClient    *http.Client
 	callTimeout   time.Duration
+	asyncTimeout  time.Duration
 	eventTimeout  time.Duration
 	pollInterval  time.Duration
 	cancelTimeout time.Duration
 	originator    string
 	maxBody       int64
-	maxRedirects  int
+	knownHosts    []string
+	onMove        func(MasterMove)
 }
 
 // Option configures a Client.
@@ -61,6 +63,12 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpCli
 // operations go through Async tasks and are not bounded by it.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
 
+// WithAsyncCallTimeout bounds the answer to an Async.* call, the task
+// reference (default 5 minutes, and never less than the call timeout). It
+// is longer than a plain call's because giving up on it may leave a task
+// running unseen: a slow pool is waited for rather than asked twice.
+func WithAsyncCallTimeout(d time.Duration) Option { return func(c *config) { c.asyncTimeout = d } }
+
 // WithEventTimeout sets the long-poll timeout passed to event.from while
 // waiting for tasks (default 30 s).
 func WithEventTimeout(d time.Duration) Option { return func(c *config) { c.eventTimeout = d } }
@@ -76,6 +84,17 @@ func WithCancelTimeout(d time.Duration) Option { return func(c *config) { c.canc
 // WithOriginator sets the originator passed to session.login_with_password
 // (default "lifeboat"); xapi shows it in its logs and session records.
 func WithOriginator(s string) Option { return func(c *config) { c.originator = s } }
+
+// WithKnownHosts names other hosts of the pool (addresses as in host.address,
+// or host:port, or URLs). When the master cannot be reached, a session looks
+// for the new one among these and the hosts it has learnt from the pool.
+func WithKnownHosts(addrs ...string) Option {
+	return func(c *config) { c.knownHosts = append(c.knownHosts, addrs...) }
+}
+
+// WithMasterMoved calls fn once for each move of a session to another
+// master, and once for each search that found none (To is then "").
+func WithMasterMoved(fn func(MasterMove)) Option { return func(c *config) { c.onMove = fn } }
 
 // NewClient returns a client for the XAPI endpoint, e.g. "https://10.0.0.1"
 // or "http://127.0.0.1:8080". Credentials in the URL are refused.
@@ -98,16 +117,17 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 	}
 	cfg := config{
 		callTimeout:   2 * time.Minute,
+		asyncTimeout:  5 * time.Minute,
 		eventTimeout:  30 * time.Second,
 		pollInterval:  time.Second,
 		cancelTimeout: time.Minute,
 		originator:    "lifeboat",
 		maxBody:       1 << 30,
-		maxRedirects:  3,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cfg.asyncTimeout = max(cfg.asyncTimeout, cfg.callTimeout)
 	hc := cfg.httpClient
 	if hc == nil {
 		tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}

@@ -92,6 +92,11 @@ type Site struct {
 	Insecure bool `yaml:"insecure"`
 	// Timeout of one XAPI call (0: the activities' default).
 	Timeout plan.Duration `yaml:"timeout"`
+	// Hosts are the pool's other hosts (host.address, host:port or a URL).
+	// When url stops answering as the master, the worker looks for the new
+	// master among them as well as among the hosts it read from the pool;
+	// listing them matters most for a worker that starts while url is down.
+	Hosts []string `yaml:"hosts"`
 }
 
 // Secret says where one "${secret:NAME}" of the plans comes from.
@@ -292,6 +297,31 @@ func (v *checker) site(name string, s Site) {
 	if s.Timeout < 0 {
 		v.errorf(f+".timeout", "the timeout is negative; write 0 for the default or a duration such as 60s")
 	}
+	for i, h := range s.Hosts {
+		if problem := hostProblem(h); problem != "" {
+			v.errorf(f+".hosts", "entry %d %s; write a host's address such as 10.0.0.12, xen-02.example.com:443 or https://xen-02.example.com", i+1, problem)
+		}
+	}
+}
+
+// hostProblem says what is wrong with one entry of a site's hosts, if
+// anything; the entry itself is not echoed (it might hold credentials).
+func hostProblem(h string) string {
+	switch {
+	case strings.TrimSpace(h) == "":
+		return "is empty"
+	case strings.Contains(h, "://"):
+		u, err := url.Parse(h)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			return "is not an http:// or https:// URL"
+		case u.User != nil:
+			return "holds credentials"
+		}
+	case strings.ContainsAny(h, " /@"):
+		return "is not a host address"
+	}
+	return ""
 }
 
 func isLoopback(host string) bool {

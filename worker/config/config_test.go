@@ -24,13 +24,14 @@ func TestLoadFull(t *testing.T) {
 	assert.Equal(t, []string{"lyon", "paris"}, c.SiteNames())
 	assert.Equal(t, "/run/secrets/paris", c.Sites["paris"].PasswordFile)
 	assert.Equal(t, 2*time.Minute, c.Sites["paris"].Timeout.D())
+	assert.Equal(t, []string{"10.0.0.12", "paris-02.example.com:443"}, c.Sites["paris"].Hosts)
 	var ws []string
 	for _, w := range c.Warnings {
 		ws = append(ws, w.String())
 	}
 	assert.Equal(t, []string{
-		"testdata/full.yaml:19:10: sites.lyon.url: site lyon is reached over plain http, so its password crosses the network in clear; use https",
-		"testdata/full.yaml:22:15: sites.lyon.insecure: insecure has no effect on an http:// URL; remove it",
+		"testdata/full.yaml:20:10: sites.lyon.url: site lyon is reached over plain http, so its password crosses the network in clear; use https",
+		"testdata/full.yaml:23:15: sites.lyon.insecure: insecure has no effect on an http:// URL; remove it",
 	}, ws)
 }
 
@@ -66,6 +67,13 @@ func TestBad(t *testing.T) {
 	assert.Equal(t, strings.Join(want, "\n"), err.Error())
 	assert.NotContains(t, err.Error(), "secret@", "never echo credentials")
 	assert.NotContains(t, err.Error(), "hunter", "never echo what may be a password")
+
+	_, err = Parse([]byte("sites:\n  lyon: {url: https://l, username: u, password_env: P, hosts: [\"\", \"https://u:pw@l2\", ok:443]}\n"), "w.yaml")
+	assert.EqualError(t, err, strings.Join([]string{
+		"w.yaml:2:56: sites.lyon.hosts: entry 1 is empty; write a host's address such as 10.0.0.12, xen-02.example.com:443 or https://xen-02.example.com",
+		"w.yaml:2:56: sites.lyon.hosts: entry 2 holds credentials; write a host's address such as 10.0.0.12, xen-02.example.com:443 or https://xen-02.example.com",
+	}, "\n"))
+	assert.NotContains(t, err.Error(), "pw@")
 
 	_, err = Parse([]byte("sites:\n  lyon:\n    timout: 30s\n"), "w.yaml")
 	assert.EqualError(t, err, `w.yaml:3:5: sites.lyon.timout: unknown key "timout"; did you mean timeout?`)

@@ -38,6 +38,7 @@ func (c *Config) ResolveWith(lookupEnv func(string) (string, bool)) (map[string]
 			CAFile:   s.CAFile,
 			Insecure: s.Insecure,
 			Timeout:  time.Duration(s.Timeout),
+			Hosts:    append([]string(nil), s.Hosts...),
 		}
 	}
 	store := &secretStore{values: map[string]string{}}
