@@ -43,13 +43,14 @@ func (k *cleaner) leftover(err error, what, next string) {
 // earlier real failover created. Per-object failures are leftovers;
 // infrastructure failures fail the activity, which a retry resumes.
 func (a *Activities) CleanupTest(ctx context.Context, in *CleanupInput) (*CleanupResult, error) {
+	tr := newTracker(ctx, cleanupBeat{})
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
 	}
-	k := &cleaner{a: a, c: c, out: &CleanupResult{Removed: []string{}}, tr: newTracker(ctx, cleanupBeat{})}
-	stop := k.tr.keepAlive(a.lim.heartbeatEvery)
-	defer stop()
+	k := &cleaner{a: a, c: c, out: &CleanupResult{Removed: []string{}}, tr: tr}
 	fail := func(err error, what string) (*CleanupResult, error) {
 		return nil, classify(ctx, err, what+" at site "+c.site+" failed", "the cleanup is retried")
 	}

@@ -43,6 +43,7 @@ func (c *checks) add(check, object, severity, format string, args ...any) {
 // it); an unreachable source site is a warning (the site may be gone, which
 // is why we fail over).
 func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*PrecheckResult, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err

@@ -34,13 +34,20 @@ type recoverBeat struct {
 // retry after a worker crash first waits for the recover task the crashed
 // attempt left running, so a VM is never recovered twice.
 func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverResult, error) {
+	// The tracker starts with the earlier attempt's details, so that a
+	// worker dying while this attempt logs in or waits for that attempt's
+	// task leaves them to the next attempt.
+	var prev recoverBeat
+	resumed := previousHeartbeat(ctx, &prev)
+	tr := newTracker(ctx, prev)
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
 	}
 	done := map[string]RecoveredUnit{}
-	var prev recoverBeat
-	if previousHeartbeat(ctx, &prev) {
+	if resumed {
 		for _, d := range prev.Done {
 			done[d.UUID] = d
 		}
@@ -56,9 +63,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			a.logoutForeign(ctx, c, c.s.NewForeignSession(xapi.ForeignRef(f), ""))
 		}
 	}
-	tr := newTracker(ctx, recoverBeat{Done: prev.Done})
-	stop := tr.keepAlive(a.lim.heartbeatEvery)
-	defer stop()
+	tr.update(func(b *recoverBeat) { *b = recoverBeat{Done: prev.Done} })
 
 	sessions := map[string]*xapi.ForeignSession{}
 	defer func() {
