@@ -185,7 +185,7 @@ func groupName(sel *Selected, g int) string {
 
 // precheck runs the prechecks; a problem blocks the run, a warning does not.
 func (r *run) precheck(ctx workflow.Context) error {
-	in := &activities.PrecheckInput{Site: r.target, Mode: r.mode, VMs: r.selected.VMs()}
+	in := &activities.PrecheckInput{Site: r.target, Mode: r.mode, Plan: r.plan.Name, VMs: r.selected.VMs()}
 	if r.mode != plan.ModeTestFailover {
 		in.SourceSite = r.source
 	}
@@ -198,6 +198,7 @@ func (r *run) precheck(ctx workflow.Context) error {
 		return fmt.Errorf("the prechecks at site %s could not run: %s; check the site is reachable, then start the run again", r.target, errorText(err))
 	}
 	r.prechecks = res.Checks
+	r.noteAdopted(ctx, res.Adopted)
 	problems := problemsByObject(res.Checks)
 	r.errors = append(r.errors, problems...)
 	if len(problems) > 0 {
@@ -309,7 +310,7 @@ func (r *run) recover(ctx workflow.Context) error {
 	return runLimited(ctx, len(jobs), func(int) int { return 1 }, r.plan.Limits().Recover,
 		func(i, _ int) workflow.Future {
 			job := jobs[i]
-			in := &activities.RecoverInput{Site: r.target}
+			in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
 			for _, u := range job.units {
 				in.Units = append(in.Units, u.Unit)
 				r.attempted[u.UUID] = true
@@ -742,7 +743,7 @@ func (r *run) inventoryAfter(ctx workflow.Context) {
 		r.leftovers = append(r.leftovers, fmt.Sprintf("The inventory of the pool at site %s after cleanup failed: %s; check by hand that the test left nothing behind.", r.target, strings.TrimSuffix(errorText(err), ".")))
 		return
 	}
-	diff := inventoryDiff(r.before, after, r.vmName)
+	diff := inventoryDiff(r.baselineForDiff(), after, r.vmName)
 	r.leftovers = append(r.leftovers, diff...)
 	if len(diff) == 0 {
 		r.event(ctx, "The pool at site %s is exactly as it was before the test.", r.target)
