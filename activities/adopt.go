@@ -134,6 +134,7 @@ func (a *Activities) markRecovered(ctx context.Context, c *conn, o owner, u Unit
 // owner's: all of them (and, for a vApp, the vApp) means the unit is adopted.
 type adoption struct {
 	ours   []string          // names of the VMs that are this owner's copies
+	uuids  []string          // and their UUIDs
 	others map[string]string // VM UUID -> why a lifeboat-marked VM is not ours
 }
 
@@ -149,6 +150,7 @@ func (o owner) classifyExisting(u Unit, vms []VMInfo, byUUID map[string]xapi.VM)
 		ok, why := o.adoptable(ex, u.SourceVDI, vm.Version)
 		if ok {
 			ad.ours = append(ad.ours, q(vm.Name, vm.UUID))
+			ad.uuids = append(ad.uuids, vm.UUID)
 			continue
 		}
 		if why != "" {

@@ -32,6 +32,7 @@ const (
 type checks struct {
 	list    []Check
 	adopted []string // unit UUIDs
+	own     []string // VM UUIDs
 }
 
 func (c *checks) add(check, object, severity, format string, args ...any) {
@@ -88,7 +89,7 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 	if err := a.checkMemory(ctx, c, in, ck, poolObj); err != nil {
 		return nil, err
 	}
-	return &PrecheckResult{Checks: ck.list, Adopted: ck.adopted}, nil
+	return &PrecheckResult{Checks: ck.list, Adopted: ck.adopted, OwnCopies: ck.own}, nil
 }
 
 // unitVMs maps each unit UUID to its VMs from the input (a vApp's members,
@@ -201,6 +202,7 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 	for _, u := range in.Units {
 		// This plan's own copies from an earlier run are adopted (adopt.go).
 		ad, rest := o.classifyExisting(u, vmsOf[u.UUID], byUUID)
+		ck.own = append(ck.own, ad.uuids...)
 		if len(ad.ours) > 0 && len(ad.ours) == len(vmsOf[u.UUID]) && (u.Kind != KindVApp || appUUIDs[u.UUID]) {
 			ck.add(checkExisting, unitLabel(u), sevOK, "%s", adoptedText(o, ad, siteName))
 			ck.adopted = append(ck.adopted, u.UUID)
@@ -232,6 +234,8 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 			ck.add(checkExisting, obj, sevProblem, "a copy this plan did not recover from this metadata already exists at site %s: %s; exclude it from the plan, then re-run", siteName, strings.Join(newer, ", "))
 		case len(running) > 0:
 			ck.add(checkExisting, obj, sevProblem, "an older copy is running at site %s: %s; shut it down there (recovery would skip it silently), then re-run", siteName, strings.Join(running, ", "))
+		case len(ad.ours) > 0:
+			ck.add(checkExisting, obj, sevOK, "partly left at site %s by an earlier %s of plan %s (%s): recovered again from the same metadata", siteName, o.mode, o.plan, strings.Join(ad.ours, ", "))
 		case len(older) > 0 || (u.Kind == KindVApp && appUUIDs[u.UUID]):
 			ck.add(checkExisting, obj, sevWarning, "an older copy exists at site %s and will be replaced", siteName)
 		default:

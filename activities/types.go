@@ -150,6 +150,11 @@ type PrecheckResult struct {
 	// Adopted lists the units (UUIDs) an earlier run of the plan recovered:
 	// they are not recovered again, only started.
 	Adopted []string `json:"adopted,omitempty"`
+	// OwnCopies lists the VMs (UUIDs) at the target that an earlier run of
+	// the plan in this mode recovered from the same metadata: those of the
+	// adopted units, and those of units that are recovered again (a vApp
+	// whose vApp record is gone).
+	OwnCopies []string `json:"own_copies,omitempty"`
 }
 
 // Check is one precheck line.

@@ -15,8 +15,12 @@ import (
 // wanted state, a test failover's cleanup removes them. The report marks
 // them adopted and the timeline says which they are.
 
-// noteAdopted records the precheck's adopted units.
-func (r *run) noteAdopted(ctx workflow.Context, uuids []string) {
+// noteAdopted records the precheck's adopted units, and the VMs that are
+// this plan's own copies from an earlier run.
+func (r *run) noteAdopted(ctx workflow.Context, uuids, ownCopies []string) {
+	for _, uuid := range ownCopies {
+		r.adopted = appendNew(r.adopted, uuid)
+	}
 	if len(uuids) == 0 {
 		return
 	}
@@ -37,10 +41,10 @@ func (r *run) noteAdopted(ctx workflow.Context, uuids []string) {
 			if o := r.vm(vm.UUID); o != nil {
 				o.Adopted = true
 			}
-			r.adopted = append(r.adopted, vm.UUID)
+			r.adopted = appendNew(r.adopted, vm.UUID)
 		}
 		if u.Kind == activities.KindVApp {
-			r.adopted = append(r.adopted, u.UUID)
+			r.adopted = appendNew(r.adopted, u.UUID)
 		}
 	}
 	r.event(ctx, "Adopted %s that an earlier %s of plan %s recovered at site %s from the same metadata: %s; they are not recovered again, only started as the plan says.",
@@ -48,8 +52,9 @@ func (r *run) noteAdopted(ctx workflow.Context, uuids []string) {
 }
 
 // baselineForDiff is the inventory a test failover's pool is compared with
-// after cleanup: what was there before, less the adopted copies an earlier
-// test left behind, which this run's cleanup removed on purpose.
+// after cleanup: what was there before, less the copies an earlier test of
+// the plan left behind (adopted, or recovered again), which this run's
+// cleanup removed on purpose.
 func (r *run) baselineForDiff() *activities.Inventory {
 	if len(r.adopted) == 0 {
 		return r.before

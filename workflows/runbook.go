@@ -188,7 +188,7 @@ type run struct {
 	selected    *Selected
 	attempted   map[string]bool // unit UUIDs whose recovery was started
 	recovered   map[string]bool // VM and vApp UUIDs reported recovered
-	adopted     []string        // VM and vApp UUIDs the precheck adopted
+	adopted     []string        // VM and vApp UUIDs: the precheck's adopted units and own copies
 	before      *activities.Inventory
 }
 

@@ -198,7 +198,7 @@ func (r *run) precheck(ctx workflow.Context) error {
 		return fmt.Errorf("the prechecks at site %s could not run: %s; check the site is reachable, then start the run again", r.target, errorText(err))
 	}
 	r.prechecks = res.Checks
-	r.noteAdopted(ctx, res.Adopted)
+	r.noteAdopted(ctx, res.Adopted, res.OwnCopies)
 	problems := problemsByObject(res.Checks)
 	r.errors = append(r.errors, problems...)
 	if len(problems) > 0 {
