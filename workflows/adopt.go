@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
@@ -47,8 +48,9 @@ func (r *run) noteAdopted(ctx workflow.Context, uuids, ownCopies []string) {
 			r.adopted = appendNew(r.adopted, u.UUID)
 		}
 	}
-	r.event(ctx, "Adopted %s that an earlier %s of plan %s recovered at site %s from the same metadata: %s; they are not recovered again, only started as the plan says.",
+	r.adoptedText = fmt.Sprintf("Adopted %s that an earlier %s of plan %s recovered at site %s from the same metadata: %s; they are not recovered again, only started as the plan says.",
 		plural(len(names), "unit"), r.mode, r.plan.Name, r.target, strings.Join(names, ", "))
+	r.event(ctx, "%s", r.adoptedText)
 }
 
 // baselineForDiff is the inventory a test failover's pool is compared with

@@ -245,6 +245,9 @@ func (r *run) precheckSummary() string {
 		plural(vapps, "vApp"), plural(len(r.selected.Units)-vapps, "standalone VM"), plural(len(r.vms), "VM")+" in all",
 		r.source, r.target, r.startMode)
 	writef(&b, "Prechecks: %s.\n", checkCounts(r.prechecks))
+	if r.adoptedText != "" {
+		writef(&b, "%s\n", r.adoptedText)
+	}
 	lines := 0
 	for _, c := range r.prechecks {
 		if c.Severity == SeverityOK {
