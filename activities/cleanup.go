@@ -20,6 +20,10 @@ type cleaner struct {
 	c   *conn
 	out *CleanupResult
 	tr  *tracker[cleanupBeat]
+	// handled holds the VMs already dealt with: a vApp's members are in the
+	// input's VMs too, and a second try after a failure would report a
+	// leftover that is not there (or the same one twice).
+	handled map[xapi.Ref]bool
 }
 
 func (k *cleaner) removed(format string, args ...any) {
@@ -43,13 +47,14 @@ func (k *cleaner) leftover(err error, what, next string) {
 // earlier real failover created. Per-object failures are leftovers;
 // infrastructure failures fail the activity, which a retry resumes.
 func (a *Activities) CleanupTest(ctx context.Context, in *CleanupInput) (*CleanupResult, error) {
+	tr := newTracker(ctx, cleanupBeat{})
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
 	}
-	k := &cleaner{a: a, c: c, out: &CleanupResult{Removed: []string{}}, tr: newTracker(ctx, cleanupBeat{})}
-	stop := k.tr.keepAlive(a.lim.heartbeatEvery)
-	defer stop()
+	k := &cleaner{a: a, c: c, out: &CleanupResult{Removed: []string{}}, tr: tr, handled: map[xapi.Ref]bool{}}
 	fail := func(err error, what string) (*CleanupResult, error) {
 		return nil, classify(ctx, err, what+" at site "+c.site+" failed", "the cleanup is retried")
 	}
@@ -137,6 +142,10 @@ func (k *cleaner) vapp(ctx context.Context, uuid string) error {
 // vm shuts a VM down unless it is suspended, destroys its snapshots, then
 // the VM record. VM.destroy removes VBD/VIF records, never VDIs.
 func (k *cleaner) vm(ctx context.Context, ref xapi.Ref) error {
+	if k.handled[ref] {
+		return nil
+	}
+	k.handled[ref] = true
 	s := k.c.s
 	vm, err := s.GetVMRecord(ctx, ref)
 	if gone(err) {

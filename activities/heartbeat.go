@@ -66,6 +66,15 @@ func (t *tracker[T]) keepAlive(every time.Duration) (stop func()) {
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
+// keepAlive heartbeats an activity that has no progress of its own to
+// resume from, from its first line to its last: every wait on XAPI in
+// between (a login, an SR.probe, a VDI.open_database, a task) is covered,
+// so a worker that dies anywhere in it is noticed within the heartbeat
+// timeout rather than the start-to-close timeout.
+func (a *Activities) keepAlive(ctx context.Context) (stop func()) {
+	return newTracker(ctx, struct{}{}).keepAlive(a.lim.heartbeatEvery)
+}
+
 func recordHeartbeat(ctx context.Context, details any) {
 	if activity.IsActivity(ctx) {
 		activity.RecordHeartbeat(ctx, details)

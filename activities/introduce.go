@@ -48,17 +48,22 @@ func withPartialResult(err error, out *IntroduceResult) error {
 }
 
 func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*IntroduceResult, error) {
+	// Heartbeat from the first line, with the earlier attempt's task until
+	// it is over, so a worker dying while this one waits for it leaves it
+	// to the next attempt.
+	var prev introduceBeat
+	previousHeartbeat(ctx, &prev)
+	tr := newTracker(ctx, prev)
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
 	}
-	var prev introduceBeat
-	if previousHeartbeat(ctx, &prev) && prev.Task != "" {
+	if prev.Task != "" {
 		a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task))
+		tr.update(func(b *introduceBeat) { *b = introduceBeat{} })
 	}
-	tr := newTracker(ctx, introduceBeat{})
-	stop := tr.keepAlive(a.lim.heartbeatEvery)
-	defer stop()
 
 	out := &IntroduceResult{DRTasks: []DRTask{}, AttachedSRs: []SRInfo{}}
 	seenTask := map[string]bool{}

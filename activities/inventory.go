@@ -8,6 +8,7 @@ import (
 // Inventory snapshots a pool's DR-relevant state: compared before and after
 // a test failover, it proves the DR pool was left as it was.
 func (a *Activities) Inventory(ctx context.Context, in *InventoryInput) (*Inventory, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err

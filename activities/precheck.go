@@ -29,7 +29,11 @@ const (
 	checkVersion  = "xapi-version"
 )
 
-type checks struct{ list []Check }
+type checks struct {
+	list    []Check
+	adopted []string // unit UUIDs
+	own     []string // VM UUIDs
+}
 
 func (c *checks) add(check, object, severity, format string, args ...any) {
 	c.list = append(c.list, Check{Check: check, Object: object, Severity: severity, Message: fmt.Sprintf(format, args...)})
@@ -43,6 +47,7 @@ func (c *checks) add(check, object, severity, format string, args ...any) {
 // it); an unreachable source site is a warning (the site may be gone, which
 // is why we fail over).
 func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*PrecheckResult, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
@@ -90,7 +95,7 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 			return nil, err
 		}
 	}
-	return &PrecheckResult{Checks: ck.list}, nil
+	return &PrecheckResult{Checks: ck.list, Adopted: ck.adopted, OwnCopies: ck.own}, nil
 }
 
 // unitVMs maps each unit UUID to its VMs from the input (a vApp's members,
@@ -199,9 +204,18 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 	for _, app := range apps {
 		appUUIDs[app.UUID] = true
 	}
+	o := owner{in.Plan, in.Mode}
 	for _, u := range in.Units {
+		// This plan's own copies from an earlier run are adopted (adopt.go).
+		ad, rest := o.classifyExisting(u, vmsOf[u.UUID], byUUID)
+		ck.own = append(ck.own, ad.uuids...)
+		if len(ad.ours) > 0 && len(ad.ours) == len(vmsOf[u.UUID]) && (u.Kind != KindVApp || appUUIDs[u.UUID]) {
+			ck.add(checkExisting, unitLabel(u), sevOK, "%s", adoptedText(o, ad, siteName))
+			ck.adopted = append(ck.adopted, u.UUID)
+			continue
+		}
 		var newer, running, older []string
-		for _, vm := range vmsOf[u.UUID] {
+		for _, vm := range rest {
 			ex, ok := byUUID[vm.UUID]
 			if !ok {
 				continue
@@ -209,7 +223,11 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 			name := q(vm.Name, vm.UUID)
 			switch {
 			case ex.Version >= vm.Version:
-				newer = append(newer, fmt.Sprintf("%s (version %d there, %d in the metadata)", name, ex.Version, vm.Version))
+				if why := ad.others[vm.UUID]; why != "" {
+					newer = append(newer, fmt.Sprintf("%s (version %d there, %d in the metadata; %s)", name, ex.Version, vm.Version, why))
+				} else {
+					newer = append(newer, fmt.Sprintf("%s (version %d there, %d in the metadata)", name, ex.Version, vm.Version))
+				}
 			case ex.PowerState != xapi.PowerHalted:
 				running = append(running, fmt.Sprintf("%s (%s)", name, ex.PowerState))
 			default:
@@ -219,9 +237,11 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 		obj := unitLabel(u)
 		switch {
 		case len(newer) > 0:
-			ck.add(checkExisting, obj, sevProblem, "a newer version already exists at site %s: %s; delete it there or exclude it from the plan, then re-run", siteName, strings.Join(newer, ", "))
+			ck.add(checkExisting, obj, sevProblem, "a copy this plan did not recover from this metadata already exists at site %s: %s; exclude it from the plan, then re-run", siteName, strings.Join(newer, ", "))
 		case len(running) > 0:
 			ck.add(checkExisting, obj, sevProblem, "an older copy is running at site %s: %s; shut it down there (recovery would skip it silently), then re-run", siteName, strings.Join(running, ", "))
+		case len(ad.ours) > 0:
+			ck.add(checkExisting, obj, sevOK, "partly left at site %s by an earlier %s of plan %s (%s): recovered again from the same metadata", siteName, o.mode, o.plan, strings.Join(ad.ours, ", "))
 		case len(older) > 0 || (u.Kind == KindVApp && appUUIDs[u.UUID]):
 			ck.add(checkExisting, obj, sevWarning, "an older copy exists at site %s and will be replaced", siteName)
 		default:

@@ -10,6 +10,7 @@ import (
 // Probe runs SR.probe (metadata=true) for each storage target at the site.
 // It only reads: running it twice is harmless.
 func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err

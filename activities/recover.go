@@ -34,13 +34,20 @@ type recoverBeat struct {
 // retry after a worker crash first waits for the recover task the crashed
 // attempt left running, so a VM is never recovered twice.
 func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverResult, error) {
+	// The tracker starts with the earlier attempt's details, so that a
+	// worker dying while this attempt logs in or waits for that attempt's
+	// task leaves them to the next attempt.
+	var prev recoverBeat
+	resumed := previousHeartbeat(ctx, &prev)
+	tr := newTracker(ctx, prev)
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
 	}
 	done := map[string]RecoveredUnit{}
-	var prev recoverBeat
-	if previousHeartbeat(ctx, &prev) {
+	if resumed {
 		for _, d := range prev.Done {
 			done[d.UUID] = d
 		}
@@ -56,9 +63,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			a.logoutForeign(ctx, c, c.s.NewForeignSession(xapi.ForeignRef(f), ""))
 		}
 	}
-	tr := newTracker(ctx, recoverBeat{Done: prev.Done})
-	stop := tr.keepAlive(a.lim.heartbeatEvery)
-	defer stop()
+	tr.update(func(b *recoverBeat) { *b = recoverBeat{Done: prev.Done} })
 
 	sessions := map[string]*xapi.ForeignSession{}
 	defer func() {
@@ -86,7 +91,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			sessions[u.SourceVDI] = fs
 			tr.update(func(b *recoverBeat) { b.Foreign = append(b.Foreign, string(fs.Ref())) })
 		}
-		ru, err := a.recoverUnit(ctx, c, fs, u, tr)
+		ru, err := a.recoverUnit(ctx, c, fs, owner{in.Plan, in.Mode}, u, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +117,7 @@ type metaVM struct {
 // recoverUnit recovers one unit; the error is only for infrastructure
 // failures (the batch stops and is retried), per-unit failures are in
 // RecoveredUnit.Error.
-func (a *Activities) recoverUnit(ctx context.Context, c *conn, fs *xapi.ForeignSession, u Unit, tr *tracker[recoverBeat]) (RecoveredUnit, error) {
+func (a *Activities) recoverUnit(ctx context.Context, c *conn, fs *xapi.ForeignSession, o owner, u Unit, tr *tracker[recoverBeat]) (RecoveredUnit, error) {
 	label := unitLabel(u)
 	transient := func(err error, doing string) error {
 		return classify(ctx, err, fmt.Sprintf("%s %s at site %s failed", doing, label, c.site), "")
@@ -136,6 +141,11 @@ func (a *Activities) recoverUnit(ctx context.Context, c *conn, fs *xapi.ForeignS
 		return RecoveredUnit{}, transient(err, "checking")
 	}
 	if st.recovered() {
+		// An earlier attempt or run recovered it (the precheck adopted it, or
+		// the attempt died before marking it): make sure it is marked.
+		if err := a.markRecovered(ctx, c, o, u, st, false); err != nil && isTransient(ctx, err) {
+			return RecoveredUnit{}, transient(err, "marking")
+		}
 		return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), Already: true, RecoveredAt: time.Now().UTC()}, nil
 	}
 	if busy := st.notHalted(); len(busy) > 0 {
@@ -166,6 +176,10 @@ func (a *Activities) recoverUnit(ctx context.Context, c *conn, fs *xapi.ForeignS
 	}
 	if !st.recovered() {
 		return failedUnit(u, fmt.Sprintf("%s was reported recovered but %s at site %s: check the pool's XAPI log, then re-run.", label, st.why(), c.site)), nil
+	}
+	// Right after the recovery, so a re-run of the plan adopts the copy.
+	if err := a.markRecovered(ctx, c, o, u, st, true); err != nil && isTransient(ctx, err) {
+		return RecoveredUnit{}, transient(err, "marking")
 	}
 	a.log.Info("recovered", zap.String("site", c.site), zap.String("kind", u.Kind), zap.String("uuid", u.UUID), zap.String("name", u.Name))
 	return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), RecoveredAt: time.Now().UTC()}, nil

@@ -13,6 +13,7 @@ import (
 // Reprotect enables metadata replication on the recovered SRs, skipping
 // those already replicating this pool's metadata. Failures are per SR.
 func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*ReprotectResult, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
@@ -67,6 +68,7 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 // that introduced one of in.SRUUIDs; a task that is gone already counts as
 // destroyed.
 func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput) error {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ import (
 // listed from that copy, since recovering the vApp recovers them from it.
 // A VM that is a member of a winning vApp is never listed standalone.
 func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err

@@ -20,16 +20,23 @@ type startBeat struct {
 // is reported Already. A running VM asked to be paused is left running and
 // reported as it is (Verify flags it): pausing a live VM is not ours to do.
 func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMResult, error) {
+	// Heartbeat from the first line, with the earlier attempt's task until
+	// it is over: waiting for it (its start_delay) is long too.
+	var prev startBeat
+	previousHeartbeat(ctx, &prev)
+	tr := newTracker(ctx, prev)
+	stop := tr.keepAlive(a.lim.heartbeatEvery)
+	defer stop()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
 	}
-	var prev startBeat
-	if previousHeartbeat(ctx, &prev) && prev.Task != "" {
+	if prev.Task != "" {
 		_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task))
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		tr.update(func(b *startBeat) { b.Task = "" })
 	}
 	ref, vm, err := a.findVM(ctx, c, in.VMUUID)
 	if err != nil {
@@ -43,9 +50,6 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 	if vm.PowerState == want || (vm.PowerState == xapi.PowerRunning && in.Paused) {
 		return &StartVMResult{PowerState: vm.PowerState, Already: true, StartedAt: time.Now().UTC()}, nil
 	}
-	tr := newTracker(ctx, startBeat{})
-	stop := tr.keepAlive(a.lim.heartbeatEvery)
-	defer stop()
 	release, err := a.startSlot(ctx, c, in.Slots)
 	if err != nil {
 		return nil, err

@@ -140,6 +140,9 @@ type Unit struct {
 type PrecheckInput struct {
 	Site string    `json:"site"`
 	Mode plan.Mode `json:"mode"`
+	// Plan names the plan: a same-UUID VM it recovered in this mode from
+	// the same metadata in an earlier run is adopted (docs/reruns.md).
+	Plan string `json:"plan,omitempty"`
 	// SourceSite is checked for still-running copies (failover and failback)
 	// when it answers; an unreachable source is a warning, not a problem.
 	SourceSite string `json:"source_site,omitempty"`
@@ -158,6 +161,14 @@ type PrecheckInput struct {
 // PrecheckResult is the precheck report.
 type PrecheckResult struct {
 	Checks []Check `json:"checks"`
+	// Adopted lists the units (UUIDs) an earlier run of the plan recovered:
+	// they are not recovered again, only started.
+	Adopted []string `json:"adopted,omitempty"`
+	// OwnCopies lists the VMs (UUIDs) at the target that an earlier run of
+	// the plan in this mode recovered from the same metadata: those of the
+	// adopted units, and those of units that are recovered again (a vApp
+	// whose vApp record is gone).
+	OwnCopies []string `json:"own_copies,omitempty"`
 }
 
 // Check is one precheck line.
@@ -173,6 +184,10 @@ type Check struct {
 type RecoverInput struct {
 	Site  string `json:"site"`
 	Units []Unit `json:"units"`
+	// Plan and Mode are marked on every VM recovered, so a re-run of the
+	// plan adopts them (docs/reruns.md); without a plan nothing is marked.
+	Plan string    `json:"plan,omitempty"`
+	Mode plan.Mode `json:"mode,omitempty"`
 }
 
 // RecoverResult is per unit; a unit that failed has Error set and does not

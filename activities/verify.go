@@ -9,6 +9,7 @@ import (
 // Verify checks every VM is in its expected power state; one sentence per
 // VM that is not.
 func (a *Activities) Verify(ctx context.Context, in *VerifyInput) (*VerifyResult, error) {
+	defer a.keepAlive(ctx)()
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err

@@ -77,11 +77,11 @@ func buildReportDoc(r *workflows.Report, loc *time.Location) reportDoc {
 	}
 	va := section{Title: "vApps", Header: []string{"vApp", "Group", "State", "Recovered", "Started", "Error"}, Empty: "No vApp."}
 	for _, o := range r.VApps {
-		va.Rows = append(va.Rows, []string{o.Name, dash(o.Group), o.State, clock(o.RecoveredAt, loc), clock(o.StartedAt, loc), o.Error})
+		va.Rows = append(va.Rows, []string{o.Name, dash(o.Group), o.State, recoveredCell(o, loc), clock(o.StartedAt, loc), o.Error})
 	}
 	vm := section{Title: "VMs", Header: []string{"VM", "vApp", "Group", "State", "Recovered", "Started", "RTO", "Error"}, Empty: "No VM."}
 	for _, o := range r.VMs {
-		vm.Rows = append(vm.Rows, []string{o.Name, dash(o.VApp), dash(o.Group), o.State, clock(o.RecoveredAt, loc), clock(o.StartedAt, loc), rto(o.RTO), o.Error})
+		vm.Rows = append(vm.Rows, []string{o.Name, dash(o.VApp), dash(o.Group), o.State, recoveredCell(o, loc), clock(o.StartedAt, loc), rto(o.RTO), o.Error})
 	}
 	lo := section{Title: "Leftovers", Lines: r.Leftovers, Empty: "Nothing was left behind."}
 	d.Sections = []section{tl, ap, pc, va, vm, lo}
@@ -89,6 +89,15 @@ func buildReportDoc(r *workflows.Report, loc *time.Location) reportDoc {
 		d.Sections = append(d.Sections, section{Title: "Warnings", Lines: r.Warnings})
 	}
 	return d
+}
+
+// recoveredCell is when the object was recovered, and "adopted" when an
+// earlier run of the plan had recovered it (docs/reruns.md).
+func recoveredCell(o workflows.ObjectState, loc *time.Location) string {
+	if o.Adopted {
+		return "adopted " + clock(o.RecoveredAt, loc)
+	}
+	return clock(o.RecoveredAt, loc)
 }
 
 func worstRTO(vms []workflows.ObjectState) time.Duration {

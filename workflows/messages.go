@@ -167,6 +167,8 @@ type ObjectState struct {
 	Error       string     `json:"error,omitempty"`
 	RecoveredAt *time.Time `json:"recovered_at,omitempty"`
 	StartedAt   *time.Time `json:"started_at,omitempty"`
+	// Adopted: an earlier run of the plan recovered it (docs/reruns.md).
+	Adopted bool `json:"adopted,omitempty"`
 	// RTO is from the run's start to this VM running (or recovered, if not started).
 	RTO time.Duration `json:"rto,omitempty"`
 }

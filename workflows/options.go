@@ -17,28 +17,34 @@ var acts *activities.Activities
 // activityOpt is the timing of one kind of activity.
 type activityOpt struct {
 	startToClose time.Duration
-	// heartbeat is set on the long steps, which heartbeat their progress (and
-	// a keep-alive every third of this while XAPI works) so a lost worker is
-	// noticed within this long and the step resumes on another worker.
+	// heartbeat is set on every activity: each heartbeats from its first
+	// line (its progress, and a keep-alive every third of this while XAPI
+	// works), so a lost worker is noticed within this long and the step
+	// resumes on another worker instead of waiting out startToClose.
 	heartbeat   time.Duration
 	maxAttempts int32
 }
+
+// heartbeatTimeout bounds how long a dead worker goes unnoticed. The SDK
+// sends heartbeats at most every 0.8 of it, so a kill is noticed 6–30 s
+// later, and the retry starts after the policy's first interval (5 s).
+const heartbeatTimeout = 30 * time.Second
 
 // Timings per step. The activities return non-retryable application errors
 // for what a retry cannot fix (wrong credentials, a VM that cannot be
 // recovered), so these retries only absorb transient faults.
 var (
-	optProbe     = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
-	optIntroduce = activityOpt{startToClose: 30 * time.Minute, heartbeat: 30 * time.Second, maxAttempts: 5}
-	optScan      = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 5}
-	optPrecheck  = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 5}
-	optRecover   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 30 * time.Second, maxAttempts: 5}
-	optStartVM   = activityOpt{startToClose: 30 * time.Minute, heartbeat: 30 * time.Second, maxAttempts: 5}
-	optVerify    = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
-	optReprotect = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 3}
-	optDestroyDR = activityOpt{startToClose: 30 * time.Minute, maxAttempts: 10}
-	optCleanup   = activityOpt{startToClose: 2 * time.Hour, heartbeat: 30 * time.Second, maxAttempts: 10}
-	optInventory = activityOpt{startToClose: 10 * time.Minute, maxAttempts: 5}
+	optProbe     = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optIntroduce = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optScan      = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optPrecheck  = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optRecover   = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optStartVM   = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optVerify    = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optReprotect = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 3}
+	optDestroyDR = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 10}
+	optCleanup   = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 10}
+	optInventory = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
 )
 
 // withActivity returns ctx with the options of one activity call. Activities

@@ -189,6 +189,8 @@ type run struct {
 	selected    *Selected
 	attempted   map[string]bool // unit UUIDs whose recovery was started
 	recovered   map[string]bool // VM and vApp UUIDs reported recovered
+	adopted     []string        // VM and vApp UUIDs: the precheck's adopted units and own copies
+	adoptedText string          // the adopted units, for the recover gate's summary
 	before      *activities.Inventory
 }
 

@@ -247,8 +247,11 @@ func (r *run) precheck(ctx workflow.Context) error {
 				res.Checks = append(res.Checks, c)
 			}
 		}
+		res.Adopted = append(res.Adopted, part.Adopted...)
+		res.OwnCopies = append(res.OwnCopies, part.OwnCopies...)
 	}
 	r.prechecks = res.Checks
+	r.noteAdopted(ctx, res.Adopted, res.OwnCopies)
 	problems := problemsByObject(res.Checks)
 	r.errors = append(r.errors, problems...)
 	if len(problems) > 0 {
@@ -279,7 +282,7 @@ func (r *run) precheckChunks() []*activities.PrecheckInput {
 	var cur *activities.PrecheckInput
 	for _, u := range r.selected.Units {
 		if cur == nil || (len(cur.VMs) > 0 && len(cur.VMs)+len(u.VMs) > scanPageVMs) {
-			cur = &activities.PrecheckInput{Site: r.target, Mode: r.mode, SkipPoolChecks: len(chunks) > 0}
+			cur = &activities.PrecheckInput{Site: r.target, Mode: r.mode, Plan: r.plan.Name, SkipPoolChecks: len(chunks) > 0}
 			if r.mode != plan.ModeTestFailover {
 				cur.SourceSite = r.source
 			}
@@ -289,7 +292,7 @@ func (r *run) precheckChunks() []*activities.PrecheckInput {
 		cur.VMs = append(cur.VMs, u.VMs...)
 	}
 	if len(chunks) == 0 {
-		chunks = append(chunks, &activities.PrecheckInput{Site: r.target, Mode: r.mode, VMs: r.selected.VMs()})
+		chunks = append(chunks, &activities.PrecheckInput{Site: r.target, Mode: r.mode, Plan: r.plan.Name, VMs: r.selected.VMs()})
 		if r.mode != plan.ModeTestFailover {
 			chunks[0].SourceSite = r.source
 		}
@@ -339,6 +342,9 @@ func (r *run) precheckSummary() string {
 		plural(vapps, "vApp"), plural(len(r.selected.Units)-vapps, "standalone VM"), plural(len(r.vms), "VM")+" in all",
 		r.source, r.target, r.startMode)
 	writef(&b, "Prechecks: %s.\n", checkCounts(r.prechecks))
+	if r.adoptedText != "" {
+		writef(&b, "%s\n", r.adoptedText)
+	}
 	lines := 0
 	for _, c := range r.prechecks {
 		if c.Severity == SeverityOK {
@@ -440,7 +446,7 @@ func (r *run) recover(ctx workflow.Context) error {
 	return runLimited(ctx, len(jobs), func(int) int { return 1 }, r.plan.Limits().Recover,
 		func(i, _ int) workflow.Future {
 			job := jobs[i]
-			in := &activities.RecoverInput{Site: r.target}
+			in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
 			for _, u := range job.units {
 				in.Units = append(in.Units, u.Unit)
 				r.attempted[u.UUID] = true
@@ -972,7 +978,7 @@ func (r *run) inventoryAfter(ctx workflow.Context) {
 		r.leftovers = append(r.leftovers, fmt.Sprintf("The inventory of the pool at site %s after cleanup failed: %s; check by hand that the test left nothing behind.", r.target, strings.TrimSuffix(errorText(err), ".")))
 		return
 	}
-	diff := inventoryDiff(r.before, after, r.vmName)
+	diff := inventoryDiff(r.baselineForDiff(), after, r.vmName)
 	r.leftovers = append(r.leftovers, diff...)
 	if len(diff) == 0 {
 		r.event(ctx, "The pool at site %s is exactly as it was before the test.", r.target)

@@ -97,3 +97,17 @@ func (s *Session) DestroyVMAppliance(ctx context.Context, app Ref) error {
 	}
 	return nil
 }
+
+// SetVMOtherConfigKey sets one key of a VM's other_config, whatever it held:
+// xapi's add_to_other_config fails with MAP_DUPLICATE_KEY on a key that is
+// there, so the key is removed first (remove_from_other_config of a missing
+// key succeeds). Other keys are left alone.
+func (s *Session) SetVMOtherConfigKey(ctx context.Context, vm Ref, key, value string) error {
+	if _, err := s.call(ctx, "VM.remove_from_other_config", vm, key); err != nil {
+		return fmt.Errorf("remove %s from other_config of VM %s: %w", key, vm, err)
+	}
+	if _, err := s.call(ctx, "VM.add_to_other_config", vm, key, value); err != nil {
+		return fmt.Errorf("add %s to other_config of VM %s: %w", key, vm, err)
+	}
+	return nil
+}

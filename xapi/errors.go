@@ -341,7 +341,7 @@ func Classify(err error) Class {
 	}
 	var ne net.Error
 	var oe *net.OpError
-	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+	if errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || closedIdle(err) {
 		return Transient
 	}
 	return Permanent
@@ -358,8 +358,19 @@ func notDelivered(err error) bool {
 	if errors.As(err, &oe) && oe.Op == "dial" {
 		return true
 	}
+	if closedIdle(err) {
+		return true
+	}
 	var dns *net.DNSError
 	return errors.As(err, &dns)
+}
+
+// closedIdle reports net/http's "server closed idle connection": the host
+// closed a kept-alive connection before the request was written on it (a
+// host going down, a restarted xapi), so the call never reached it. The
+// error value is not exported; its text is stable.
+func closedIdle(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "http: server closed idle connection")
 }
 
 // excerpt shortens s to about n bytes for error messages.

@@ -35,6 +35,7 @@ func TestClassify(t *testing.T) {
 		{"events lost", &Error{Code: CodeEventsLost}, Transient},
 		{"connection refused", fmt.Errorf("pool.get_all on h: %w", dial), Transient},
 		{"connection dropped", fmt.Errorf("x: %w", io.EOF), Transient},
+		{"kept-alive connection closed by the host", fmt.Errorf("pool.get_all_records on h: %w", errors.New("http: server closed idle connection")), Transient},
 		{"connection reset", fmt.Errorf("x: %w", &net.OpError{Op: "read", Err: syscall.ECONNRESET}), Transient},
 		{"call timeout", fmt.Errorf("x: %w", context.DeadlineExceeded), Transient},
 		{"proxy 503", &HTTPError{StatusCode: 503}, Transient},

@@ -1,0 +1,166 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/interceptor"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// holdingProxy stands between the worker and a pool master and holds the
+// first call of one XML-RPC method until released: a call as slow as the
+// test wants, with no clock involved.
+type holdingProxy struct {
+	method  string
+	next    http.Handler
+	once    sync.Once
+	held    chan struct{} // closed when the call arrives
+	release chan struct{} // closed by the test
+}
+
+func newHoldingProxy(t *testing.T, target, method string) (*holdingProxy, string) {
+	u, err := url.Parse(target)
+	require.NoError(t, err)
+	p := &holdingProxy{method: method, next: httputil.NewSingleHostReverseProxy(u), held: make(chan struct{}), release: make(chan struct{})}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return p, srv.URL
+}
+
+func (p *holdingProxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if bytes.Contains(body, []byte("<methodName>"+p.method+"</methodName>")) {
+		first := false
+		p.once.Do(func() { first = true })
+		if first {
+			close(p.held)
+			select {
+			case <-p.release:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	p.next.ServeHTTP(rw, r)
+}
+
+// beatCounter is a worker interceptor that sees every RecordHeartbeat of
+// the activity (before the SDK throttles them) and calls onBeat.
+type beatCounter struct {
+	interceptor.WorkerInterceptorBase
+	onBeat func()
+}
+
+func (b *beatCounter) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	return &beatInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next}, b: b}
+}
+
+type beatInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	b *beatCounter
+}
+
+func (i *beatInbound) Init(out interceptor.ActivityOutboundInterceptor) error {
+	return i.Next.Init(&beatOutbound{ActivityOutboundInterceptorBase: interceptor.ActivityOutboundInterceptorBase{Next: out}, b: i.b})
+}
+
+type beatOutbound struct {
+	interceptor.ActivityOutboundInterceptorBase
+	b *beatCounter
+}
+
+func (o *beatOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
+	o.b.onBeat()
+	o.Next.RecordHeartbeat(ctx, details...)
+}
+
+// Each activity heartbeats while it waits on a slow XAPI call: the call is
+// held until the activity has heartbeaten three times during it, so the
+// test ends only if the activity keeps itself alive inside the wait.
+func TestActivitiesHeartbeatInsideSlowCalls(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method string // the call held
+		run    func(f *fixture, a *Activities, sc *ScanResult) (fn any, in any)
+	}{
+		{"probe", "Async.SR.probe", func(f *fixture, a *Activities, _ *ScanResult) (any, any) {
+			return a.Probe, &ProbeInput{Site: "dr", Storage: drStorage()}
+		}},
+		{"scan opens a metadata database", "Async.VDI.open_database", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+			var srs []string
+			for _, s := range sc.Sources {
+				srs = append(srs, s.SRUUID)
+			}
+			return a.Scan, &ScanInput{Site: "dr", SRUUIDs: srs}
+		}},
+		{"precheck opens a metadata database", "Async.VDI.open_database", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+			us, vms := units(sc)
+			return a.Precheck, &PrecheckInput{Site: "dr", Mode: plan.ModeTestFailover, Units: us, VMs: vms}
+		}},
+		{"recover", "Async.VM.recover", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+			dns := vmByName(sc, "dns-01")
+			return a.Recover, &RecoverInput{Site: "dr", Units: []Unit{{Kind: KindVM, UUID: dns.UUID, Name: dns.Name, SourceVDI: dns.SourceVDI}}}
+		}},
+		{"start waits for its task", "task.get_record", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+			recoverSome(f.t, f, sc, "dns-01")
+			return a.StartVM, &StartVMInput{Site: "dr", VMUUID: vmByName(sc, "dns-01").UUID}
+		}},
+		{"verify", "VM.get_all_records", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+			return a.Verify, &VerifyInput{Site: "dr", Expect: map[string]string{vmByName(sc, "dns-01").UUID: "Halted"}}
+		}},
+		{"inventory", "VM.get_all_records", func(f *fixture, a *Activities, _ *ScanResult) (any, any) {
+			return a.Inventory, &InventoryInput{Site: "dr"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, sc := prepared(t)
+			// The same activities, reaching site dr through the proxy.
+			proxy, proxyURL := newHoldingProxy(t, f.w.PoolURL("dr"), tc.method)
+			a, err := New(map[string]SiteConfig{"dr": {URL: proxyURL, Username: "root", Password: "lifeboat", Timeout: 10 * time.Second}}, f.a.secrets, zaptest.NewLogger(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = Close(context.Background(), a) })
+			a.lim.heartbeatEvery = time.Millisecond
+			fn, in := tc.run(f, a, sc)
+
+			var mu sync.Mutex
+			during := 0
+			counter := &beatCounter{onBeat: func() {
+				select {
+				case <-proxy.held:
+				default:
+					return // before the held call
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if during++; during == 3 {
+					close(proxy.release)
+				}
+			}}
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
+			env.RegisterActivity(a)
+			_, err = env.ExecuteActivity(fn, in)
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.GreaterOrEqual(t, during, 3)
+		})
+	}
+}
