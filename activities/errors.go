@@ -278,12 +278,8 @@ var nextSteps = map[string]string{
 // (SR_BACKEND_FAILURE_*) share one. The workflow calls it with the error it
 // got from the activity (or child workflow), wrapped or not.
 func NextStep(err error, fallback string) string {
-	code := ErrorCode(err)
-	if n, ok := nextSteps[code]; ok {
+	if n, ok := nextStepOf(ErrorCode(err)); ok {
 		return n
-	}
-	if strings.HasPrefix(code, xapi.CodeSRBackendFailure) {
-		return "check the storage target's device_config in the plan and that its LUN is presented to every host of the pool, then start the run again"
 	}
 	var ae *temporal.ApplicationError
 	var adv Advice
@@ -291,6 +287,25 @@ func NextStep(err error, fallback string) string {
 		return adv.Next
 	}
 	return fallback
+}
+
+// NextStepFor is NextStep for an error known only by its code (a child
+// workflow's per-VM result carries the code, not the error).
+func NextStepFor(code, fallback string) string {
+	if n, ok := nextStepOf(code); ok {
+		return n
+	}
+	return fallback
+}
+
+func nextStepOf(code string) (string, bool) {
+	if n, ok := nextSteps[code]; ok {
+		return n, true
+	}
+	if strings.HasPrefix(code, xapi.CodeSRBackendFailure) {
+		return "check the storage target's device_config in the plan and that its LUN is presented to every host of the pool, then start the run again", true
+	}
+	return "", false
 }
 
 // ErrorCode returns the code an activity error carries (the application

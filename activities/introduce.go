@@ -128,7 +128,7 @@ func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*Introd
 		}
 		if len(notAttached) > 0 {
 			return out, nonRetryable(codeNotFound, fmt.Sprintf(
-				"SR %s of storage %s is not attached at site %s after the introduction: check the whitelist matches the probed SRs and the LUN is visible to every host, then re-run",
+				"SR %s of storage %s is not attached at site %s after the introduction (is the whitelist right, and the LUN visible to every host?)",
 				strings.Join(notAttached, ", "), label, c.site), nil)
 		}
 	}
@@ -140,8 +140,8 @@ func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*Introd
 func introduceError(ctx context.Context, err error, label, typ, siteName string, dc *resolved) error {
 	what := fmt.Sprintf("introducing the SRs of storage %s (%s) at site %s failed", label, typ, siteName)
 	if readOnlyLUN(err) {
-		return nonRetryable(codeMirror, dc.scrub(sentence(what, reason(err),
-			fmt.Sprintf("the LUN of storage %s is still a read-only mirror copy: split or promote the mirror at the storage array, then re-run", label))), nil)
+		// The code gives the next step (split or promote the mirror).
+		return nonRetryable(codeMirror, dc.scrub(sentence(what, fmt.Sprintf("the LUN of storage %s is still a read-only mirror copy", label), "")), nil)
 	}
 	return classifyScrubbed(ctx, err, what, "check the storage is reachable from every host of the pool and its device_config in the plan, then re-run", dc)
 }

@@ -66,7 +66,7 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 	case xapi.PowerPaused:
 		err = c.s.UnpauseVM(pctx, ref)
 	default:
-		return nil, nonRetryable(codeXAPI, fmt.Sprintf("%s is in power state %q at site %s, which lifeboat cannot start from: check it by hand, then re-run", label, vm.PowerState, c.site), nil)
+		return nil, permanent(codeXAPI, fmt.Sprintf("%s is in power state %q at site %s, which lifeboat cannot start from", label, vm.PowerState, c.site), "check it by hand, then start the run again", nil)
 	}
 	tr.update(func(b *startBeat) { b.Task = "" })
 	if err != nil {

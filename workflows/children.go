@@ -110,6 +110,8 @@ type VMStart struct {
 	PowerState string    `json:"power_state,omitempty"`
 	StartedAt  time.Time `json:"started_at,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// Code is the error's code (activities.ErrorCode), for the next step.
+	Code string `json:"code,omitempty"`
 	// Skipped is set when an earlier order of the vApp failed to start, so
 	// this VM was not started.
 	Skipped bool `json:"skipped,omitempty"`
@@ -189,6 +191,7 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 					var res activities.StartVMResult
 					if err := f.Get(ctx, &res); err != nil {
 						v.Error = errorText(err)
+						v.Code = activities.ErrorCode(err)
 						if failed == "" {
 							failed = vm.Name
 						}

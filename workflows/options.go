@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -74,6 +76,13 @@ func withChild(ctx workflow.Context, id, summary string) workflow.Context {
 		WaitForCancellation: true,
 		StaticSummary:       summary,
 	})
+}
+
+// stepError is the sentence that stops a run when a step's activity failed:
+// what failed, why (the activity's sentence, with its code), and one next
+// step, chosen by the error's code (activities.NextStep), else next.
+func stepError(what string, err error, next string) error {
+	return fmt.Errorf("%s failed: %s; %s", what, strings.TrimSuffix(errorText(err), "."), activities.NextStep(err, next))
 }
 
 // errorText is the operator's sentence of an activity or child error: the

@@ -29,7 +29,7 @@ func (r *run) probe(ctx workflow.Context) error {
 	var res activities.ProbeResult
 	actx := withActivity(ctx, optProbe, fmt.Sprintf("probe %s at site %s", plural(len(storage), "storage target"), r.target))
 	if err := workflow.ExecuteActivity(actx, acts.Probe, &activities.ProbeInput{Site: r.target, Storage: storage}).Get(ctx, &res); err != nil {
-		return fmt.Errorf("probing the storage at site %s failed: %s; check the storage targets in the plan and that the LUNs are visible to the pool, then start the run again", r.target, errorText(err))
+		return stepError("probing the storage at site "+r.target, err, "check the storage targets in the plan and that the LUNs are visible to the pool, then start the run again")
 	}
 	r.probed = res.SRs
 	r.event(ctx, "Probe found %s on %s.", plural(len(res.SRs), "SR"), plural(len(storage), "storage target"))
@@ -41,7 +41,7 @@ func (r *run) probe(ctx workflow.Context) error {
 func (r *run) inventoryBefore(ctx workflow.Context) error {
 	inv, err := r.inventory(ctx)
 	if err != nil {
-		return fmt.Errorf("taking the inventory of the pool at site %s failed: %s; check the site is reachable, then start the run again", r.target, errorText(err))
+		return stepError("taking the inventory of the pool at site "+r.target, err, "check the site is reachable, then start the run again")
 	}
 	r.before = inv
 	return nil
@@ -111,7 +111,7 @@ func (r *run) introduce(ctx workflow.Context) error {
 			if errors.As(err, &appErr) && appErr.HasDetails() && appErr.Details(&partial) == nil {
 				r.drTasks = partial.DRTasks
 			}
-			return fmt.Errorf("introducing the SRs at site %s failed: %s; check the storage is promoted and reachable from every host, then start the run again", r.target, errorText(err))
+			return stepError("introducing the SRs at site "+r.target, err, "check the storage is promoted and reachable from every host, then start the run again")
 		}
 		r.introducing = nil // every DR task is known
 		for _, sr := range res.AttachedSRs {
@@ -144,7 +144,7 @@ func (r *run) scan(ctx workflow.Context) error {
 		var part activities.ScanResult
 		in := &activities.ScanInput{Site: r.target, SRUUIDs: r.scanSRs, Offset: offset, Limit: scanPageVMs}
 		if err := workflow.ExecuteActivity(actx, acts.Scan, in).Get(ctx, &part); err != nil {
-			return fmt.Errorf("reading the metadata on the SRs at site %s failed: %s; check the SRs hold replicated metadata, then start the run again", r.target, errorText(err))
+			return stepError("reading the metadata on the SRs at site "+r.target, err, "check the SRs hold replicated metadata, then start the run again")
 		}
 		if page == 1 {
 			res = part
@@ -235,7 +235,7 @@ func (r *run) precheck(ctx workflow.Context) error {
 		err = failed
 	}
 	if err != nil {
-		return fmt.Errorf("the prechecks at site %s could not run: %s; check the site is reachable, then start the run again", r.target, errorText(err))
+		return stepError("running the prechecks at site "+r.target, err, "check the site is reachable, then start the run again")
 	}
 	var res activities.PrecheckResult
 	seen := map[CheckResult]bool{}
@@ -541,6 +541,10 @@ func (r *run) unitRecovered(ctx workflow.Context, u SelectedUnit, ru activities.
 	}
 }
 
+// rerunAdopts is the next step of a VM that did not start: a re-run adopts
+// what this run recovered (docs/reruns.md) and starts the rest.
+const rerunAdopts = "fix the cause, then run the plan again: it adopts the VMs this run recovered and starts them"
+
 // startJob is one child workflow of the start step.
 type startJob struct {
 	id     string
@@ -702,7 +706,7 @@ func (r *run) applyStart(ctx workflow.Context, job startJob, res *StartVMsResult
 				return
 			}
 			o.State, o.Error = StateFailed, errorText(err)
-			r.fail(ctx, "VM '%s' could not be started: %s.", vm.Name, strings.TrimSuffix(errorText(err), "."))
+			r.fail(ctx, "VM '%s' could not be started: %s; %s.", vm.Name, strings.TrimSuffix(errorText(err), "."), activities.NextStep(err, rerunAdopts))
 		})
 		return
 	}
@@ -717,7 +721,7 @@ func (r *run) applyStart(ctx workflow.Context, job startJob, res *StartVMsResult
 			r.fail(ctx, "VM '%s' of %s was not started: %s.", o.Name, job.label, v.Error)
 		case v.Error != "":
 			o.State, o.Error = StateFailed, v.Error
-			r.fail(ctx, "VM '%s' could not be started: %s.", o.Name, strings.TrimSuffix(v.Error, "."))
+			r.fail(ctx, "VM '%s' could not be started: %s; %s.", o.Name, strings.TrimSuffix(v.Error, "."), activities.NextStepFor(v.Code, rerunAdopts))
 		default:
 			r.setStarted(o, v.PowerState, v.StartedAt)
 		}
