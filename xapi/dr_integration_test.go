@@ -1,8 +1,7 @@
 package xapi_test
 
-// The acceptance test for the XAPI layer: the runbooks of
-// /work/shared/docs/xapi-dr-reference.md §0 / §5.3 (failover, test failover,
-// failback) driven step by step through the xapi client against the
+// The acceptance test for the XAPI layer: the DR runbooks (failover, test
+// failover, failback, as xapi and the XenServer documentation describe them) driven step by step through the xapi client against the
 // in-process simulator (xapi/sim), at speed 0 (no sleeps). Every step is a
 // named sub-test or helper so that the test reads like the runbook; the end
 // state is checked both through the client and through the simulator's own

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-//go:generate go run ./internal/schemagen -in ../../../shared/xapi/xenapi.json -out schema.json
+// schema.json is generated from the XAPI datamodel as data (xenapi.json, which
+// xen-api's SDK generator publishes): go run ./internal/schemagen -in PATH/xenapi.json -out schema.json
 
 // schemaJSON is the datamodel trimmed to the served classes (see internal/schemagen). Real
 // xapi renders every field of a class in get_record; carrying the datamodel lets the
