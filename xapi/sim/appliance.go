@@ -131,7 +131,7 @@ func (c *call) applianceOp(ref, op string, paused bool) {
 							p.setPower(vm, "Running", nil)
 							return nil
 						}
-						s.startVM(vm, paused)
+						s.startVM(vm, paused, nil)
 					case "hard_shutdown":
 						s.shutdownVM(vm, "hard_shutdown")
 					default:

@@ -98,6 +98,7 @@ func (w *World) buildPool(seed int64, site *Site, ps PoolSpec) (*Pool, error) {
 	if w.timing.Concurrency > 0 {
 		p.sem = make(chan struct{}, w.timing.Concurrency)
 	}
+	p.dbLock, p.openDB = newSlots(1), newSlots(1)
 	p.uuid = ps.UUID
 	if p.uuid == "" {
 		p.uuid = stableUUID(seed, "pool", ps.Name)
@@ -114,7 +115,7 @@ func (w *World) buildPool(seed int64, site *Site, ps PoolSpec) (*Pool, error) {
 	}
 	// Hosts and their control domains.
 	for i, hs := range ps.Hosts {
-		h := &Host{pool: p, Name: hs.Name, ref: w.newRef(), dom0: w.newRef(), addr: hs.Address, memory: int64(hs.Memory)}
+		h := &Host{pool: p, Name: hs.Name, ref: w.newRef(), dom0: w.newRef(), addr: hs.Address, memory: int64(hs.Memory), vmOps: newSlots(w.timing.HostVMOps)}
 		if h.memory == 0 {
 			h.memory = 256 << 30
 		}

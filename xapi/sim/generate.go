@@ -12,13 +12,25 @@ import (
 // its metadata, and a DR pool.
 type GenSpec struct {
 	VMs   int   // VMs on the primary pool
-	VApps int   // vApps (each takes 2–5 of the VMs)
-	Hosts int   // hosts per pool (default 4)
+	VApps int   // vApps (each takes 2–5 of the VMs, in up to 3 order groups)
+	Hosts int   // hosts per pool (default one per VMsPerHost VMs, 2 to MaxPoolHosts)
 	LUNs  int   // mirrored iSCSI LUNs (default max(2, VMs/250))
 	Seed  int64 // default 1
 	// BasePort is the first port of the primary's hosts; the DR's are BasePort+100 and the
 	// control API BasePort-81 (default 18081, as in the demo).
 	BasePort int
+}
+
+// Pool sizing of generated worlds: real pools run some 40–60 VMs per host, and a
+// XenServer pool has at most 64 hosts (docs/timing-model.md).
+const (
+	VMsPerHost   = 50
+	MaxPoolHosts = 64
+)
+
+// HostsFor is the default number of hosts per pool for a world of vms VMs.
+func HostsFor(vms int) int {
+	return min(MaxPoolHosts, max(2, (vms+VMsPerHost-1)/VMsPerHost))
 }
 
 // ParseGenSpec parses "vms=5000,vapps=500,hosts=4,luns=8,seed=7,port=18081".
@@ -63,7 +75,10 @@ func Generate(g GenSpec) (*Scenario, error) {
 		g.VMs = 100
 	}
 	if g.Hosts <= 0 {
-		g.Hosts = 4
+		g.Hosts = HostsFor(g.VMs)
+	}
+	if g.Hosts > MaxPoolHosts {
+		return nil, fmt.Errorf("generate: at most %d hosts per pool, as in XenServer", MaxPoolHosts)
 	}
 	if g.LUNs <= 0 {
 		g.LUNs = max(2, g.VMs/250)
@@ -120,9 +135,6 @@ func Generate(g GenSpec) (*Scenario, error) {
 		if rng.Intn(3) == 0 {
 			vm.Networks = append(vm.Networks, "Backend")
 		}
-		if rng.Intn(10) == 0 {
-			vm.Tags = []string{"tier1"}
-		}
 		vms = append(vms, vm)
 	}
 	var vapps []VAppSpec
@@ -142,6 +154,13 @@ func Generate(g GenSpec) (*Scenario, error) {
 				vms[next].StartDelay = int64(rng.Intn(3) * 5)
 			}
 			next++
+		}
+	}
+	// A tenth of the standalone VMs carry the tag tier1 (plans start them in a group of
+	// their own); VMs of vApps go with their vApp.
+	for i := range vms {
+		if vms[i].VApp == "" && rng.Intn(10) == 0 {
+			vms[i].Tags = []string{"tier1"}
 		}
 	}
 	hostMem := (total/int64(g.Hosts))*3/2 + (16 << 30)

@@ -135,7 +135,10 @@ func (c *call) importVM(vm *object, force bool, importTask string) string {
 			}
 		}
 	}
-	c.sleep(c.w.timing.Recover)
+	// The import's database writes take the master's database lock, one import at a time;
+	// the rest of it (reading the foreign records, creating the task) runs in parallel.
+	c.sleep(c.w.timing.Recover - c.w.timing.RecoverDB)
+	c.hold(c.pool.dbLock, func() { c.sleep(c.w.timing.RecoverDB) })
 	if existing != nil {
 		// Re-read: the state may have changed while recovering.
 		if e := target.ByUUID("VM", uuid); e != nil {

@@ -27,12 +27,14 @@ type Scenario struct {
 type TimingSpec struct {
 	Latency      *Duration `yaml:"latency"`
 	Recover      *Duration `yaml:"recover"`
+	RecoverDB    *Duration `yaml:"recover_db"`
 	Start        *Duration `yaml:"start"`
 	Shutdown     *Duration `yaml:"shutdown"`
 	Probe        *Duration `yaml:"probe"`
 	Plug         *Duration `yaml:"plug"`
 	OpenDatabase *Duration `yaml:"open_database"`
 	Concurrency  int       `yaml:"concurrency"`
+	HostVMOps    int       `yaml:"host_vm_ops"`
 }
 
 // SiteSpec is one site.

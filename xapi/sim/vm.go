@@ -103,8 +103,19 @@ func (p *Pool) freeMemory(h *Host) int64 {
 	return free
 }
 
-// startVM is VM.start: checks, boot, then start_delay slept inside the call.
-func (c *call) startVM(vmRef string, paused bool) {
+// hostOf returns the pool's host with ref, or nil.
+func (p *Pool) hostOf(ref string) *Host {
+	for _, h := range p.hosts {
+		if h.ref == ref {
+			return h
+		}
+	}
+	return nil
+}
+
+// startVM is VM.start (on == nil) and VM.start_on: checks, placement, boot in a slot
+// of the host's xenopsd, then start_delay slept inside the call.
+func (c *call) startVM(vmRef string, paused bool, on *Host) {
 	p := c.pool
 	vm := p.db.Get("VM", vmRef)
 	if vm == nil {
@@ -134,11 +145,22 @@ func (c *call) startVM(vmRef string, paused bool) {
 		}
 	}
 	need := vm.I("memory_static_max")
+	// Placement as xapi's: the host asked for (start_on), else the VM's affinity host if
+	// it has room, else the host with the most free memory.
 	var best *Host
 	var bestFree int64 = -1 << 62
-	for _, h := range p.hosts {
-		if f := p.freeMemory(h); f > bestFree {
-			best, bestFree = h, f
+	if on == nil {
+		if a := p.hostOf(vm.S("affinity")); a != nil && p.freeMemory(a) >= need {
+			on = a
+		}
+	}
+	if on != nil {
+		best, bestFree = on, p.freeMemory(on)
+	} else {
+		for _, h := range p.hosts {
+			if f := p.freeMemory(h); f > bestFree {
+				best, bestFree = h, f
+			}
 		}
 	}
 	if bestFree < need {
@@ -150,7 +172,7 @@ func (c *call) startVM(vmRef string, paused bool) {
 		state = "Paused"
 	}
 	p.setPower(vmRef, state, best)
-	c.sleep(c.w.timing.Start)
+	c.hold(best.vmOps, func() { c.sleep(c.w.timing.Start) })
 	// xapi sleeps start_delay after the VM is started, inside VM.start.
 	c.sleep(time.Duration(vm.I("start_delay")) * time.Second)
 	if p.db.Get("VM", vmRef) != nil {
@@ -182,7 +204,11 @@ func (c *call) shutdownVM(vmRef, op string) {
 		p.setPower(vmRef, "Halted", nil)
 		return
 	}
-	c.sleep(c.w.timing.Shutdown)
+	if h := p.hostOf(vm.S("resident_on")); h != nil {
+		c.hold(h.vmOps, func() { c.sleep(c.w.timing.Shutdown) })
+	} else {
+		c.sleep(c.w.timing.Shutdown)
+	}
 	p.setPower(vmRef, "Halted", nil)
 	p.db.Set("VM", vmRef, "ha_always_run", false)
 	c.sleep(time.Duration(vm.I("shutdown_delay")) * time.Second)
@@ -215,13 +241,13 @@ func (c *call) destroyVM(vmRef string) {
 func init() {
 	register("VM.start", func(c *call) any {
 		c.obj(1, "VM")
-		c.startVM(c.str(1), c.boolean(2))
+		c.startVM(c.str(1), c.boolean(2), nil)
 		return nil
 	})
 	register("VM.start_on", func(c *call) any {
 		c.obj(1, "VM")
-		c.obj(2, "host")
-		c.startVM(c.str(1), c.boolean(3))
+		h := c.pool.hostOf(c.obj(2, "host").ref)
+		c.startVM(c.str(1), c.boolean(3), h)
 		return nil
 	})
 	register("VM.hard_shutdown", func(c *call) any { c.shutdownVM(c.obj(1, "VM").ref, "hard_shutdown"); return nil })
@@ -261,7 +287,7 @@ func init() {
 		if sv := vm.S("suspend_VDI"); sv != NullRef {
 			c.pool.deleteVDI(sv)
 		}
-		c.sleep(c.w.timing.Start)
+		c.hold(host.vmOps, func() { c.sleep(c.w.timing.Start) })
 		state := "Running"
 		if c.boolean(2) {
 			state = "Paused"

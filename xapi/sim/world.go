@@ -85,6 +85,8 @@ type Pool struct {
 	// metaCache is xapi's cache of foreign metadata VDIs: VDI ref → generation and pool.
 	metaCache  map[string]metaInfo
 	sem        chan struct{}
+	dbLock     slots // xapi's database lock on the master: recover's writes
+	openDB     slots // VDI.open_database is serialised (database_open_mutex)
 	sessionTTL time.Duration
 }
 
@@ -103,6 +105,7 @@ type Host struct {
 	addr     string // configured address ("127.0.0.1:0" with FreePorts until bound)
 	bound    string // actual listening address
 	memory   int64
+	vmOps    slots // xenopsd's worker pool: VM operations running on this host
 	listener net.Listener
 	srv      *http.Server
 }
