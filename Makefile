@@ -13,7 +13,7 @@ STATICCHECK   := $(BIN)/staticcheck
 # version is stamped in, as its release builds do (else it says 0.0.0-DEV).
 TEMPORAL_VERSION := v1.5.1
 
-.PHONY: all build test unit race e2e lint fmt vet fuzz demo run temporal clean help
+.PHONY: all build test unit race e2e lint fmt vet fuzz demo run bench temporal clean help
 
 all: build
 
@@ -24,6 +24,7 @@ help:
 	@echo "make race     unit and integration tests under the race detector, 3 times"
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make demo     whole stack on this machine: Temporal dev server + UI, simulator, worker, a failover"
+	@echo "make bench    failover of 100 to 10,000 VMs vs the timing model's lower bound and a sequential baseline"
 	@echo "make temporal build the pinned Temporal CLI into bin/ (once)"
 
 build:
@@ -82,6 +83,12 @@ fuzz:
 demo run: $(TEMPORAL) build
 	$(GO) build -o $(BIN)/lifeboat-demo ./dev/demo
 	$(BIN)/lifeboat-demo
+
+# Never part of make test: it takes up to 25 minutes. BENCH_SIZES=100,1000 selects sizes,
+# BENCH_OUT=file.json writes the rows, BENCH_SPEED=0.05 is the simulator's time factor.
+bench: $(TEMPORAL) build
+	$(GO) build -o $(BIN)/lifeboat-bench ./dev/bench
+	$(BIN)/lifeboat-bench
 
 clean:
 	rm -rf $(BIN) dev/state

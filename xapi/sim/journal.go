@@ -39,6 +39,7 @@ type Journal struct {
 	mu      sync.Mutex
 	entries []JournalEntry
 	seq     int64
+	counts  map[CallKey]int // every call ever journaled, by pool and method (not capped)
 	file    *os.File
 	enc     *json.Encoder
 }
@@ -64,6 +65,10 @@ func (j *Journal) add(e JournalEntry) {
 	j.seq++
 	e.Seq = j.seq
 	j.entries = append(j.entries, e)
+	if j.counts == nil {
+		j.counts = map[CallKey]int{}
+	}
+	j.counts[CallKey{e.Pool, e.Method}]++
 	if len(j.entries) > journalCap {
 		j.entries = append([]JournalEntry(nil), j.entries[journalCap/2:]...)
 	}
@@ -138,4 +143,20 @@ func redactValue(v any) any {
 		return formatDateTime(x)
 	}
 	return v
+}
+
+// CallKey names a method called on a pool.
+type CallKey struct{ Pool, Method string }
+
+// Counts returns how many times each method was called on each pool since the world
+// started (TaskEnded entries count as their own method). Unlike Entries it is never
+// capped, so benchmarks can count the calls of any run.
+func (j *Journal) Counts() map[CallKey]int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make(map[CallKey]int, len(j.counts))
+	for k, v := range j.counts {
+		out[k] = v
+	}
+	return out
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lifeboat-dr/lifeboat/xapi/sim"
+)
+
+// Work is what a failover has to do, as the timing model sees it.
+type Work struct {
+	Timing       sim.Timing
+	Hosts        int // hosts of the target pool
+	LUNs         int // storage targets: one SR.probe and one DR_task.create each
+	MetadataVDIs int // metadata VDIs opened (VDI.open_database) to read the foreign pools
+	// Groups are the priority groups in start order, each a list of units.
+	Groups [][]Unit
+}
+
+// Unit is a vApp (several VMs) or a standalone VM (one).
+type Unit struct {
+	Name string
+	VMs  []VMWork
+}
+
+// VMWork is one VM's place in its vApp's start order.
+type VMWork struct {
+	Order      int64
+	StartDelay time.Duration
+}
+
+// PhaseBound is one phase's lower bound and how it was computed.
+type PhaseBound struct {
+	Phase string
+	Bound time.Duration // simulated time
+	How   string
+}
+
+// Bound is the lower bound of a failover under the timing model.
+type Bound struct {
+	Phases []PhaseBound
+	Total  time.Duration
+}
+
+// LowerBound is the shortest failover the simulated pools allow: each phase runs after
+// the previous one (the runbook's order), and each phase takes at least
+// max(its critical path through the ordering constraints, its total work over the
+// concurrency the pools allow for it). Calls a client could batch or overlap count one
+// latency per phase. Gate waits are not work and are left out.
+func LowerBound(w Work) Bound {
+	t := w.Timing
+	hosts := max(w.Hosts, 1)
+	lat := t.Latency
+	var b Bound
+	add := func(phase string, d time.Duration, how string, args ...any) {
+		b.Phases = append(b.Phases, PhaseBound{phase, d, fmt.Sprintf(how, args...)})
+		b.Total += d
+	}
+	if w.LUNs > 0 {
+		add("probe", lat+t.Probe, "%d SR.probe in parallel: latency + probe = %s", w.LUNs, lat+t.Probe)
+		// DR_task.create probes, then plugs the SR's PBD on each host in turn (master first).
+		intro := lat + t.Probe + time.Duration(hosts)*t.Plug
+		add("introduce", intro, "%d DR_task.create in parallel, each probe + %d hosts x plug = %s", w.LUNs, hosts, intro)
+	}
+	open := lat + time.Duration(w.MetadataVDIs)*t.OpenDatabase
+	add("scan", open, "%d VDI.open_database, serialised per pool: %d x %s (+ latency)", w.MetadataVDIs, w.MetadataVDIs, t.OpenDatabase)
+	add("precheck", lat, "assertions batched and in parallel: one latency")
+
+	// Recover: every VM's import takes Recover, of which RecoverDB holds the pool's
+	// database lock; a vApp's VMs are imported one after another by one call.
+	vms, longest := 0, 0
+	for _, g := range w.Groups {
+		for _, u := range g {
+			vms += len(u.VMs)
+			longest = max(longest, len(u.VMs))
+		}
+	}
+	crit := lat + time.Duration(longest)*t.Recover
+	db := lat + time.Duration(vms)*t.RecoverDB + (t.Recover - t.RecoverDB)
+	rec := max(crit, db)
+	add("recover", rec, "max(critical path: largest unit %d VMs x %s = %s, database lock: %d VMs x %s + first import's unlocked part %s = %s)",
+		longest, t.Recover, crit, vms, t.RecoverDB, t.Recover-t.RecoverDB, db)
+
+	// Start: groups one after another; inside a group, a vApp's order groups one after
+	// another (each as long as its slowest boot + start_delay), every boot holding one of
+	// hosts x HostVMOps slots.
+	slots := hosts * max(t.HostVMOps, 1)
+	var start time.Duration
+	how := fmt.Sprintf("%d groups in turn; each max(critical path, boots x %s / (%d hosts x %d slots)):", len(w.Groups), t.Start, hosts, max(t.HostVMOps, 1))
+	for i, g := range w.Groups {
+		boots := 0
+		var path time.Duration
+		for _, u := range g {
+			boots += len(u.VMs)
+			path = max(path, unitPath(u, t.Start, lat))
+		}
+		if boots == 0 {
+			continue
+		}
+		work := lat + time.Duration(boots)*t.Start/time.Duration(slots)
+		d := max(path, work)
+		start += d
+		how += fmt.Sprintf(" g%d max(%s, %d boots -> %s) = %s;", i+1, path.Round(time.Millisecond), boots, work.Round(time.Millisecond), d.Round(time.Millisecond))
+	}
+	add("start", start, "%s", how)
+	add("verify", lat, "one read of every VM: one latency")
+	add("reprotect", lat, "metadata replication enabled on the SRs in parallel: one latency")
+	add("cleanup", lat, "DR tasks destroyed in parallel: one latency")
+	return b
+}
+
+// unitPath is a unit's start critical path: its order groups in ascending order, each
+// as long as its slowest VM (boot + start_delay, xapi sleeping start_delay inside VM.start).
+func unitPath(u Unit, boot, lat time.Duration) time.Duration {
+	byOrder := map[int64]time.Duration{}
+	for _, v := range u.VMs {
+		byOrder[v.Order] = max(byOrder[v.Order], lat+boot+v.StartDelay)
+	}
+	var d time.Duration
+	for _, o := range byOrder {
+		d += o
+	}
+	return d
+}
