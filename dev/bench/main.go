@@ -100,6 +100,19 @@ func run() int {
 			return 2
 		}
 	}
+	if os.Getenv("BENCH_BOUND_ONLY") != "" {
+		// The worlds and their lower bounds only: no server, no run.
+		for _, n := range sizes {
+			step("%d VMs", n)
+			w, err := NewWorld(n)
+			if err != nil {
+				say("bench: %v", err)
+				return 1
+			}
+			printBound(w, speed)
+		}
+		return 0
+	}
 	root, err := os.Getwd()
 	if err != nil {
 		say("bench: %v", err)
@@ -168,31 +181,15 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fail(err)
 	}
-	work := w.Work()
-	row.Hosts = work.Hosts
-	apps, standalone := 0, 0
-	for _, g := range work.Groups {
-		for _, u := range g {
-			if len(u.VMs) > 1 || strings.HasPrefix(u.Name, "app-") {
-				apps++
-			} else {
-				standalone++
-			}
-		}
-	}
-	say("  world: %d VMs (%d vApps, %d standalone), %d hosts per pool, %d LUNs, %d priority groups + the rest; plan %s/plan.yaml",
-		n, apps, standalone, work.Hosts, work.LUNs, len(w.Groups), dir)
-
-	lb := LowerBound(work)
+	row.Hosts = w.Work().Hosts
+	say("  plan %s/plan.yaml", dir)
+	lb := printBound(w, e.speed)
 	real := func(d time.Duration) float64 { return d.Seconds() * e.speed }
 	row.LowerBoundS = real(lb.Total)
 	row.LowerBoundPhases = map[string]float64{}
-	say("  lower bound under the timing model (simulated time; x%g = real):", e.speed)
 	for _, p := range lb.Phases {
 		row.LowerBoundPhases[p.Phase] = real(p.Bound)
-		say("    %-10s %9s  %s", p.Phase, p.Bound.Round(time.Millisecond), p.How)
 	}
-	say("    %-10s %9s  = %.1f s at speed %g", "total", lb.Total.Round(time.Millisecond), row.LowerBoundS, e.speed)
 
 	// lifeboat
 	if err := func() error {
@@ -281,6 +278,30 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		row.RatioLowerBound, row.SpeedupVsBaseline = &r, &sp
 	}
 	return row
+}
+
+// printBound describes the world and prints its lower bound, phase by phase.
+func printBound(w *World, speed float64) Bound {
+	work := w.Work()
+	apps, standalone := 0, 0
+	for _, g := range work.Groups {
+		for _, u := range g {
+			if len(u.VMs) > 1 || strings.HasPrefix(u.Name, "app-") {
+				apps++
+			} else {
+				standalone++
+			}
+		}
+	}
+	say("  world: %d VMs (%d vApps, %d standalone), %d hosts per pool, %d LUNs, %d priority groups + the rest",
+		w.VMs, apps, standalone, work.Hosts, work.LUNs, len(w.Groups))
+	lb := LowerBound(work)
+	say("  lower bound under the timing model (simulated time; x%g = real):", speed)
+	for _, p := range lb.Phases {
+		say("    %-10s %9s  %s", p.Phase, p.Bound.Round(time.Millisecond), p.How)
+	}
+	say("    %-10s %9s  = %.1f s at speed %g", "total", lb.Total.Round(time.Millisecond), lb.Total.Seconds()*speed, speed)
+	return lb
 }
 
 func printTable(rows []Row, speed float64) {
