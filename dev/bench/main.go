@@ -12,6 +12,7 @@
 //	make bench
 //	BENCH_SIZES=100,1000 BENCH_OUT=bench.json make bench
 //	BENCH_SPEED=0.1 make bench     # slower simulated world (default 0.05)
+//	BENCH_PLAN_CONCURRENCY='{recover: 20, start: 64}' make bench   # the plan's concurrency: (default: none, plan defaults)
 package main
 
 import (
@@ -104,7 +105,7 @@ func run() int {
 		// The worlds and their lower bounds only: no server, no run.
 		for _, n := range sizes {
 			step("%d VMs", n)
-			w, err := NewWorld(n)
+			w, err := NewWorld(n, os.Getenv("BENCH_PLAN_CONCURRENCY"))
 			if err != nil {
 				say("bench: %v", err)
 				return 1
@@ -173,7 +174,7 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		return row
 	}
 	step("%d VMs", n)
-	w, err := NewWorld(n)
+	w, err := NewWorld(n, os.Getenv("BENCH_PLAN_CONCURRENCY"))
 	if err != nil {
 		return fail(err)
 	}
@@ -182,7 +183,11 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		return fail(err)
 	}
 	row.Hosts = w.Work().Hosts
-	say("  plan %s/plan.yaml", dir)
+	conc := w.Concurrency
+	if conc == "" {
+		conc = "the plan defaults (no concurrency: key)"
+	}
+	say("  plan %s/plan.yaml, concurrency: %s", dir, conc)
 	lb := printBound(w, e.speed)
 	real := func(d time.Duration) float64 { return d.Seconds() * e.speed }
 	row.LowerBoundS = real(lb.Total)

@@ -88,7 +88,7 @@ func countInLog(path string, from int64, s string) (int, int64) {
 			n++
 		}
 	}
-	end, _ := f.Seek(0, 1)
+	end := from
 	if st, err := f.Stat(); err == nil {
 		end = st.Size()
 	}

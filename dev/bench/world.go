@@ -20,6 +20,9 @@ type World struct {
 	Groups   []GroupRule
 	Storage  []Storage
 	Failback []Storage
+	// Concurrency is the plan's concurrency: value as YAML (BENCH_PLAN_CONCURRENCY, e.g.
+	// "{recover: 20}"); empty keeps the plan defaults, as a user's plan does.
+	Concurrency string
 }
 
 // Storage is one mirrored LUN the plan probes at the DR site.
@@ -44,13 +47,14 @@ var groupRules = []GroupRule{
 	{Name: "applications", VAppGlob: "app-*[13579]"},
 }
 
-// NewWorld generates the world of n VMs: one vApp per 10 VMs, hosts sized as real pools.
-func NewWorld(n int) (*World, error) {
+// NewWorld generates the world of n VMs: one vApp per 10 VMs, hosts sized as real pools;
+// concurrency is the plan's concurrency: value ("" = the plan defaults).
+func NewWorld(n int, concurrency string) (*World, error) {
 	sc, err := sim.Generate(sim.GenSpec{VMs: n, VApps: n / 10})
 	if err != nil {
 		return nil, err
 	}
-	w := &World{VMs: n, Scenario: sc, Groups: groupRules}
+	w := &World{VMs: n, Scenario: sc, Groups: groupRules, Concurrency: concurrency}
 	w.Storage, w.Failback = storageOf(sc, false), storageOf(sc, true)
 	w.Plan = planYAML(w)
 	return w, nil
@@ -133,6 +137,9 @@ func planYAML(w *World) []byte {
 		}
 	}
 	b.WriteString("\napprovals:\n  storage-ready:\n    approvers: [bench]\n  recover:\n    approvers: [bench]\n")
+	if w.Concurrency != "" {
+		fmt.Fprintf(&b, "\nconcurrency: %s\n", w.Concurrency)
+	}
 	return []byte(b.String())
 }
 
