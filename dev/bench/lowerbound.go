@@ -9,10 +9,12 @@ import (
 
 // Work is what a failover has to do, as the timing model sees it.
 type Work struct {
-	Timing       sim.Timing
-	Hosts        int // hosts of the target pool
-	LUNs         int // storage targets: one SR.probe and one DR_task.create each
-	MetadataVDIs int // metadata VDIs opened (VDI.open_database) to read the foreign pools
+	Timing sim.Timing
+	Hosts  int // hosts of the target pool
+	LUNs   int // storage targets: one SR.probe and one DR_task.create each
+	// Databases is how many foreign databases must be opened (VDI.open_database): one per
+	// source pool, since metadata_latest names the newest of its copies without opening any.
+	Databases int
 	// Groups are the priority groups in start order, each a list of units.
 	Groups [][]Unit
 }
@@ -62,8 +64,8 @@ func LowerBound(w Work) Bound {
 		intro := lat + t.Probe + time.Duration(hosts)*t.Plug
 		add("introduce", intro, "%d DR_task.create in parallel, each probe + %d hosts x plug = %s", w.LUNs, hosts, intro)
 	}
-	open := lat + time.Duration(w.MetadataVDIs)*t.OpenDatabase
-	add("scan", open, "%d VDI.open_database, serialised per pool: %d x %s (+ latency)", w.MetadataVDIs, w.MetadataVDIs, t.OpenDatabase)
+	open := lat + time.Duration(w.Databases)*t.OpenDatabase
+	add("scan", open, "%d VDI.open_database (the newest copy of each source pool's metadata), serialised per pool: %d x %s (+ latency)", w.Databases, w.Databases, t.OpenDatabase)
 	add("precheck", lat, "assertions batched and in parallel: one latency")
 
 	// Recover: every VM's import takes Recover, of which RecoverDB holds the pool's

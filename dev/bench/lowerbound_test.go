@@ -29,7 +29,7 @@ func TestLowerBound(t *testing.T) {
 	}{
 		{
 			name: "one vApp: order groups and start_delay make the path",
-			work: Work{Timing: tm, Hosts: 1, LUNs: 1, MetadataVDIs: 1,
+			work: Work{Timing: tm, Hosts: 1, LUNs: 1, Databases: 1,
 				Groups: [][]Unit{{{Name: "app", VMs: []VMWork{vm(0, 5*s), vm(1, 0), vm(1, 0)}}}}},
 			// recover: 3 VMs imported in turn by one call = 6s (lock: 3 x 0.1 + 1.9 = 2.2s);
 			// start: (3 + 5) + 3 = 11s (3 boots over 4 slots = 2.25s).
@@ -38,22 +38,22 @@ func TestLowerBound(t *testing.T) {
 		},
 		{
 			name: "boots bounded by the hosts' slots",
-			work: Work{Timing: tm, Hosts: 1, LUNs: 2, MetadataVDIs: 2,
+			work: Work{Timing: tm, Hosts: 1, LUNs: 2, Databases: 2,
 				Groups: [][]Unit{standalone(8)}},
-			// introduce: LUNs in parallel, 1 host; scan: 2 opens in turn;
+			// introduce: LUNs in parallel, 1 host; scan: 2 source pools, opened in turn;
 			// recover: 8 x 0.1 + 1.9 = 2.7s > 2s; start: 8 x 3s / 4 slots = 6s > 3s.
 			want:  map[string]time.Duration{"introduce": 2500 * time.Millisecond, "scan": 4 * s, "recover": 2700 * time.Millisecond, "start": 6 * s},
 			total: 1500*time.Millisecond + 2500*time.Millisecond + 4*s + 2700*time.Millisecond + 6*s,
 		},
 		{
 			name: "more hosts: more slots, longer introduce",
-			work: Work{Timing: tm, Hosts: 4, LUNs: 1, MetadataVDIs: 1,
+			work: Work{Timing: tm, Hosts: 4, LUNs: 1, Databases: 1,
 				Groups: [][]Unit{standalone(8)}},
 			want: map[string]time.Duration{"introduce": 5500 * time.Millisecond, "start": 3 * s},
 		},
 		{
 			name: "priority groups run one after another",
-			work: Work{Timing: tm, Hosts: 1, MetadataVDIs: 1,
+			work: Work{Timing: tm, Hosts: 1, Databases: 1,
 				Groups: [][]Unit{standalone(1), standalone(1), nil}},
 			want: map[string]time.Duration{"start": 6 * s, "recover": 2100 * time.Millisecond},
 		},

@@ -45,6 +45,8 @@ const (
 	defaultBaselineBudget = 90 * time.Second
 	baselineSample        = 25
 	blobWarning           = "Blob data size exceeds the warning limit"
+	// workerPayloadWarning is the SDK's own warning (TMPRL1103) about a payload it sends.
+	workerPayloadWarning = "exceeded the warning limit"
 )
 
 type env struct {
@@ -72,6 +74,7 @@ type Row struct {
 	LargestChildEvents int                `json:"largest_child_history_events"`
 	WorkerPeakRSSBytes int64              `json:"worker_peak_rss_bytes"`
 	BlobWarnings       int                `json:"blob_size_warnings"`
+	WorkerWarnings     int                `json:"worker_payload_warnings"`
 	Hosts              int                `json:"hosts"`
 	Speed              float64            `json:"speed"`
 	Phases             map[string]float64 `json:"phases_s,omitempty"`
@@ -220,6 +223,7 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 			row.XAPICallsByMethod[m.Method] = round(m.PerVM, 3)
 		}
 		row.BlobWarnings, _ = countInLog(e.temporal.logPath, logFrom, blobWarning)
+		row.WorkerWarnings, _ = countInLog(wk.log, 0, workerPayloadWarning)
 		if err != nil {
 			return err
 		}
@@ -244,7 +248,8 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		}
 		say("  histories: parent %d events, %d children, largest child %s %d events", hs.ParentEvents, hs.Children, hs.LargestChild, hs.LargestChildEvents)
 		say("  largest payload %d bytes (%s); report %d bytes, progress query answer %d bytes", row.MaxPayloadBytes, row.MaxPayloadWhere, res.ReportLen, res.Progress)
-		say("  worker peak RSS %.1f MiB; server log: %d %q", float64(row.WorkerPeakRSSBytes)/(1<<20), row.BlobWarnings, blobWarning)
+		say("  worker peak RSS %.1f MiB; server log: %d %q; worker log: %d payload warnings (TMPRL1103)",
+			float64(row.WorkerPeakRSSBytes)/(1<<20), row.BlobWarnings, blobWarning, row.WorkerWarnings)
 		say("  XAPI calls per VM %.2f:", row.XAPICallsPerVM)
 		for _, m := range by {
 			say("    %-45s %7.3f  (%d)", m.Method, m.PerVM, m.Calls)
@@ -311,7 +316,7 @@ func printBound(w *World, speed float64) Bound {
 
 func printTable(rows []Row, speed float64) {
 	say("\n## Results (simulator speed %g; seconds are real time on this machine)\n", speed)
-	say("| VMs | hosts | lifeboat s | lower bound s | baseline s | lifeboat/bound | baseline/lifeboat | XAPI calls/VM | max payload B | max history events | worker peak RSS MiB | blob warnings |")
+	say("| VMs | hosts | lifeboat s | lower bound s | baseline s | lifeboat/bound | baseline/lifeboat | XAPI calls/VM | max payload B | max history events | worker peak RSS MiB | payload warnings (server/worker) |")
 	say("|---|---|---|---|---|---|---|---|---|---|---|---|")
 	f := func(p *float64, est bool) string {
 		if p == nil {
@@ -323,9 +328,9 @@ func printTable(rows []Row, speed float64) {
 		return fmt.Sprintf("%.1f", *p)
 	}
 	for _, r := range rows {
-		say("| %d | %d | %s | %.1f | %s | %s | %s | %.2f | %d | %d | %.0f | %d |", r.VMs, r.Hosts, f(r.LifeboatS, false), r.LowerBoundS,
+		say("| %d | %d | %s | %.1f | %s | %s | %s | %.2f | %d | %d | %.0f | %d / %d |", r.VMs, r.Hosts, f(r.LifeboatS, false), r.LowerBoundS,
 			f(r.BaselineS, r.BaselineEstimated), f(r.RatioLowerBound, false), f(r.SpeedupVsBaseline, false), r.XAPICallsPerVM,
-			r.MaxPayloadBytes, r.MaxHistoryEvents, float64(r.WorkerPeakRSSBytes)/(1<<20), r.BlobWarnings)
+			r.MaxPayloadBytes, r.MaxHistoryEvents, float64(r.WorkerPeakRSSBytes)/(1<<20), r.BlobWarnings, r.WorkerWarnings)
 	}
 	for _, r := range rows {
 		if r.Error != "" {

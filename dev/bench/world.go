@@ -191,11 +191,11 @@ func (w *World) Units() [][]Unit {
 func (w *World) Work() Work {
 	dr := w.Scenario.Sites[1].Pools[0]
 	return Work{
-		Timing:       w.Scenario.Resolved(),
-		Hosts:        len(dr.Hosts),
-		LUNs:         len(w.Storage),
-		MetadataVDIs: len(w.Scenario.Sites[0].Pools[0].ReplicateMetadata),
-		Groups:       w.Units(),
+		Timing:    w.Scenario.Resolved(),
+		Hosts:     len(dr.Hosts),
+		LUNs:      len(w.Storage),
+		Databases: len(w.Scenario.Sites[0].Pools), // the primary pool's metadata is on several SRs
+		Groups:    w.Units(),
 	}
 }
 

@@ -40,7 +40,7 @@ func TestGeneratedPlan(t *testing.T) {
 	}
 	work := w.Work()
 	assert.Equal(t, 20, work.Hosts)
-	assert.Equal(t, 2, work.MetadataVDIs)
+	assert.Equal(t, 1, work.Databases, "one source pool, whatever the number of its metadata copies")
 
 	w, err = NewWorld(100, "{recover: 20, start: 64}")
 	require.NoError(t, err)
