@@ -4,9 +4,16 @@ package plan
 // plans through these, so a default lives in exactly one place.
 
 const (
-	DefaultRecoverConcurrency = 4
-	DefaultStartConcurrency   = 8
-	DefaultBatchSize          = 50
+	// DefaultRecoverConcurrency keeps the pool's database busy: a VM's
+	// recovery holds xapi's database lock for about a twentieth of its time
+	// (docs/timing-model.md), so about 20 recoveries in flight saturate the
+	// master, and a few more cover the units of uneven size.
+	DefaultRecoverConcurrency = 24
+	// DefaultStartConcurrency is the fixed share of runs begun before the
+	// start slots were shared; new runs follow the pool (8 starts in flight
+	// per host, activities/slots.go) unless concurrency.start caps them.
+	DefaultStartConcurrency = 8
+	DefaultBatchSize        = 50
 )
 
 // Sites returns the source and target site of a mode: failback runs from the

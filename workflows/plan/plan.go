@@ -150,9 +150,10 @@ type TestPolicy struct {
 
 // Concurrency limits parallel work per pool.
 type Concurrency struct {
-	// Recover is how many vApps / VM batches are recovered at once (default 4).
+	// Recover is how many vApps / VM batches are recovered at once (default 24).
 	Recover int `yaml:"recover,omitempty" json:"recover,omitempty"`
-	// Start is how many VMs of one group are started at once (default 8).
+	// Start caps the VM starts in flight at the target pool (default: 8 per
+	// host of the pool, shared by every vApp and batch as slots free up).
 	Start int `yaml:"start,omitempty" json:"start,omitempty"`
 	// BatchSize is how many standalone VMs share one child workflow (default 50).
 	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
