@@ -212,8 +212,9 @@ func (h *Host) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if w.faults.shouldDrop(h.pool.Name) {
-		dropConnection(rw)
+		// Journalled before the drop, so a client that saw it finds it there.
 		w.journal.add(JournalEntry{Time: time.Now(), Pool: h.pool.Name, Host: h.Name, Method: "(dropped)", Result: "CONNECTION_DROPPED"})
+		dropConnection(rw)
 		return
 	}
 	mc, err := parseCall(body)
