@@ -61,7 +61,8 @@ func New(sites map[string]SiteConfig, secrets Secrets, logger *zap.Logger) (*Act
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	a := &Activities{sites: map[string]*site{}, secrets: secrets, log: logger, lim: defaultLimits}
+	a := &Activities{sites: map[string]*site{}, secrets: secrets, log: logger, lim: defaultLimits,
+		foreign: newForeignDBs(logger, defaultLimits.cleanupTimeout), views: map[string]*vmView{}}
 	names := make([]string, 0, len(sites))
 	for name := range sites {
 		names = append(names, name)
@@ -91,6 +92,11 @@ type Activities struct {
 	lim     limits
 	// starts holds each site's VM start slots (slots.go).
 	starts sync.Map
+	// foreign is the worker's open metadata databases (foreign.go).
+	foreign *foreignDBs
+	// views is each site's VMs and vApps as of the last event.from (vmview.go).
+	viewMu sync.Mutex
+	views  map[string]*vmView
 }
 
 // Close logs every site session out; the worker calls it when it stops. It
@@ -100,6 +106,7 @@ func Close(ctx context.Context, a *Activities) error {
 	if a == nil {
 		return nil
 	}
+	a.foreign.closeAll(ctx)
 	var errs []error
 	for _, name := range sortedSiteNames(a.sites) {
 		if err := a.sites[name].logout(ctx); err != nil {

@@ -113,10 +113,11 @@ func (a *Activities) markRecovered(ctx context.Context, c *conn, o owner, u Unit
 		if ex.OtherConfig[recoveryMarkKey] == want {
 			continue
 		}
-		ref, err := c.s.GetVMByUUID(ctx, vm.uuid)
-		if err == nil {
-			err = c.s.SetVMOtherConfigKey(ctx, ref, recoveryMarkKey, want)
+		set := c.s.SetVMOtherConfigKey
+		if _, has := ex.OtherConfig[recoveryMarkKey]; !has {
+			set = c.s.AddVMOtherConfigKey // one call: the record read just now has no mark
 		}
+		err := set(ctx, st.refs[vm.uuid], recoveryMarkKey, want)
 		if err != nil {
 			if !isTransient(ctx, err) {
 				// The copy is recovered all the same; only a re-run will not

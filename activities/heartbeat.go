@@ -29,6 +29,13 @@ func (t *tracker[T]) update(fn func(*T)) {
 	recordHeartbeat(t.ctx, t.val)
 }
 
+// get returns a copy of the current state.
+func (t *tracker[T]) get() T {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.val
+}
+
 func (t *tracker[T]) beat() {
 	t.mu.Lock()
 	defer t.mu.Unlock()

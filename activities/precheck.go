@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -304,75 +305,103 @@ func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *P
 
 func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []Unit, vmsOf map[string][]VMInfo, targetAPI string,
 	names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
-	fs, err := openVDI(ctx, c, vdi)
-	if err != nil {
-		if isTransient(ctx, err) {
-			return classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", vdi, c.site), "")
-		}
-		for _, u := range units {
-			ck.add(checkStorage, unitLabel(u), sevProblem, "its metadata VDI %s cannot be opened at site %s (%s): re-run so the scan finds the current metadata", vdi, c.site, strings.TrimSuffix(reason(err), "."))
-		}
-		return nil
+	opened := false
+	err := a.withForeign(ctx, c, vdi, "", false, func(e *foreignDB) error {
+		opened = true
+		return a.checkForeign(ctx, c, e, vdi, units, vmsOf, targetAPI, names, bridges, netUsers, netFound, ck)
+	})
+	switch {
+	case err == nil || opened:
+		return err
+	case isTransient(ctx, err):
+		return classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", vdi, c.site), "")
 	}
-	defer a.logoutForeign(ctx, c, fs)
+	for _, u := range units {
+		ck.add(checkStorage, unitLabel(u), sevProblem, "its metadata VDI %s cannot be opened at site %s (%s): re-run so the scan finds the current metadata", vdi, c.site, strings.TrimSuffix(reason(err), "."))
+	}
+	return nil
+}
+
+// assertParallel is how many assert_can_be_recovered calls one precheck
+// makes at once: each is a short read of both databases on the master,
+// which serves many API calls at once; 8 keeps a 5,000-unit precheck to
+// seconds without crowding the other users of the pool.
+const assertParallel = 8
+
+// checkForeign checks the units of one open metadata database. A
+// SESSION_INVALID of the foreign session is returned as it is, for
+// withForeign to open the database again (checks are added only once
+// everything was read).
+func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vdi string, units []Unit, vmsOf map[string][]VMInfo, targetAPI string,
+	names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
+	fs := e.fs
+	readErr := func(err error) error {
+		if foreignSessionRejected(err, fs) {
+			return err
+		}
+		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
+	}
+	local := &checks{}
 	if _, fpool, err := fs.GetPool(ctx); err == nil && targetAPI != "" {
 		if h, err := fs.GetHostRecord(ctx, fpool.Master); err == nil {
 			src := fmt.Sprintf("%d.%d", h.APIVersionMajor, h.APIVersionMinor)
 			obj := "metadata of pool " + q(fpool.NameLabel, fpool.UUID)
 			if src != targetAPI {
-				ck.add(checkVersion, obj, sevWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, c.site, targetAPI)
+				local.add(checkVersion, obj, sevWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, c.site, targetAPI)
 			} else {
-				ck.add(checkVersion, obj, sevOK, "same XAPI API version %s as the pool at site %s", src, c.site)
+				local.add(checkVersion, obj, sevOK, "same XAPI API version %s as the pool at site %s", src, c.site)
 			}
 		}
+	} else if foreignSessionRejected(err, fs) {
+		return err
 	}
-	fvms, err := fs.GetAllVMRecords(ctx)
+	recs, err := e.records(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
+		return readErr(err)
 	}
 	fvifs, err := fs.GetAllVIFRecords(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
+		return readErr(err)
 	}
 	fnets, err := fs.GetAllNetworkRecords(ctx)
 	if err != nil {
-		return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
+		return readErr(err)
 	}
-	fvmByUUID := map[string]xapi.ForeignVM{}
-	for _, vm := range fvms {
-		fvmByUUID[vm.UUID] = vm
-	}
-	for _, u := range units {
-		obj := unitLabel(u)
-		ref, err := foreignUnit(ctx, fs, u)
-		if err != nil {
-			if isTransient(ctx, err) {
-				return classify(ctx, err, "reading metadata VDI "+vdi+" at site "+c.site+" failed", "")
+	// XAPI's own check of each unit, several at once; lines in unit order.
+	verdicts := make([]assertVerdict, len(units))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, assertParallel)
+	for i, u := range units {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				verdicts[i].err = ctx.Err()
+				return
 			}
-			ck.add(checkStorage, obj, sevProblem, "is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
-			continue
+			defer func() { <-sem }()
+			verdicts[i] = assertUnit(ctx, c, e, recs, u, vdi)
+			recordHeartbeat(ctx, i)
+		}()
+	}
+	wg.Wait()
+	for i, u := range units {
+		v := verdicts[i]
+		if v.err != nil {
+			if foreignSessionRejected(v.err, fs) {
+				return v.err
+			}
+			return classify(ctx, v.err, "checking "+unitLabel(u)+" at site "+c.site+" failed", "")
 		}
-		if u.Kind == KindVApp {
-			err = fs.AssertVMApplianceCanBeRecovered(ctx, ref, c.s)
-		} else {
-			err = fs.AssertVMCanBeRecovered(ctx, ref, c.s)
-		}
-		switch {
-		case err == nil:
-			ck.add(checkStorage, obj, sevOK, "every SR it needs is attached at site %s", c.site)
-		case xapi.IsCode(err, xapi.CodeVMRequiresSR):
-			ck.add(checkStorage, obj, sevProblem, "%s", missingStorage(ctx, c, fs, u, ref, err))
-		case isTransient(ctx, err):
-			return classify(ctx, err, "checking "+obj+" at site "+c.site+" failed", "")
-		default:
-			ck.add(checkStorage, obj, sevProblem, "cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
-		}
+		local.add(checkStorage, unitLabel(u), v.sev, "%s", v.msg)
 		for _, vm := range vmsOf[u.UUID] {
-			fvm, ok := fvmByUUID[vm.UUID]
+			ref, ok := recs.vms[vm.UUID]
 			if !ok {
 				continue
 			}
-			for _, vr := range fvm.VIFs {
+			for _, vr := range recs.vmByRef[ref].VIFs {
 				vif, ok := fvifs[vr]
 				if !ok {
 					continue
@@ -389,7 +418,48 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 			}
 		}
 	}
+	ck.list = append(ck.list, local.list...)
 	return nil
+}
+
+// assertVerdict is one unit's storage line, or the error that stops the
+// precheck (retried).
+type assertVerdict struct {
+	sev, msg string
+	err      error
+}
+
+// assertUnit asks XAPI whether one unit can be recovered
+// (assert_can_be_recovered) and says why not.
+func assertUnit(ctx context.Context, c *conn, e *foreignDB, recs *foreignRecords, u Unit, vdi string) (v assertVerdict) {
+	var ref xapi.ForeignRef
+	var ok bool
+	if u.Kind == KindVApp {
+		ref, ok = recs.apps[u.UUID]
+	} else {
+		ref, ok = recs.vms[u.UUID]
+	}
+	if !ok {
+		v.sev, v.msg = sevProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
+		return v
+	}
+	var err error
+	if u.Kind == KindVApp {
+		err = e.fs.AssertVMApplianceCanBeRecovered(ctx, ref, c.s)
+	} else {
+		err = e.fs.AssertVMCanBeRecovered(ctx, ref, c.s)
+	}
+	switch {
+	case err == nil:
+		v.sev, v.msg = sevOK, fmt.Sprintf("every SR it needs is attached at site %s", c.site)
+	case xapi.IsCode(err, xapi.CodeVMRequiresSR):
+		v.sev, v.msg = sevProblem, missingStorage(ctx, c, e.fs, u, ref, err)
+	case isTransient(ctx, err):
+		v.err = err
+	default:
+		v.sev, v.msg = sevProblem, fmt.Sprintf("cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
+	}
+	return v
 }
 
 // checkMemory compares the memory of the VMs to recover with the pool's

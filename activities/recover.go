@@ -2,11 +2,14 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.uber.org/zap"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -26,13 +29,15 @@ type recoverBeat struct {
 // Recover recovers one vApp or a batch of standalone VMs.
 //
 // Each unit is recovered through the foreign session of its own metadata VDI
-// (opened once per VDI, always logged out) with force=true, which the
-// prechecks made safe; right before the call the target is checked again,
-// since force=true silently skips a same-UUID VM that is not halted. A unit
-// whose VMs are all in the target with a version above the metadata's (and,
-// for a vApp, linked to it) was recovered by an earlier attempt: Already. A
-// retry after a worker crash first waits for the recover task the crashed
-// attempt left running, so a VM is never recovered twice.
+// (the worker's cached one, see foreign.go) with force=true, which the
+// prechecks made safe; the target is checked again first (one event.from
+// for the whole call, see vmview.go), since force=true silently skips a
+// same-UUID VM that is not halted, and once more after the last unit. A
+// unit whose VMs are all in the target with a version above the
+// metadata's (and, for a vApp, linked to it) was recovered by an earlier
+// attempt: Already. A retry after a worker crash first waits for the
+// recover task the crashed attempt left running, so a VM is never
+// recovered twice.
 func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverResult, error) {
 	// The tracker starts with the earlier attempt's details, so that a
 	// worker dying while this attempt logs in or waits for that attempt's
@@ -60,47 +65,86 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			}
 		}
 		for _, f := range prev.Foreign {
-			a.logoutForeign(ctx, c, c.s.NewForeignSession(xapi.ForeignRef(f), ""))
+			// A dead worker's sessions; this worker's own stay cached.
+			if !a.foreign.holds(xapi.ForeignRef(f)) {
+				a.logoutForeign(ctx, c, c.s.NewForeignSession(xapi.ForeignRef(f), ""))
+			}
 		}
 	}
 	tr.update(func(b *recoverBeat) { *b = recoverBeat{Done: prev.Done} })
 
-	sessions := map[string]*xapi.ForeignSession{}
-	defer func() {
-		for _, fs := range sessions {
-			a.logoutForeign(ctx, c, fs)
-		}
-	}()
+	target, err := a.view(c).sync(ctx, c.s)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", "")
+	}
+	o := owner{in.Plan, in.Mode}
 	out := &RecoverResult{Units: []RecoveredUnit{}}
+	var checks []unitCheck
 	for _, u := range in.Units {
 		if d, ok := done[u.UUID]; ok {
 			out.Units = append(out.Units, d)
 			continue
 		}
-		fs, ok := sessions[u.SourceVDI]
-		if !ok {
-			fs, err = openVDI(ctx, c, u.SourceVDI)
-			if err != nil {
-				if isTransient(ctx, err) {
-					return nil, classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", u.SourceVDI, c.site), "")
-				}
-				out.Units = append(out.Units, failedUnit(u, sentence(fmt.Sprintf("%s cannot be recovered: its metadata VDI %s cannot be opened at site %s", unitLabel(u), u.SourceVDI, c.site),
-					reason(err), "re-run so the scan finds the current metadata")))
-				continue
+		var ru RecoveredUnit
+		var vms []metaVM
+		opened := false
+		err := a.withForeign(ctx, c, u.SourceVDI, "", false, func(e *foreignDB) error {
+			opened = true
+			if !slices.Contains(tr.get().Foreign, string(e.fs.Ref())) {
+				tr.update(func(b *recoverBeat) { b.Foreign = append(b.Foreign, string(e.fs.Ref())) })
 			}
-			sessions[u.SourceVDI] = fs
-			tr.update(func(b *recoverBeat) { b.Foreign = append(b.Foreign, string(fs.Ref())) })
-		}
-		ru, err := a.recoverUnit(ctx, c, fs, owner{in.Plan, in.Mode}, u, tr)
-		if err != nil {
+			var err error
+			ru, vms, err = a.recoverUnit(ctx, c, e, o, u, target, tr)
+			return err
+		})
+		var ae *temporal.ApplicationError
+		switch {
+		case err == nil:
+		case !opened && isTransient(ctx, err):
+			return nil, classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", u.SourceVDI, c.site), "")
+		case !opened:
+			ru = failedUnit(u, sentence(fmt.Sprintf("%s cannot be recovered: its metadata VDI %s cannot be opened at site %s", unitLabel(u), u.SourceVDI, c.site),
+				reason(err), "re-run so the scan finds the current metadata"))
+		case errors.As(err, &ae) || ctx.Err() != nil:
 			return nil, err
+		default:
+			return nil, classify(ctx, err, fmt.Sprintf("recovering %s at site %s failed", unitLabel(u), c.site), "")
 		}
 		if ru.Error == "" {
+			if !ru.Already {
+				checks = append(checks, unitCheck{len(out.Units), u, vms})
+			}
 			tr.update(func(b *recoverBeat) { b.Done = append(b.Done, ru) })
 		}
 		out.Units = append(out.Units, ru)
 	}
+	if len(checks) > 0 {
+		// One read for the whole batch says each recovered unit is there.
+		after, err := a.view(c).sync(ctx, c.s)
+		if err != nil {
+			return nil, classify(ctx, err, "verifying the recovery at site "+c.site+" failed", "")
+		}
+		for _, ck := range checks {
+			st := stateIn(after, ck.u, ck.vms)
+			if !st.recovered() {
+				out.Units[ck.i] = failedUnit(ck.u, fmt.Sprintf("%s was reported recovered but %s at site %s: check the pool's XAPI log, then re-run.", unitLabel(ck.u), st.why(), c.site))
+				continue
+			}
+			// Marked once seen, so a re-run of the plan adopts the copy (a
+			// crash before this leaves it to the retry's Already path).
+			if err := a.markRecovered(ctx, c, o, ck.u, st, true); err != nil && isTransient(ctx, err) {
+				return nil, classify(ctx, err, fmt.Sprintf("marking %s at site %s failed", unitLabel(ck.u), c.site), "")
+			}
+		}
+	}
 	return out, nil
+}
+
+// unitCheck is a unit recovered by this attempt, checked after the batch.
+type unitCheck struct {
+	i   int
+	u   Unit
+	vms []metaVM
 }
 
 func failedUnit(u Unit, msg string) RecoveredUnit {
@@ -116,100 +160,84 @@ type metaVM struct {
 
 // recoverUnit recovers one unit; the error is only for infrastructure
 // failures (the batch stops and is retried), per-unit failures are in
-// RecoveredUnit.Error.
-func (a *Activities) recoverUnit(ctx context.Context, c *conn, fs *xapi.ForeignSession, o owner, u Unit, tr *tracker[recoverBeat]) (RecoveredUnit, error) {
+// RecoveredUnit.Error. It returns the unit's VMs as the metadata has them.
+func (a *Activities) recoverUnit(ctx context.Context, c *conn, e *foreignDB, o owner, u Unit, target vmSnapshot, tr *tracker[recoverBeat]) (RecoveredUnit, []metaVM, error) {
 	label := unitLabel(u)
 	transient := func(err error, doing string) error {
+		if foreignSessionRejected(err, e.fs) {
+			return err // withForeign opens the database again
+		}
 		return classify(ctx, err, fmt.Sprintf("%s %s at site %s failed", doing, label, c.site), "")
 	}
-	ref, err := foreignUnit(ctx, fs, u)
+	recs, err := e.records(ctx)
 	if err != nil {
 		if isTransient(ctx, err) {
-			return RecoveredUnit{}, transient(err, "looking up")
+			return RecoveredUnit{}, nil, transient(err, "reading the metadata of")
 		}
-		return failedUnit(u, fmt.Sprintf("%s is no longer in metadata VDI %s: re-run so the scan finds the current metadata.", label, u.SourceVDI)), nil
+		return failedUnit(u, sentence(label+" cannot be read from its metadata", reason(err), "re-run the scan")), nil, nil
 	}
-	vms, err := unitMetadataVMs(ctx, fs, u, ref)
-	if err != nil {
-		if isTransient(ctx, err) {
-			return RecoveredUnit{}, transient(err, "reading the metadata of")
-		}
-		return failedUnit(u, sentence(label+" cannot be read from its metadata", reason(err), "re-run the scan")), nil
+	ref, vms, ok := unitMetadataVMs(recs, u)
+	if !ok {
+		return failedUnit(u, fmt.Sprintf("%s is no longer in metadata VDI %s: re-run so the scan finds the current metadata.", label, u.SourceVDI)), nil, nil
 	}
-	st, err := targetState(ctx, c, u, vms)
-	if err != nil {
-		return RecoveredUnit{}, transient(err, "checking")
-	}
+	st := stateIn(target, u, vms)
 	if st.recovered() {
 		// An earlier attempt or run recovered it (the precheck adopted it, or
 		// the attempt died before marking it): make sure it is marked.
 		if err := a.markRecovered(ctx, c, o, u, st, false); err != nil && isTransient(ctx, err) {
-			return RecoveredUnit{}, transient(err, "marking")
+			return RecoveredUnit{}, nil, transient(err, "marking")
 		}
-		return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), Already: true, RecoveredAt: time.Now().UTC()}, nil
+		return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), Already: true, RecoveredAt: time.Now().UTC()}, vms, nil
 	}
 	if busy := st.notHalted(); len(busy) > 0 {
 		return failedUnit(u, fmt.Sprintf("%s was not recovered: %s at site %s with the same UUID, and recovery would silently skip it; shut it down or exclude it from the plan, then re-run.",
-			label, strings.Join(busy, ", "), c.site)), nil
+			label, strings.Join(busy, ", "), c.site)), vms, nil
 	}
 	pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
 		tr.update(func(b *recoverBeat) { b.Unit, b.Task = u.UUID, string(task) })
 	})
 	if u.Kind == KindVApp {
-		err = fs.RecoverVMAppliance(pctx, ref, c.s, true)
+		err = e.fs.RecoverVMAppliance(pctx, ref, c.s, true)
 	} else {
-		err = fs.RecoverVM(pctx, ref, c.s, true)
+		err = e.fs.RecoverVM(pctx, ref, c.s, true)
 	}
 	tr.update(func(b *recoverBeat) { b.Unit, b.Task = "", "" })
 	if err != nil {
 		switch {
 		case isTransient(ctx, err):
-			return RecoveredUnit{}, transient(err, "recovering")
+			return RecoveredUnit{}, vms, transient(err, "recovering")
 		case xapi.IsCode(err, xapi.CodeVMRequiresSR):
-			return failedUnit(u, label+" "+missingStorage(ctx, c, fs, u, ref, err)+"."), nil
+			return failedUnit(u, label+" "+missingStorage(ctx, c, e.fs, u, ref, err)+"."), vms, nil
 		}
-		return failedUnit(u, sentence(label+" could not be recovered at site "+c.site, reason(err), "fix the cause, then re-run")), nil
-	}
-	st, err = targetState(ctx, c, u, vms)
-	if err != nil {
-		return RecoveredUnit{}, transient(err, "verifying")
-	}
-	if !st.recovered() {
-		return failedUnit(u, fmt.Sprintf("%s was reported recovered but %s at site %s: check the pool's XAPI log, then re-run.", label, st.why(), c.site)), nil
-	}
-	// Right after the recovery, so a re-run of the plan adopts the copy.
-	if err := a.markRecovered(ctx, c, o, u, st, true); err != nil && isTransient(ctx, err) {
-		return RecoveredUnit{}, transient(err, "marking")
+		return failedUnit(u, sentence(label+" could not be recovered at site "+c.site, reason(err), "fix the cause, then re-run")), vms, nil
 	}
 	a.log.Info("recovered", zap.String("site", c.site), zap.String("kind", u.Kind), zap.String("uuid", u.UUID), zap.String("name", u.Name))
-	return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), RecoveredAt: time.Now().UTC()}, nil
+	return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), RecoveredAt: time.Now().UTC()}, vms, nil
 }
 
-// unitMetadataVMs lists the real VMs of a unit in its metadata.
-func unitMetadataVMs(ctx context.Context, fs *xapi.ForeignSession, u Unit, ref xapi.ForeignRef) ([]metaVM, error) {
+// unitMetadataVMs finds a unit in its foreign database and lists its real
+// VMs (sorted by UUID); false when the unit is not there.
+func unitMetadataVMs(recs *foreignRecords, u Unit) (xapi.ForeignRef, []metaVM, bool) {
 	if u.Kind != KindVApp {
-		vm, err := fs.GetVMRecord(ctx, ref)
-		if err != nil {
-			return nil, err
+		ref, ok := recs.vms[u.UUID]
+		if !ok {
+			return "", nil, false
 		}
-		return []metaVM{{vm.UUID, vm.NameLabel, vm.Version}}, nil
+		vm := recs.vmByRef[ref]
+		return ref, []metaVM{{vm.UUID, vm.NameLabel, vm.Version}}, true
 	}
-	app, err := fs.GetVMApplianceRecord(ctx, ref)
-	if err != nil {
-		return nil, err
+	ref, ok := recs.apps[u.UUID]
+	if !ok {
+		return "", nil, false
 	}
 	var out []metaVM
-	for _, r := range app.VMs {
-		vm, err := fs.GetVMRecord(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		if vm.IsRealVM() {
+	for _, r := range recs.appByRef[ref].VMs {
+		if vm, ok := recs.vmByRef[r]; ok && vm.IsRealVM() {
 			out = append(out, metaVM{vm.UUID, vm.NameLabel, vm.Version})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].uuid < out[j].uuid })
-	return out, nil
+	return ref, out, true
 }
 
 func uuidsOf(vms []metaVM) []string {
@@ -224,39 +252,23 @@ func uuidsOf(vms []metaVM) []string {
 type unitState struct {
 	vms     []metaVM
 	present map[string]xapi.VM
+	refs    map[string]xapi.Ref // of the present VMs: no get_by_uuid needed
 	isVApp  bool
 	app     xapi.Ref // target appliance with the unit's UUID, or ""
 }
 
-func targetState(ctx context.Context, c *conn, u Unit, vms []metaVM) (*unitState, error) {
-	st := &unitState{vms: vms, present: map[string]xapi.VM{}, isVApp: u.Kind == KindVApp}
+// stateIn is the unit's state in a view of the target.
+func stateIn(target vmSnapshot, u Unit, vms []metaVM) *unitState {
+	st := &unitState{vms: vms, present: map[string]xapi.VM{}, refs: map[string]xapi.Ref{}, isVApp: u.Kind == KindVApp}
 	for _, vm := range vms {
-		ref, err := c.s.GetVMByUUID(ctx, vm.uuid)
-		if gone(err) {
-			continue
+		if ref, rec, ok := target.vm(vm.uuid); ok {
+			st.present[vm.uuid], st.refs[vm.uuid] = rec, ref
 		}
-		if err != nil {
-			return nil, err
-		}
-		rec, err := c.s.GetVMRecord(ctx, ref)
-		if gone(err) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		st.present[vm.uuid] = rec
 	}
 	if st.isVApp {
-		ref, err := c.s.GetVMApplianceByUUID(ctx, u.UUID)
-		switch {
-		case err == nil:
-			st.app = ref
-		case !gone(err):
-			return nil, err
-		}
+		st.app = target.app(u.UUID)
 	}
-	return st, nil
+	return st
 }
 
 // recovered: every VM is there with a version above the metadata's (recover

@@ -26,6 +26,14 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	if err != nil {
 		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "")
 	}
+	srs, err := c.s.GetAllSRRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+	}
+	srByUUID := map[string]xapi.Ref{}
+	for ref, sr := range srs {
+		srByUUID[sr.UUID] = ref
+	}
 	replicating := map[xapi.Ref]bool{}
 	for _, v := range vdis {
 		// metadata_latest on our own metadata VDI tracks a healthy redo log.
@@ -35,22 +43,16 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	}
 	out := &ReprotectResult{Enabled: []string{}}
 	for _, uuid := range in.SRUUIDs {
-		ref, err := c.s.GetSRByUUID(ctx, uuid)
-		if gone(err) {
+		ref, ok := srByUUID[uuid]
+		if !ok {
 			out.Errors = append(out.Errors, fmt.Sprintf("SR %s is not in the pool at site %s, so its metadata replication was not enabled; enable it on the SR that holds the recovered VMs.", uuid, c.site))
 			continue
-		}
-		if err != nil {
-			return nil, classify(ctx, err, "looking up SR "+uuid+" at site "+c.site+" failed", "")
 		}
 		if replicating[ref] {
 			out.Enabled = append(out.Enabled, uuid)
 			continue
 		}
-		name := uuid
-		if sr, err := c.s.GetSRRecord(ctx, ref); err == nil {
-			name = q(sr.NameLabel, uuid)
-		}
+		name := q(srs[ref].NameLabel, uuid)
 		if err := c.s.EnableDatabaseReplication(ctx, ref); err != nil {
 			if isTransient(ctx, err) {
 				return nil, classify(ctx, err, "enabling metadata replication on SR "+name+" at site "+c.site+" failed", "")

@@ -73,27 +73,10 @@ func missingStorage(ctx context.Context, c *conn, fs *xapi.ForeignSession, u Uni
 	return fmt.Sprintf("needs storage that is not attached at site %s (XAPI could not name it): check the plan's storage covers every SR of its disks, then re-run", c.site)
 }
 
-// foreignUnit finds a unit in a foreign database by UUID.
-func foreignUnit(ctx context.Context, fs *xapi.ForeignSession, u Unit) (xapi.ForeignRef, error) {
-	if u.Kind == KindVApp {
-		return fs.GetVMApplianceByUUID(ctx, u.UUID)
-	}
-	return fs.GetVMByUUID(ctx, u.UUID)
-}
-
 // unitLabel names a unit: "vApp 'erp'" or "VM 'dns-01'".
 func unitLabel(u Unit) string {
 	if u.Kind == KindVApp {
 		return "vApp " + q(u.Name, u.UUID)
 	}
 	return "VM " + q(u.Name, u.UUID)
-}
-
-// openVDI opens the metadata VDI with this UUID.
-func openVDI(ctx context.Context, c *conn, vdiUUID string) (*xapi.ForeignSession, error) {
-	ref, err := c.s.GetVDIByUUID(ctx, vdiUUID)
-	if err != nil {
-		return nil, err
-	}
-	return c.s.OpenDatabase(ctx, ref)
 }

@@ -14,8 +14,10 @@ import (
 //
 // Candidates are the metadata VDIs on those SRs with metadata_latest set,
 // not this pool's own (metadata_of_pool = the local pool ref) and with no
-// attached VBD (a live replication target). Each is opened with
-// VDI.open_database and its foreign session is always logged out.
+// attached VBD (a live replication target). Each is opened anew with
+// VDI.open_database; the database stays in the worker's cache for the
+// run's prechecks and recovery and is logged out when idle or when the
+// worker stops (foreign.go).
 //
 // When a VM is found in several metadata VDIs the copy with the highest VM
 // version wins; on a tie the VDI with the smallest UUID wins (VDIs are read
@@ -168,14 +170,21 @@ type metadata struct {
 	vms   []VMInfo   // every real VM (members too)
 }
 
-// readMetadata opens one metadata VDI and reads its pool, vApps and real
-// VMs. The foreign session is logged out whatever happens.
+// readMetadata opens one metadata VDI anew and reads its pool, vApps and
+// real VMs. The database stays in the worker's cache (foreign.go) for the
+// prechecks and recovery of this run, which then read the very copy
+// scanned here.
 func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, src *MetadataSource) (md *metadata, err error) {
-	fs, err := c.s.OpenDatabase(ctx, vdi)
-	if err != nil {
-		return nil, err
-	}
-	defer a.logoutForeign(ctx, c, fs)
+	err = a.withForeign(ctx, c, src.VDIUUID, vdi, true, func(e *foreignDB) error {
+		var err error
+		md, err = readForeign(ctx, e, src)
+		return err
+	})
+	return md, err
+}
+
+func readForeign(ctx context.Context, e *foreignDB, src *MetadataSource) (*metadata, error) {
+	fs := e.fs
 	_, fpool, err := fs.GetPool(ctx)
 	if err != nil {
 		return nil, err
@@ -187,21 +196,17 @@ func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, sr
 			src.PoolName = h.NameLabel
 		}
 	}
-	apps, err := fs.GetAllVMApplianceRecords(ctx)
+	recs, err := e.records(ctx)
 	if err != nil {
 		return nil, err
 	}
-	vms, err := fs.GetAllVMRecords(ctx)
-	if err != nil {
-		return nil, err
-	}
-	md = &metadata{}
+	md := &metadata{}
 	appIndex := map[xapi.ForeignRef]int{}
-	for ref, app := range apps {
+	for ref, app := range recs.appByRef {
 		appIndex[ref] = len(md.vapps)
 		md.vapps = append(md.vapps, VAppInfo{UUID: app.UUID, Name: app.NameLabel, SourceVDI: src.VDIUUID, VMs: []VMInfo{}})
 	}
-	for _, vm := range vms {
+	for _, vm := range recs.vmByRef {
 		if !vm.IsRealVM() {
 			continue
 		}

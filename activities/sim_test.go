@@ -256,7 +256,8 @@ func TestScanFindsDemoAndIgnoresOwnMetadata(t *testing.T) {
 		}
 	}
 	assert.True(t, own, "ignored: %v", sc.Ignored)
-	// Every foreign session was logged out.
+	// Every foreign session is logged out when the worker stops.
+	require.NoError(t, Close(context.Background(), f.a))
 	assert.Equal(t, f.w.Journal().Count("Async.VDI.open_database", "Success"), countLogouts(f, "foreign"))
 }
 
@@ -339,6 +340,8 @@ func TestPrecheckDemo(t *testing.T) {
 func TestRecoverTwiceIsAlready(t *testing.T) {
 	f, _, sc := prepared(t)
 	us, _ := units(sc, "build-agent")
+	opened := f.w.Journal().Count("Async.VDI.open_database", "Success")
+	require.NotZero(t, opened, "the scan opened the metadata")
 	var first RecoverResult
 	f.must(&first, f.a.Recover, &RecoverInput{Site: "dr", Units: us})
 	require.Len(t, first.Units, len(us))
@@ -354,12 +357,17 @@ func TestRecoverTwiceIsAlready(t *testing.T) {
 	}
 	assert.Equal(t, 3, f.w.Journal().Count("Async.VM_appliance.recover", ""))
 	assert.Equal(t, 4, f.w.Journal().Count("Async.VM.recover", ""))
-	assert.Equal(t, f.w.Journal().Count("Async.VDI.open_database", "Success"), countLogouts(f, "foreign"))
+	assert.Equal(t, opened, f.w.Journal().Count("Async.VDI.open_database", "Success"), "recovery reuses the scan's databases")
+	assert.Zero(t, countLogouts(f, "foreign"), "kept open for the run")
 	// build-agent fails alone, with its reason, without failing the batch.
 	var bad RecoverResult
 	agent := vmByName(sc, "build-agent")
 	f.must(&bad, f.a.Recover, &RecoverInput{Site: "dr", Units: []Unit{
 		{Kind: KindVM, UUID: agent.UUID, Name: agent.Name, SourceVDI: agent.SourceVDI}, us[len(us)-1]}})
+	defer func() {
+		require.NoError(t, Close(context.Background(), f.a))
+		assert.Equal(t, f.w.Journal().Count("Async.VDI.open_database", "Success"), countLogouts(f, "foreign"), "every database is logged out at worker stop")
+	}()
 	require.Len(t, bad.Units, 2)
 	assert.Contains(t, bad.Units[0].Error, "VM 'build-agent' uses local storage")
 	assert.True(t, bad.Units[1].Already)

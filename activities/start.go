@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,12 @@ type startBeat struct {
 // Paused and wanted running → VM.unpause; a VM already in the wanted state
 // is reported Already. A running VM asked to be paused is left running and
 // reported as it is (Verify flags it): pausing a live VM is not ours to do.
+//
+// The VM's ref and state come from the site's view (vmview.go), which the
+// Recover of the same worker brought up to date: usually no call at all. A
+// stale state is harmless: xapi refuses start, resume or unpause in any
+// other power state, and the refusal is followed by a fresh read; and
+// Already is only ever reported from a fresh read.
 func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMResult, error) {
 	// Heartbeat from the first line, with the earlier attempt's task until
 	// it is over: waiting for it (its start_delay) is long too.
@@ -38,16 +45,23 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 		}
 		tr.update(func(b *startBeat) { b.Task = "" })
 	}
-	ref, vm, err := a.findVM(ctx, c, in.VMUUID)
-	if err != nil {
-		return nil, err
-	}
 	want := xapi.PowerRunning
 	if in.Paused {
 		want = xapi.PowerPaused
 	}
+	already := func(state string) bool { return state == want || (state == xapi.PowerRunning && in.Paused) }
+	ref, vm, fresh, err := a.cachedVM(ctx, c, in.VMUUID)
+	if err != nil {
+		return nil, err
+	}
+	if already(vm.PowerState) && !fresh {
+		if ref, vm, err = a.findVM(ctx, c, in.VMUUID); err != nil {
+			return nil, err
+		}
+		fresh = true
+	}
 	label := "VM " + q(vm.NameLabel, vm.UUID)
-	if vm.PowerState == want || (vm.PowerState == xapi.PowerRunning && in.Paused) {
+	if already(vm.PowerState) {
 		return &StartVMResult{PowerState: vm.PowerState, Already: true, StartedAt: time.Now().UTC()}, nil
 	}
 	release, err := a.startSlot(ctx, c, in.Slots)
@@ -58,43 +72,73 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 	pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
 		tr.update(func(b *startBeat) { b.Task = string(task) })
 	})
-	switch vm.PowerState {
-	case xapi.PowerHalted:
-		err = c.s.StartVM(pctx, ref, in.Paused, false)
-	case xapi.PowerSuspended:
-		err = c.s.ResumeVM(pctx, ref, in.Paused, false)
-	case xapi.PowerPaused:
-		err = c.s.UnpauseVM(pctx, ref)
-	default:
-		return nil, permanent(codeXAPI, fmt.Sprintf("%s is in power state %q at site %s, which lifeboat cannot start from", label, vm.PowerState, c.site), "check it by hand, then start the run again", nil)
-	}
-	tr.update(func(b *startBeat) { b.Task = "" })
-	if err != nil {
-		// A concurrent start (or an earlier attempt's) may have won the race.
-		if now, rerr := c.s.GetVMRecord(ctx, ref); rerr == nil && now.PowerState == want {
+	for {
+		switch vm.PowerState {
+		case xapi.PowerHalted:
+			err = c.s.StartVM(pctx, ref, in.Paused, false)
+		case xapi.PowerSuspended:
+			err = c.s.ResumeVM(pctx, ref, in.Paused, false)
+		case xapi.PowerPaused:
+			err = c.s.UnpauseVM(pctx, ref)
+		default:
+			if !fresh {
+				err = errStale
+				break
+			}
+			return nil, permanent(codeXAPI, fmt.Sprintf("%s is in power state %q at site %s, which lifeboat cannot start from", label, vm.PowerState, c.site), "check it by hand, then start the run again", nil)
+		}
+		tr.update(func(b *startBeat) { b.Task = "" })
+		if err == nil {
+			// The task succeeded: the VM is in the state asked for (start,
+			// resume and unpause fail otherwise): nothing to read again.
+			a.view(c).note(ref, want)
+			return &StartVMResult{PowerState: want, StartedAt: time.Now().UTC()}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// A concurrent start (or an earlier attempt's) may have won the
+		// race, or the view was stale: read it afresh.
+		acted := vm.PowerState
+		nref, now, ferr := a.findVM(ctx, c, in.VMUUID)
+		if ferr == nil && already(now.PowerState) {
 			return &StartVMResult{PowerState: now.PowerState, Already: true, StartedAt: time.Now().UTC()}, nil
+		}
+		if ferr == nil && !fresh && (now.PowerState != acted || errors.Is(err, errStale)) {
+			ref, vm, fresh = nref, now, true
+			continue // once more, from the state it is really in
+		}
+		if ferr != nil && !fresh {
+			return nil, ferr // gone since the view saw it, or unreadable
 		}
 		return nil, classify(ctx, err, fmt.Sprintf("starting %s at site %s failed", label, c.site), "fix the cause (memory, storage, network), then re-run")
 	}
-	now, err := c.s.GetVMRecord(ctx, ref)
-	if err != nil {
-		return nil, classify(ctx, err, fmt.Sprintf("reading %s at site %s failed", label, c.site), "")
-	}
-	return &StartVMResult{PowerState: now.PowerState, StartedAt: time.Now().UTC()}, nil
 }
 
-// findVM looks a VM up by UUID; a missing VM is a non-retryable error.
-func (a *Activities) findVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VM, error) {
-	ref, err := c.s.GetVMByUUID(ctx, uuid)
-	if err == nil {
-		var vm xapi.VM
-		vm, err = c.s.GetVMRecord(ctx, ref)
-		if err == nil {
-			return ref, vm, nil
-		}
+// errStale stands for an action not tried because the view's state may be old.
+var errStale = errors.New("the VM's power state is being read again")
+
+// cachedVM is the VM as the site's view last saw it, read afresh (fresh
+// true) only when the view does not hold it yet.
+func (a *Activities) cachedVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VM, bool, error) {
+	if ref, vm, ok := a.view(c).cached(uuid); ok {
+		return ref, vm, false, nil
 	}
-	if gone(err) {
+	ref, vm, err := a.findVM(ctx, c, uuid)
+	return ref, vm, true, err
+}
+
+// findVM looks a VM up by UUID in the site's view, brought up to date
+// first (one event.from shared by the concurrent callers, see vmview.go);
+// a missing VM is a non-retryable error.
+func (a *Activities) findVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VM, error) {
+	snap, err := a.view(c).sync(ctx, c.s)
+	if err != nil {
+		return "", xapi.VM{}, classify(ctx, err, fmt.Sprintf("looking up VM %s at site %s failed", uuid, c.site), "")
+	}
+	ref, vm, ok := snap.vm(uuid)
+	if !ok {
 		return "", xapi.VM{}, nonRetryable(codeNotFound, fmt.Sprintf("VM %s is not in the pool at site %s: it was not recovered or was removed; re-run the recovery", uuid, c.site), nil)
 	}
-	return "", xapi.VM{}, classify(ctx, err, fmt.Sprintf("looking up VM %s at site %s failed", uuid, c.site), "")
+	return ref, vm, nil
 }

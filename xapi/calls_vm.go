@@ -106,6 +106,12 @@ func (s *Session) SetVMOtherConfigKey(ctx context.Context, vm Ref, key, value st
 	if _, err := s.call(ctx, "VM.remove_from_other_config", vm, key); err != nil {
 		return fmt.Errorf("remove %s from other_config of VM %s: %w", key, vm, err)
 	}
+	return s.AddVMOtherConfigKey(ctx, vm, key, value)
+}
+
+// AddVMOtherConfigKey adds a key that is not in the VM's other_config
+// (VM.add_to_other_config: MAP_DUPLICATE_KEY if it is).
+func (s *Session) AddVMOtherConfigKey(ctx context.Context, vm Ref, key, value string) error {
 	if _, err := s.call(ctx, "VM.add_to_other_config", vm, key, value); err != nil {
 		return fmt.Errorf("add %s to other_config of VM %s: %w", key, vm, err)
 	}

@@ -1,0 +1,225 @@
+package activities
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
+)
+
+// vmView is this worker's copy of one pool's VMs and vApps, kept current
+// with event.from, so that Recover and StartVM learn a VM's ref and state
+// without a get_by_uuid and a get_record each: a thousand concurrent users
+// share a handful of event.from calls that return only what changed.
+//
+// sync returns only after a read that began after sync was called, so what
+// it returns is at least as fresh as a get_record made at that moment: it
+// is safe for the decisions Recover makes before force=true and for
+// StartVM's choice of start, resume or unpause. Concurrent callers share one
+// read (and the next one, for those who arrived while it was under way).
+type vmView struct {
+	mu       sync.Mutex
+	token    string // event.from token; "" = read everything
+	polled   bool   // event.from works here (else get_all_records each time)
+	vms      map[xapi.Ref]xapi.VM
+	byUUID   map[string]xapi.Ref
+	apps     map[xapi.Ref]xapi.VMAppliance
+	appUUID  map[string]xapi.Ref
+	started  uint64 // reads started
+	finished uint64 // reads finished (the latest one's error in err)
+	err      error
+	inflight chan struct{}
+	// noted is the power state this worker's own successful start, resume
+	// or unpause left a VM in, until the next read brings the VM's record.
+	noted map[xapi.Ref]string
+}
+
+var viewClasses = []string{"VM", "VM_appliance"}
+
+func newVMView() *vmView {
+	return &vmView{polled: true}
+}
+
+// vmSnapshot is what sync returns: the view itself, read under its lock.
+// A later read only makes it fresher, which is all its users need (at
+// least as fresh as when they called sync), and nothing is copied.
+type vmSnapshot struct{ v *vmView }
+
+func (s vmSnapshot) vm(uuid string) (xapi.Ref, xapi.VM, bool) {
+	s.v.mu.Lock()
+	defer s.v.mu.Unlock()
+	ref, ok := s.v.byUUID[uuid]
+	if !ok {
+		return "", xapi.VM{}, false
+	}
+	return ref, s.v.vms[ref], true
+}
+
+// app is the ref of the vApp with this UUID, or "".
+func (s vmSnapshot) app(uuid string) xapi.Ref {
+	s.v.mu.Lock()
+	defer s.v.mu.Unlock()
+	return s.v.appUUID[uuid]
+}
+
+// sync brings the view up to date (see vmView) and returns it.
+func (v *vmView) sync(ctx context.Context, s *xapi.Session) (vmSnapshot, error) {
+	v.mu.Lock()
+	need := v.started + 1 // a read that starts from now on
+	for v.finished < need {
+		if v.inflight == nil {
+			v.started++
+			mine := v.started
+			ch := make(chan struct{})
+			v.inflight = ch
+			v.mu.Unlock()
+			// Shared by every waiter: not bound to this caller's cancellation
+			// (each call has the client's timeout).
+			err := v.read(context.WithoutCancel(ctx), s)
+			v.mu.Lock()
+			v.finished, v.err, v.inflight = mine, err, nil
+			close(ch)
+			continue
+		}
+		ch := v.inflight
+		v.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return vmSnapshot{}, ctx.Err()
+		}
+		v.mu.Lock()
+	}
+	defer v.mu.Unlock()
+	if v.err != nil {
+		return vmSnapshot{}, v.err
+	}
+	return vmSnapshot{v}, nil
+}
+
+// cached returns the VM as the view last saw it, without any call; the
+// state may be old (see StartVM for why that is safe there).
+func (v *vmView) cached(uuid string) (xapi.Ref, xapi.VM, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	ref, ok := v.byUUID[uuid]
+	if !ok {
+		return "", xapi.VM{}, false
+	}
+	vm := v.vms[ref]
+	if st, ok := v.noted[ref]; ok {
+		vm.PowerState = st
+	}
+	return ref, vm, true
+}
+
+// note records the power state a successful operation of ours left a VM in.
+func (v *vmView) note(ref xapi.Ref, state string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.noted == nil {
+		v.noted = map[xapi.Ref]string{}
+	}
+	v.noted[ref] = state
+}
+
+// read applies what changed since the last token (everything the first
+// time, or after the token was lost).
+func (v *vmView) read(ctx context.Context, s *xapi.Session) error {
+	v.mu.Lock()
+	token, polled := v.token, v.polled
+	v.mu.Unlock()
+	if polled {
+		batch, err := s.EventFrom(ctx, viewClasses, token, 0)
+		switch {
+		case err == nil:
+			v.apply(token == "", batch)
+			return nil
+		case xapi.IsCode(err, xapi.CodeMessageMethodUnknown):
+			v.mu.Lock()
+			v.polled = false
+			v.mu.Unlock()
+		case token != "" && xapi.IsCode(err, xapi.CodeEventsLost, "EVENT_FROM_TOKEN_PARSE_FAILURE"):
+			v.mu.Lock()
+			v.token = ""
+			v.mu.Unlock()
+			return v.read(ctx, s)
+		default:
+			return err
+		}
+	}
+	vms, err := s.GetAllVMRecords(ctx)
+	if err != nil {
+		return err
+	}
+	apps, err := s.GetAllVMApplianceRecords(ctx)
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.vms, v.apps, v.noted = vms, apps, nil
+	v.index()
+	return nil
+}
+
+// apply updates the view in place with one event.from batch (all of it
+// replaces the view when full).
+func (v *vmView) apply(full bool, b *xapi.EventBatch) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if full || v.vms == nil {
+		v.vms, v.apps, v.noted = map[xapi.Ref]xapi.VM{}, map[xapi.Ref]xapi.VMAppliance{}, nil
+		v.byUUID, v.appUUID = map[string]xapi.Ref{}, map[string]xapi.Ref{}
+	}
+	for _, ev := range b.Events {
+		ref := xapi.Ref(ev.Ref)
+		delete(v.noted, ref)
+		switch strings.ToLower(ev.Class) {
+		case "vm":
+			if old, ok := v.vms[ref]; ok && v.byUUID[old.UUID] == ref {
+				delete(v.byUUID, old.UUID)
+			}
+			delete(v.vms, ref)
+			var rec xapi.VM
+			if ev.Operation != "del" && ev.DecodeSnapshot(&rec) == nil {
+				v.vms[ref], v.byUUID[rec.UUID] = rec, ref
+			}
+		case "vm_appliance":
+			if old, ok := v.apps[ref]; ok && v.appUUID[old.UUID] == ref {
+				delete(v.appUUID, old.UUID)
+			}
+			delete(v.apps, ref)
+			var rec xapi.VMAppliance
+			if ev.Operation != "del" && ev.DecodeSnapshot(&rec) == nil {
+				v.apps[ref], v.appUUID[rec.UUID] = rec, ref
+			}
+		}
+	}
+	v.token = b.Token
+}
+
+// index rebuilds the UUID maps; called with mu held.
+func (v *vmView) index() {
+	v.byUUID = make(map[string]xapi.Ref, len(v.vms))
+	for ref, vm := range v.vms {
+		v.byUUID[vm.UUID] = ref
+	}
+	v.appUUID = make(map[string]xapi.Ref, len(v.apps))
+	for ref, app := range v.apps {
+		v.appUUID[app.UUID] = ref
+	}
+}
+
+// view returns the site's VM view.
+func (a *Activities) view(c *conn) *vmView {
+	a.viewMu.Lock()
+	defer a.viewMu.Unlock()
+	v, ok := a.views[c.site]
+	if !ok {
+		v = newVMView()
+		a.views[c.site] = v
+	}
+	return v
+}

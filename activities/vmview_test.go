@@ -1,0 +1,39 @@
+package activities
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// StartVM takes the VM from the worker's view without reading it; what
+// changed behind the view's back (shut down, destroyed) is read afresh
+// before anything is reported.
+func TestStartVMWithStaleView(t *testing.T) {
+	f, _, sc := prepared(t)
+	recoverSome(t, f, sc, "dns-01", "mail-01")
+	dns, mail := vmByName(sc, "dns-01"), vmByName(sc, "mail-01")
+	var r StartVMResult
+	f.must(&r, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: dns.UUID})
+	require.Equal(t, "Running", r.PowerState)
+	ctx := context.Background()
+	s, err := f.a.sites["dr"].session(ctx)
+	require.NoError(t, err)
+	ref, err := s.GetVMByUUID(ctx, dns.UUID)
+	require.NoError(t, err)
+	require.NoError(t, s.HardShutdownVM(ctx, ref))
+	// The view still says Running: a fresh read finds it halted and starts it.
+	f.must(&r, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: dns.UUID})
+	assert.Equal(t, "Running", r.PowerState)
+	assert.False(t, r.Already)
+	assert.Equal(t, 2, f.w.Journal().Count("Async.VM.start", "Success"))
+	// Destroyed behind the view's back: said to be missing, by UUID.
+	mref, err := s.GetVMByUUID(ctx, mail.UUID)
+	require.NoError(t, err)
+	require.NoError(t, s.DestroyVM(ctx, mref))
+	err = f.run(nil, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: mail.UUID})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not in the pool at site dr")
+}
