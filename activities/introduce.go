@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,11 +15,13 @@ import (
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
-// introduceBeat is Introduce's heartbeat: the DR_task.create task in flight
-// (it keeps running in XAPI if the worker dies) and for which storage.
+// introduceBeat is Introduce's heartbeat: the DR_task.create tasks in
+// flight (they keep running in XAPI if the worker dies), by storage index.
+// Storage and Task are an older worker's single task in flight.
 type introduceBeat struct {
-	Storage int    `json:"storage"`
-	Task    string `json:"task,omitempty"`
+	Storage int            `json:"storage"`
+	Task    string         `json:"task,omitempty"`
+	Tasks   map[int]string `json:"tasks,omitempty"`
 }
 
 // Introduce creates one DR_task per storage target with whitelisted SRs.
@@ -60,55 +64,94 @@ func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*Introd
 	if err != nil {
 		return nil, err
 	}
-	if prev.Task != "" {
-		a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task))
+	if prev.Task != "" || len(prev.Tasks) > 0 {
+		if prev.Task != "" {
+			a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task))
+		}
+		for _, i := range slices.Sorted(maps.Keys(prev.Tasks)) {
+			a.awaitStaleTask(ctx, c, xapi.Ref(prev.Tasks[i]))
+		}
 		tr.update(func(b *introduceBeat) { *b = introduceBeat{} })
 	}
 
 	out := &IntroduceResult{DRTasks: []DRTask{}, AttachedSRs: []SRInfo{}}
-	seenTask := map[string]bool{}
+	type job struct {
+		i       int
+		label   string
+		dc      *resolved
+		missing []string
+	}
+	before, err := readSRState(ctx, c.s)
+	if err != nil {
+		return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+	}
+	var jobs []job
 	for i, st := range in.Storage {
 		if i >= len(in.Whitelist) || len(in.Whitelist[i]) == 0 {
 			continue
 		}
-		label := storageLabel(st, i)
-		whitelist := in.Whitelist[i]
 		dc, err := a.resolveDeviceConfig(st, i)
 		if err != nil {
 			return out, err
 		}
-		state, err := readSRState(ctx, c.s)
-		if err != nil {
-			return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
-		}
 		var missing []string
-		for _, uuid := range whitelist {
-			if _, ok := state.byUUID[uuid]; !ok {
+		for _, uuid := range in.Whitelist[i] {
+			if _, ok := before.byUUID[uuid]; !ok {
 				missing = append(missing, uuid)
 			}
 		}
-		if len(missing) > 0 {
-			tr.update(func(b *introduceBeat) { *b = introduceBeat{Storage: i} })
-			pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
-				tr.update(func(b *introduceBeat) { b.Task = string(task) })
+		jobs = append(jobs, job{i, storageLabel(st, i), dc, missing})
+	}
+	// The DR tasks of different targets are created several at once
+	// (storageParallel); what each introduced is read once, after all.
+	createErrs := forEachLimited(ctx, len(jobs), storageParallel, func(k int) error {
+		j := jobs[k]
+		if len(j.missing) == 0 {
+			return nil
+		}
+		st := in.Storage[j.i]
+		pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
+			tr.update(func(b *introduceBeat) {
+				if b.Tasks == nil {
+					b.Tasks = map[int]string{}
+				}
+				b.Tasks[j.i] = string(task)
 			})
-			_, cerr := c.s.CreateDRTask(pctx, st.Type, dc.config, missing)
-			tr.update(func(b *introduceBeat) { b.Task = "" })
-			if cerr != nil {
-				a.destroyFailedDRTasks(ctx, c, whitelist, state)
-				return out, introduceError(ctx, cerr, label, st.Type, c.site, dc)
-			}
-			if state, err = readSRState(ctx, c.s); err != nil {
-				return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+		})
+		_, err := c.s.CreateDRTask(pctx, st.Type, j.dc.config, j.missing)
+		tr.update(func(b *introduceBeat) { delete(b.Tasks, j.i) })
+		return err
+	})
+	var firstErr error
+	for k, cerr := range createErrs {
+		if cerr != nil {
+			j := jobs[k]
+			a.destroyFailedDRTasks(ctx, c, in.Whitelist[j.i], before)
+			if firstErr == nil {
+				firstErr = introduceError(ctx, cerr, j.label, in.Storage[j.i].Type, c.site, j.dc)
 			}
 		}
-		// Report every DR task that owns one of our SRs (this attempt's or an
-		// earlier one's), and every whitelisted SR now attached.
-		var notAttached []string
-		for _, uuid := range whitelist {
+	}
+	state, err := readSRState(ctx, c.s)
+	if err != nil {
+		if firstErr != nil {
+			return out, firstErr
+		}
+		return out, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+	}
+	// Report every DR task that owns one of our SRs (this attempt's or an
+	// earlier one's), and every whitelisted SR now attached, in storage
+	// order; the first failure is returned with what was introduced, so
+	// the workflow can destroy it.
+	seenTask := map[string]bool{}
+	var notAttached error
+	for k, j := range jobs {
+		st := in.Storage[j.i]
+		var missing []string
+		for _, uuid := range in.Whitelist[j.i] {
 			sr, ok := state.byUUID[uuid]
 			if !ok || !state.attached(sr.ref) {
-				notAttached = append(notAttached, uuid)
+				missing = append(missing, uuid)
 				continue
 			}
 			out.AttachedSRs = append(out.AttachedSRs, SRInfo{UUID: uuid, Name: sr.rec.NameLabel})
@@ -126,11 +169,17 @@ func (a *Activities) introduce(ctx context.Context, in *IntroduceInput) (*Introd
 			sort.Slice(dt.IntroducedSRs, func(x, y int) bool { return dt.IntroducedSRs[x].UUID < dt.IntroducedSRs[y].UUID })
 			out.DRTasks = append(out.DRTasks, dt)
 		}
-		if len(notAttached) > 0 {
-			return out, nonRetryable(codeNotFound, fmt.Sprintf(
+		if len(missing) > 0 && createErrs[k] == nil && notAttached == nil {
+			notAttached = nonRetryable(codeNotFound, fmt.Sprintf(
 				"SR %s of storage %s is not attached at site %s after the introduction (is the whitelist right, and the LUN visible to every host?)",
-				strings.Join(notAttached, ", "), label, c.site), nil)
+				strings.Join(missing, ", "), j.label, c.site), nil)
 		}
+	}
+	if firstErr != nil {
+		return out, firstErr
+	}
+	if notAttached != nil {
+		return out, notAttached
 	}
 	return out, nil
 }

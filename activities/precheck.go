@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -322,12 +321,6 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 	return nil
 }
 
-// assertParallel is how many assert_can_be_recovered calls one precheck
-// makes at once: each is a short read of both databases on the master,
-// which serves many API calls at once; 8 keeps a 5,000-unit precheck to
-// seconds without crowding the other users of the pool.
-const assertParallel = 8
-
 // checkForeign checks the units of one open metadata database. A
 // SESSION_INVALID of the foreign session is returned as it is, for
 // withForeign to open the database again (checks are added only once
@@ -369,26 +362,16 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 	}
 	// XAPI's own check of each unit, several at once; lines in unit order.
 	verdicts := make([]assertVerdict, len(units))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, assertParallel)
-	for i, u := range units {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				verdicts[i].err = ctx.Err()
-				return
-			}
-			defer func() { <-sem }()
-			verdicts[i] = assertUnit(ctx, c, e, recs, u, vdi)
-			recordHeartbeat(ctx, i)
-		}()
-	}
-	wg.Wait()
+	started := forEachLimited(ctx, len(units), assertParallel, func(i int) error {
+		verdicts[i] = assertUnit(ctx, c, e, recs, units[i], vdi)
+		recordHeartbeat(ctx, i)
+		return nil
+	})
 	for i, u := range units {
 		v := verdicts[i]
+		if started[i] != nil {
+			v.err = started[i]
+		}
 		if v.err != nil {
 			if foreignSessionRejected(v.err, fs) {
 				return v.err

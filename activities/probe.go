@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
@@ -19,50 +20,61 @@ func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, e
 	if err != nil {
 		return nil, err
 	}
-	out := &ProbeResult{SRs: []ProbedSR{}}
 	for i, st := range in.Storage {
-		label := storageLabel(st, i)
 		if st.Type != xapi.SRTypeISCSI && st.Type != xapi.SRTypeHBA {
 			return nil, permanent(codeBadInput, fmt.Sprintf(
-				"storage %s has type %q, which disaster recovery does not support (only lvmoiscsi and lvmohba).", label, st.Type),
+				"storage %s has type %q, which disaster recovery does not support (only lvmoiscsi and lvmohba).", storageLabel(st, i), st.Type),
 				"set the storage's type to lvmoiscsi or lvmohba in the plan, then start the run again", nil)
 		}
+	}
+	// The targets are probed several at once (storageParallel); the SRs
+	// are listed in storage order whatever the order they answer in.
+	found := make([][]ProbedSR, len(in.Storage))
+	var done atomic.Int64
+	errs := forEachLimited(ctx, len(in.Storage), storageParallel, func(i int) error {
+		st := in.Storage[i]
+		label := storageLabel(st, i)
 		dc, err := a.resolveDeviceConfig(st, i)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		res, err := c.s.ProbeSRAsync(ctx, pool.Master, dc.config, st.Type, xapi.MetadataSMConfig())
 		if xapi.IsCode(err, xapi.CodeMessageMethodUnknown) {
 			res, err = c.s.ProbeSR(ctx, pool.Master, dc.config, st.Type, xapi.MetadataSMConfig())
 		}
 		if err != nil {
-			return nil, classifyScrubbed(ctx, err, fmt.Sprintf("probing storage %s (%s) at site %s failed", label, st.Type, c.site),
+			return classifyScrubbed(ctx, err, fmt.Sprintf("probing storage %s (%s) at site %s failed", label, st.Type, c.site),
 				"check the storage's device_config in the plan and that its LUN is presented to every host of the pool, then start the run again", dc)
 		}
 		for _, e := range res.SRs {
-			in, err := srInPool(ctx, c.s, e.UUID)
-			if err != nil {
-				return nil, classify(ctx, err, fmt.Sprintf("looking up SR %s at site %s failed", e.UUID, c.site), "")
-			}
-			out.SRs = append(out.SRs, ProbedSR{
+			found[i] = append(found[i], ProbedSR{
 				StorageIndex: i, StorageName: st.Name, UUID: e.UUID, NameLabel: e.NameLabel,
 				NameDescription: e.NameDescription, Size: e.Size, PoolMetadataDetected: e.PoolMetadataDetected,
-				AlreadyInPool: in,
 			})
 		}
-		recordHeartbeat(ctx, i+1)
+		recordHeartbeat(ctx, int(done.Add(1)))
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	// One read of the pool's SRs answers "already in the pool" for all.
+	srs, err := c.s.GetAllSRRecords(ctx)
+	if err != nil {
+		return nil, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+	}
+	known := map[string]bool{}
+	for _, sr := range srs {
+		known[sr.UUID] = true
+	}
+	out := &ProbeResult{SRs: []ProbedSR{}}
+	for _, l := range found {
+		for _, p := range l {
+			p.AlreadyInPool = known[p.UUID]
+			out.SRs = append(out.SRs, p)
+		}
 	}
 	return out, nil
-}
-
-// srInPool reports whether the pool knows an SR with this UUID.
-func srInPool(ctx context.Context, s *xapi.Session, uuid string) (bool, error) {
-	_, err := s.GetSRByUUID(ctx, uuid)
-	switch {
-	case err == nil:
-		return true, nil
-	case gone(err):
-		return false, nil
-	}
-	return false, err
 }

@@ -1,0 +1,49 @@
+package activities
+
+import (
+	"context"
+	"sync"
+)
+
+// Bounds of the calls one activity makes at once against one pool.
+const (
+	// assertParallel: assert_can_be_recovered is a short read of two
+	// databases on the master, which serves many API calls at once; 8 keeps
+	// a 5,000-unit precheck to seconds without crowding the pool's other
+	// users.
+	assertParallel = 8
+	// storageParallel: SR.probe and DR_task.create log in to the storage
+	// target and scan its LUNs from the master (and, for DR_task.create,
+	// plug a PBD on every host); the array and the hosts' storage stack do
+	// those a few at a time, and 4 is what XenServer's own SM layer runs
+	// concurrently without queuing iSCSI logins behind each other.
+	storageParallel = 4
+)
+
+// forEachLimited runs fn(0..n-1), at most limit at once, and returns each
+// call's error at its index (so callers keep their input's order). Calls
+// not started when ctx ends get ctx's error.
+func forEachLimited(ctx context.Context, n, limit int, fn func(i int) error) []error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, max(limit, 1))
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			for j := i; j < n; j++ {
+				errs[j] = ctx.Err()
+			}
+			wg.Wait()
+			return errs
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
