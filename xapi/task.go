@@ -136,14 +136,33 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 			report(task, r.Progress)
 		}
 	}
-	rec, err := s.GetTaskRecord(ctx, task)
-	if err != nil {
-		return rec, err
-	}
-	observe(rec)
 	useEvents := true
 	token := ""
 	classes := []string{"task/" + string(task)}
+	// event.from from the empty token answers at once with the task's
+	// state and the token to wait from: one call where task.get_record
+	// and a first event.from were two.
+	rec, found := TaskRecord{}, false
+	if batch, err := s.EventFrom(ctx, classes, "", 0); err == nil {
+		token = batch.Token
+		for _, ev := range batch.Events {
+			if ev.Class == "task" && ev.Ref == string(task) && ev.Operation != "del" && ev.Snapshot != nil &&
+				decodeInto(ev.Snapshot, &rec) == nil && rec.Status != "" {
+				found = true
+			}
+		}
+	} else if ctx.Err() != nil {
+		return rec, ctx.Err()
+	} else {
+		useEvents = false // e.g. MESSAGE_METHOD_UNKNOWN: poll instead
+	}
+	if !found {
+		var err error
+		if rec, err = s.GetTaskRecord(ctx, task); err != nil {
+			return rec, err
+		}
+	}
+	observe(rec)
 	for !rec.Done() {
 		if useEvents {
 			batch, err := s.EventFrom(ctx, classes, token, s.cfg.eventTimeout)
@@ -183,6 +202,7 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 			case <-t.C:
 			}
 		}
+		var err error
 		if rec, err = s.GetTaskRecord(ctx, task); err != nil {
 			return rec, err
 		}
