@@ -165,17 +165,17 @@ func runGenerated(t *testing.T, spec sim.GenSpec, batch, parallel int, speed flo
 	var pending []Unit
 	for _, u := range us {
 		if u.Kind == KindVApp {
-			inputs = append(inputs, &RecoverInput{Site: "dr", Units: []Unit{u}})
+			inputs = append(inputs, &RecoverInput{Site: "dr", Plan: "calls", Mode: plan.ModeFailover, Units: []Unit{u}})
 			continue
 		}
 		if len(pending) > 0 && (len(pending) == batch || pending[0].SourceVDI != u.SourceVDI) {
-			inputs = append(inputs, &RecoverInput{Site: "dr", Units: pending})
+			inputs = append(inputs, &RecoverInput{Site: "dr", Plan: "calls", Mode: plan.ModeFailover, Units: pending})
 			pending = nil
 		}
 		pending = append(pending, u)
 	}
 	if len(pending) > 0 {
-		inputs = append(inputs, &RecoverInput{Site: "dr", Units: pending})
+		inputs = append(inputs, &RecoverInput{Site: "dr", Plan: "calls", Mode: plan.ModeFailover, Units: pending})
 	}
 	forEach(len(inputs), parallel, func(i int) {
 		res, err := a.Recover(ctx, inputs[i])
@@ -244,7 +244,15 @@ func TestCallsPerVM(t *testing.T) {
 	path := run.sum("recover", "start", "verify")
 	perVM := float64(path.total()) / float64(run.vms)
 	t.Logf("recover+start+verify: %.2f calls per VM", perVM)
-	require.LessOrEqual(t, perVM, 6.0, "recover+start+verify calls per VM")
+	if speed > 0 {
+		return // the bounds are for speed 0, where tasks end before they are read
+	}
+	// Re-run adoption marks each recovered VM: one call each, and only one
+	// (no remove_from_other_config when the copy has no mark yet).
+	require.Equal(t, run.vms, all["VM.add_to_other_config"], "one mark per VM")
+	require.Zero(t, all["VM.remove_from_other_config"])
+	marks := path["VM.add_to_other_config"]
+	require.LessOrEqual(t, float64(path.total()-marks)/float64(run.vms), 6.0, "recover+start+verify calls per VM, the marks aside")
 	// No VM is looked up or read one by one: the view and the metadata
 	// database's records say it all.
 	for _, m := range []string{"VM.get_by_uuid", "VM.get_record", "VM_appliance.get_by_uuid", "VM_appliance.get_record", "task.get_record"} {
@@ -253,6 +261,6 @@ func TestCallsPerVM(t *testing.T) {
 	// The rest is the task overhead of each Async call (task.get_record and
 	// task.destroy around every recover and start), which xapi's task
 	// wait owns.
-	require.LessOrEqual(t, float64(all.total())/float64(run.vms), 7.0, "whole failover calls per VM")
+	require.LessOrEqual(t, float64(all.total())/float64(run.vms), 8.0, "whole failover calls per VM")
 	require.LessOrEqual(t, all["Async.VDI.open_database"], 3, "one open per metadata VDI (2 here) and the precheck's role probe")
 }
