@@ -67,3 +67,26 @@ func TestForeignDatabaseOpenedOnce(t *testing.T) {
 	require.NoError(t, Close(ctx, a))
 	assert.Equal(t, logouts+1, countLogouts(f, "foreign"), "nothing left to log out")
 }
+
+// A scan's first page opens the metadata anew; its later pages read the
+// copy the first page opened.
+func TestScanPagesReadOneCopy(t *testing.T) {
+	f, intro, _ := prepared(t)
+	var srs []string
+	for _, s := range intro.AttachedSRs {
+		srs = append(srs, s.UUID)
+	}
+	opens := func() int { return f.w.Journal().Count("Async.VDI.open_database", "Success") }
+	var first ScanResult
+	before := opens()
+	f.must(&first, f.a.Scan, &ScanInput{Site: "dr", SRUUIDs: srs, Offset: 0, Limit: 1})
+	opened := opens() - before
+	require.NotZero(t, opened, "the first page opens the metadata")
+	require.NotZero(t, first.Next, "more than one page")
+	for next := first.Next; next != 0; {
+		var page ScanResult
+		f.must(&page, f.a.Scan, &ScanInput{Site: "dr", SRUUIDs: srs, Offset: next, Limit: 1})
+		next = page.Next
+	}
+	assert.Equal(t, before+opened, opens(), "later pages open nothing")
+}

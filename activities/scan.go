@@ -102,7 +102,7 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 		recordHeartbeat(ctx, i)
 		sr := srs[cand.vdi.SR]
 		src := MetadataSource{VDIUUID: cand.vdi.UUID, SRUUID: sr.UUID, SRName: sr.NameLabel}
-		md, err := a.readMetadata(ctx, c, cand.ref, &src)
+		md, err := a.readMetadata(ctx, c, cand.ref, &src, in.Offset == 0)
 		if err != nil {
 			if isTransient(ctx, err) {
 				return nil, classify(ctx, err, fmt.Sprintf("reading metadata VDI %s on SR %s at site %s failed", cand.vdi.UUID, q(sr.NameLabel, sr.UUID), c.site), retryNote)
@@ -170,12 +170,12 @@ type metadata struct {
 	vms   []VMInfo   // every real VM (members too)
 }
 
-// readMetadata opens one metadata VDI anew and reads its pool, vApps and
-// real VMs. The database stays in the worker's cache (foreign.go) for the
-// prechecks and recovery of this run, which then read the very copy
-// scanned here.
-func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, src *MetadataSource) (md *metadata, err error) {
-	err = a.withForeign(ctx, c, src.VDIUUID, vdi, true, func(e *foreignDB) error {
+// readMetadata reads the pool, vApps and real VMs of one metadata VDI. The
+// first page of a scan (fresh) opens the VDI anew; the database stays in
+// the worker's cache (foreign.go), so the later pages, the prechecks and
+// the recovery of this run read the very copy the first page read.
+func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, src *MetadataSource, fresh bool) (md *metadata, err error) {
+	err = a.withForeign(ctx, c, src.VDIUUID, vdi, fresh, func(e *foreignDB) error {
 		var err error
 		md, err = readForeign(ctx, e, src)
 		return err
