@@ -98,9 +98,18 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	sort.Slice(cands, func(i, j int) bool { return cands[i].vdi.UUID < cands[j].vdi.UUID })
 
 	m := newMerger()
+	// Latest copies of one pool's metadata hold the same generation, so the
+	// same database: the first that reads well (smallest UUID, which the tie
+	// rule would pick anyway) stands for the others, which are not opened.
+	readOf := map[xapi.Ref]string{} // metadata_of_pool -> VDI UUID read
 	for i, cand := range cands {
 		recordHeartbeat(ctx, i)
 		sr := srs[cand.vdi.SR]
+		if first, ok := readOf[cand.vdi.MetadataOfPool]; ok {
+			out.Ignored = append(out.Ignored, fmt.Sprintf("Metadata VDI %s on SR %s holds the same latest copy of its pool's metadata as metadata VDI %s, which was read.",
+				cand.vdi.UUID, q(sr.NameLabel, sr.UUID), first))
+			continue
+		}
 		src := MetadataSource{VDIUUID: cand.vdi.UUID, SRUUID: sr.UUID, SRName: sr.NameLabel}
 		md, err := a.readMetadata(ctx, c, cand.ref, &src, in.Offset == 0)
 		if err != nil {
@@ -117,6 +126,9 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 		}
 		out.Sources = append(out.Sources, src)
 		m.add(src.VDIUUID, md)
+		if !xapi.IsNullRef(cand.vdi.MetadataOfPool) {
+			readOf[cand.vdi.MetadataOfPool] = cand.vdi.UUID
+		}
 	}
 	var dropped []string
 	out.VApps, out.VMs, dropped = m.result()

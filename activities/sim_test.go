@@ -256,6 +256,17 @@ func TestScanFindsDemoAndIgnoresOwnMetadata(t *testing.T) {
 		}
 	}
 	assert.True(t, own, "ignored: %v", sc.Ignored)
+	// Primary's metadata is on two SRs, the same latest copy on both: one
+	// is opened and read, the other is said to be the same.
+	require.Len(t, sc.Sources, 1)
+	assert.Equal(t, 1, f.w.Journal().Count("Async.VDI.open_database", "Success"))
+	same := 0
+	for _, why := range sc.Ignored {
+		if strings.Contains(why, "holds the same latest copy of its pool's metadata as metadata VDI "+sc.Sources[0].VDIUUID) {
+			same++
+		}
+	}
+	assert.Equal(t, 1, same, "ignored: %v", sc.Ignored)
 	// Every foreign session is logged out when the worker stops.
 	require.NoError(t, Close(context.Background(), f.a))
 	assert.Equal(t, f.w.Journal().Count("Async.VDI.open_database", "Success"), countLogouts(f, "foreign"))
