@@ -156,7 +156,15 @@ func serve(ctx context.Context, cfg *config.Config, opts options, logger *zap.Lo
 		return fmt.Errorf("cannot set up the activities: %w", err)
 	}
 
-	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: opts.stopTimeout})
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		WorkerStopTimeout: opts.stopTimeout,
+		// A run of thousands of VMs keeps hundreds of children and start
+		// activities busy at once; two pollers of each kind (the SDK's
+		// default) made task dispatch, not the pools, the limit. The SDK
+		// scales the pollers between these bounds with the backlog.
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{InitialNumberOfPollers: 4, MaximumNumberOfPollers: 16}),
+		ActivityTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{InitialNumberOfPollers: 4, MaximumNumberOfPollers: 16}),
+	})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
 
