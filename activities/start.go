@@ -45,6 +45,13 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 		}
 		tr.update(func(b *startBeat) { b.Task = "" })
 	}
+	return a.startOne(ctx, c, in, func(task string) { tr.update(func(b *startBeat) { b.Task = task }) })
+}
+
+// startOne is StartVM once connected; task reports the XAPI task in flight
+// ("" when it is over), for the caller's heartbeat.
+func (a *Activities) startOne(ctx context.Context, c *conn, in *StartVMInput, task func(string)) (*StartVMResult, error) {
+	var err error
 	want := xapi.PowerRunning
 	if in.Paused {
 		want = xapi.PowerPaused
@@ -69,9 +76,7 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 		return nil, err
 	}
 	defer release()
-	pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
-		tr.update(func(b *startBeat) { b.Task = string(task) })
-	})
+	pctx := xapi.WithProgress(ctx, func(t xapi.Ref, _ float64) { task(string(t)) })
 	for {
 		switch vm.PowerState {
 		case xapi.PowerHalted:
@@ -87,7 +92,7 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 			}
 			return nil, permanent(codeXAPI, fmt.Sprintf("%s is in power state %q at site %s, which lifeboat cannot start from", label, vm.PowerState, c.site), "check it by hand, then start the run again", nil)
 		}
-		tr.update(func(b *startBeat) { b.Task = "" })
+		task("")
 		if err == nil {
 			// The task succeeded: the VM is in the state asked for (start,
 			// resume and unpause fail otherwise): nothing to read again.

@@ -219,6 +219,30 @@ type StartVMInput struct {
 	Slots int `json:"slots,omitempty"`
 }
 
+// StartBatchInput asks to start several VMs at once (StartBatch).
+type StartBatchInput struct {
+	Site    string   `json:"site"`
+	Paused  bool     `json:"paused"`
+	Slots   int      `json:"slots,omitempty"` // as StartVMInput.Slots
+	VMUUIDs []string `json:"vm_uuids"`
+}
+
+// StartBatchResult is one entry per VM of the input, in input order.
+type StartBatchResult struct {
+	VMs []StartedVM `json:"vms"`
+}
+
+// StartedVM is one VM's start outcome: its power state and when, or the
+// error (one sentence) with its code.
+type StartedVM struct {
+	UUID       string    `json:"uuid"`
+	PowerState string    `json:"power_state,omitempty"`
+	Already    bool      `json:"already,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	Code       string    `json:"code,omitempty"`
+}
+
 // StartVMResult is the VM's power state after the start.
 type StartVMResult struct {
 	PowerState string    `json:"power_state"`

@@ -162,6 +162,9 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 	}); err != nil {
 		return nil, err
 	}
+	// Runs begun before StartBatch ran one StartVM activity per VM; they
+	// replay that way.
+	batched := workflow.GetVersion(ctx, "start-batch", workflow.DefaultVersion, 1) == 1
 	runChain := func(ctx workflow.Context, ch StartChain) error {
 		failed := ""
 		for _, step := range ch.Steps {
@@ -170,6 +173,15 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 					v := &out.VMs[index[vm.UUID]]
 					v.Skipped = true
 					v.Error = fmt.Sprintf("not started because VM '%s' of an earlier order failed to start", failed)
+				}
+				continue
+			}
+			if batched {
+				if name := startStep(ctx, in, ch.Label, step, out, index, startingAt); name != "" {
+					failed = name
+				}
+				if ctx.Err() != nil {
+					return ctx.Err()
 				}
 				continue
 			}
@@ -227,6 +239,53 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 	}
 	wg.Wait(ctx)
 	return out, firstErr
+}
+
+// startStep starts the VMs of one step with one StartBatch activity and
+// records each VM's outcome; it returns the name of the first VM that failed
+// to start, or "".
+func startStep(ctx workflow.Context, in *StartVMsInput, label string, step []VMRef, out *StartVMsResult,
+	index map[string]int, startingAt []*time.Time) string {
+	uuids := make([]string, len(step))
+	now := workflow.Now(ctx)
+	for i, vm := range step {
+		uuids[i] = vm.UUID
+		startingAt[index[vm.UUID]] = &now
+	}
+	summary := fmt.Sprintf("start VM '%s' (%s)", step[0].Name, label)
+	if len(step) > 1 {
+		summary = fmt.Sprintf("start %d VMs of %s", len(step), label)
+	}
+	actx := withActivity(ctx, optStartVM, summary)
+	var res activities.StartBatchResult
+	err := workflow.ExecuteActivity(actx, acts.StartBatch, &activities.StartBatchInput{Site: in.Site, Paused: in.Paused, Slots: in.Slots, VMUUIDs: uuids}).Get(ctx, &res)
+	byUUID := map[string]activities.StartedVM{}
+	for _, r := range res.VMs {
+		byUUID[r.UUID] = r
+	}
+	failed := ""
+	for _, vm := range step {
+		v := &out.VMs[index[vm.UUID]]
+		r, ok := byUUID[vm.UUID]
+		switch {
+		case err != nil:
+			v.Error, v.Code = errorText(err), activities.ErrorCode(err)
+		case !ok:
+			v.Error = "the start returned no result for it"
+		case r.Error != "":
+			v.Error, v.Code = r.Error, r.Code
+		default:
+			v.PowerState, v.StartedAt = r.PowerState, r.StartedAt
+			if v.StartedAt.IsZero() {
+				v.StartedAt = workflow.Now(ctx)
+			}
+			continue
+		}
+		if failed == "" {
+			failed = vm.Name
+		}
+	}
+	return failed
 }
 
 // startProgress is the progress query's answer of a start child.

@@ -175,8 +175,7 @@ func (e *env) mockDefaults() {
 		}
 		return res, nil
 	}).Maybe()
-	e.OnActivity(acts.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
-		c.add("StartVM " + in.VMUUID)
+	e.onStartVM(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
 		if in.Paused {
 			return &activities.StartVMResult{PowerState: "Paused"}, nil
 		}
@@ -209,6 +208,37 @@ func (e *env) mockDefaults() {
 		}
 		return fixtureBefore, nil
 	}).Maybe()
+}
+
+// onStartVM mocks the start of each VM: StartBatch starts the VMs of a
+// step side by side, each through fn (recorded as "StartVM <uuid>"), and
+// reports each VM's error as StartBatch does.
+func (e *env) onStartVM(fn func(context.Context, *activities.StartVMInput) (*activities.StartVMResult, error)) *testsuite.MockCallWrapper {
+	return e.OnActivity(acts.StartBatch, mock.Anything, mock.Anything).Return(batchOf(e.calls, fn))
+}
+
+func batchOf(c *calls, fn func(context.Context, *activities.StartVMInput) (*activities.StartVMResult, error)) func(context.Context, *activities.StartBatchInput) (*activities.StartBatchResult, error) {
+	return func(ctx context.Context, in *activities.StartBatchInput) (*activities.StartBatchResult, error) {
+		out := &activities.StartBatchResult{VMs: make([]activities.StartedVM, len(in.VMUUIDs))}
+		var wg sync.WaitGroup
+		for i, uuid := range in.VMUUIDs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if c != nil {
+					c.add("StartVM " + uuid)
+				}
+				res, err := fn(ctx, &activities.StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots})
+				if err != nil {
+					out.VMs[i] = activities.StartedVM{UUID: uuid, Error: errorText(err), Code: activities.ErrorCode(err)}
+					return
+				}
+				out.VMs[i] = activities.StartedVM{UUID: uuid, PowerState: res.PowerState, StartedAt: res.StartedAt}
+			}()
+		}
+		wg.Wait()
+		return out, nil
+	}
 }
 
 // signal sends a signal after d of workflow time.

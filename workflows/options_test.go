@@ -23,6 +23,7 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.Precheck, optPrecheck},
 		{acts.Recover, optRecover},
 		{acts.StartVM, optStartVM},
+		{acts.StartBatch, optStartVM},
 		{acts.Verify, optVerify},
 		{acts.Reprotect, optReprotect},
 		{acts.DestroyDRTasks, optDestroyDR},

@@ -74,6 +74,15 @@ func (fakeActivities) StartVM(_ context.Context, in *activities.StartVMInput) (*
 	return &activities.StartVMResult{PowerState: state, StartedAt: time.Date(2026, 1, 1, 0, 1, 0, 0, time.UTC)}, nil
 }
 
+func (f fakeActivities) StartBatch(ctx context.Context, in *activities.StartBatchInput) (*activities.StartBatchResult, error) {
+	out := &activities.StartBatchResult{}
+	for _, uuid := range in.VMUUIDs {
+		r, _ := f.StartVM(ctx, &activities.StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused})
+		out.VMs = append(out.VMs, activities.StartedVM{UUID: uuid, PowerState: r.PowerState, StartedAt: r.StartedAt})
+	}
+	return out, nil
+}
+
 func (fakeActivities) Verify(context.Context, *activities.VerifyInput) (*activities.VerifyResult, error) {
 	return &activities.VerifyResult{}, nil
 }

@@ -118,7 +118,7 @@ func TestTestFailoverStartsPaused(t *testing.T) {
 	e := newEnv(t)
 	var paused []bool
 	var mu sync.Mutex // activities of parallel start children run concurrently
-	e.OnActivity(acts.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
+	e.onStartVM(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		paused = append(paused, in.Paused)
@@ -410,8 +410,7 @@ func TestCleanupRunsWhenALaterStepFails(t *testing.T) {
 	})
 	t.Run("start fails", func(t *testing.T) {
 		e := newEnv(t)
-		e.OnActivity(acts.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
-			e.calls.add("StartVM " + in.VMUUID)
+		e.onStartVM(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
 			return nil, temporal.NewNonRetryableApplicationError("no host has enough memory", "XAPI", nil)
 		})
 		e.run(plan.ModeTestFailover, fixturePlan())
@@ -523,7 +522,7 @@ func TestStartSchedulesEveryReadyVMWithThePlansCap(t *testing.T) {
 	open := func() { once.Do(func() { close(release) }) }
 	guard := time.AfterFunc(20*time.Second, open)
 	defer guard.Stop()
-	e.OnActivity(acts.StartVM, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
+	e.onStartVM(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
 		mu.Lock()
 		inFlight++
 		most = max(most, inFlight)
@@ -623,7 +622,9 @@ func TestStartVMsProgressQuery(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
-	env.OnActivity(acts.StartVM, mock.Anything, mock.Anything).After(time.Minute).Return(&activities.StartVMResult{PowerState: "Running"}, nil)
+	env.OnActivity(acts.StartBatch, mock.Anything, mock.Anything).After(time.Minute).Return(batchOf(nil, func(context.Context, *activities.StartVMInput) (*activities.StartVMResult, error) {
+		return &activities.StartVMResult{PowerState: "Running"}, nil
+	}))
 	query := func() map[string]string {
 		v, err := env.QueryWorkflow(QueryProgress)
 		require.NoError(t, err)

@@ -371,8 +371,21 @@ type recoverJob struct {
 }
 
 func (r *run) recoverJobs() []recoverJob {
+	return r.recoverJobsOf(r.plan.Limits().BatchSize)
+}
+
+// balancedRecoverBatch is the batch size of recovery that keeps the lanes
+// even: a child recovers its units one after another, so a batch of 50
+// standalone VMs started last would still run when every other lane is
+// done. About two batches per lane (concurrency.recover), at most
+// batch_size VMs each.
+func (r *run) balancedRecoverBatch() int {
+	lim := r.plan.Limits()
+	return min(lim.BatchSize, max(1, (len(r.vms)+2*lim.Recover-1)/(2*lim.Recover)))
+}
+
+func (r *run) recoverJobsOf(batch int) []recoverJob {
 	var jobs []recoverJob
-	batch := r.plan.Limits().BatchSize
 	n := 0
 	units := r.selected.Units
 	pack := r.packVApps()
@@ -443,6 +456,13 @@ func (r *run) packVApps() bool {
 // Limits().Recover at once. A unit that fails does not stop the others.
 func (r *run) recover(ctx workflow.Context) error {
 	jobs := r.recoverJobs()
+	// Runs begun before recovery was balanced replay as they ran: batches
+	// of batch_size in selection order.
+	if workflow.GetVersion(ctx, "balanced-recover", workflow.DefaultVersion, 1) == 1 {
+		jobs = r.recoverJobsOf(r.balancedRecoverBatch())
+		// The longest first (LPT): the lanes then end together.
+		sort.SliceStable(jobs, func(a, b int) bool { return jobVMs(jobs[a]) > jobVMs(jobs[b]) })
+	}
 	return runLimited(ctx, len(jobs), func(int) int { return 1 }, r.plan.Limits().Recover,
 		func(i, _ int) workflow.Future {
 			job := jobs[i]
@@ -461,6 +481,14 @@ func (r *run) recover(ctx workflow.Context) error {
 			r.applyRecover(ctx, jobs[i], &res, err)
 			r.updateDetails(ctx)
 		})
+}
+
+func jobVMs(j recoverJob) int {
+	n := 0
+	for _, u := range j.units {
+		n += len(u.VMs)
+	}
+	return n
 }
 
 func (r *run) setUnitState(u SelectedUnit, state, errText string) {

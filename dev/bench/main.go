@@ -201,7 +201,13 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 
 	// lifeboat
 	if err := func() error {
-		simw, err := sim.Start(ctx, w.Scenario, sim.Options{Speed: e.speed, FreePorts: true, ControlAddr: "-"})
+		// BENCH_JOURNAL=DIR keeps the simulator's journal of each lifeboat
+		// run (DIR/failover-N.jsonl), to see where the time goes.
+		journal := ""
+		if d := os.Getenv("BENCH_JOURNAL"); d != "" {
+			journal = filepath.Join(d, fmt.Sprintf("failover-%d.jsonl", n))
+		}
+		simw, err := sim.Start(ctx, w.Scenario, sim.Options{Speed: e.speed, FreePorts: true, ControlAddr: "-", JournalPath: journal})
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,82 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/xapi/sim"
+)
+
+// A batch starts its VMs side by side; a VM whose start fails once with a
+// transient error is retried inside the batch (the others are not asked
+// again), and one that cannot start is reported with its code while the
+// rest start.
+func TestStartBatchRetriesTransientAndReportsEachVM(t *testing.T) {
+	f := newFixture(t)
+	startBackoff = time.Millisecond
+	t.Cleanup(func() { startBackoff = 5 * time.Second })
+	st := f.w.Control().State()
+	var uuids []string
+	for _, p := range st.Pools {
+		if p.Name != "Primary" {
+			continue
+		}
+		for _, vm := range p.VMs {
+			if len(uuids) < 4 {
+				uuids = append(uuids, vm.UUID)
+			}
+		}
+	}
+	require.Len(t, uuids, 4)
+	c, err := f.a.connect(context.Background(), "primary")
+	require.NoError(t, err)
+	for _, u := range uuids {
+		ref, err := c.s.GetVMByUUID(context.Background(), u)
+		require.NoError(t, err)
+		require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
+	}
+	// The first start fails once (transient); one VM is not in the pool.
+	f.w.Control().AddFault(sim.Fault{Pool: "Primary", Method: "VM.start", Nth: 1, Error: []string{"INTERNAL_ERROR", "xenopsd: domain build failed"}})
+	uuids[3] = "00000000-0000-4000-8000-00000000dead"
+	mark := len(f.w.Journal().Entries(0))
+
+	var res StartBatchResult
+	f.must(&res, f.a.StartBatch, &StartBatchInput{Site: "primary", VMUUIDs: uuids})
+	require.Len(t, res.VMs, 4)
+	running, failed := 0, 0
+	for i, r := range res.VMs {
+		assert.Equal(t, uuids[i], r.UUID, "in input order")
+		switch {
+		case r.Error == "":
+			assert.Equal(t, "Running", r.PowerState)
+			assert.False(t, r.StartedAt.IsZero())
+			running++
+		default:
+			assert.Equal(t, codeNotFound, r.Code, r.Error)
+			assert.Contains(t, r.Error, "is not in the pool at site primary")
+			failed++
+		}
+	}
+	assert.Equal(t, 3, running, "the transient failure was retried inside the batch")
+	assert.Equal(t, 1, failed)
+	starts := 0
+	for _, e := range f.w.Journal().Entries(0)[mark:] {
+		if e.Method == "Async.VM.start" {
+			starts++
+		}
+	}
+	assert.Equal(t, 4, starts, "three VMs, and the one that failed once asked again")
+
+	// Run again: every VM already running is reported so at once.
+	var again StartBatchResult
+	f.must(&again, f.a.StartBatch, &StartBatchInput{Site: "primary", VMUUIDs: uuids})
+	for _, r := range again.VMs {
+		if r.Error == "" {
+			assert.True(t, r.Already || r.PowerState == "Running")
+		}
+	}
+}
