@@ -56,6 +56,14 @@ func TestKillScheduleCoversEveryPhase(t *testing.T) {
 	assert.NotEqual(t, a, c)
 }
 
+func TestPhaseRank(t *testing.T) {
+	m := plan.ModeFailover
+	assert.Equal(t, phaseIndex(m, "scan"), phaseRank(m, "select"))
+	assert.Less(t, phaseRank(m, "select"), phaseIndex(m, "precheck"))
+	assert.Greater(t, phaseRank(m, "report"), phaseIndex(m, "cleanup"))
+	assert.Equal(t, -1, phaseRank(m, "starting"))
+}
+
 func TestBuildCasesIsSeeded(t *testing.T) {
 	cfg := &config{seed: 3, kills: 0, perRun: 2, faultRuns: 2, restartRuns: 2}
 	a, b := buildCases(cfg), buildCases(cfg)

@@ -119,7 +119,7 @@ func (l *lane) drive(ctx context.Context, p *plan.Plan, mode plan.Mode, o driveO
 			}
 		}
 		due := func(k kill) bool {
-			at, want := phaseIndex(mode, phase), phaseIndex(mode, k.Phase)
+			at, want := phaseRank(mode, phase), phaseIndex(mode, k.Phase)
 			// A phase the run went through between two looks is missed:
 			// the kill then lands in the phase the run is in.
 			return (phase == k.Phase && time.Since(phaseSeen) >= k.After) || (at > want && want >= 0)

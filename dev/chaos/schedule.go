@@ -53,6 +53,19 @@ func phaseIndex(mode plan.Mode, phase string) int {
 	return -1
 }
 
+// phaseRank orders any phase of a run against the phases aimed at: select
+// ranks with scan (it follows it), and the phases after the runbook (report
+// and the final ones) after all of them.
+func phaseRank(mode plan.Mode, phase string) int {
+	switch phase {
+	case workflows.PhaseSelect:
+		return phaseIndex(mode, workflows.PhaseScan)
+	case workflows.PhaseReport, workflows.PhaseDone, workflows.PhaseFailed, workflows.PhaseAborted, workflows.PhaseRejected:
+		return len(killPhases[mode])
+	}
+	return phaseIndex(mode, phase)
+}
+
 // defaultKills is the kills per mode when CHAOS_KILLS is not set: at least
 // 30, and at least 3 in every phase.
 func defaultKills(mode plan.Mode) int {
