@@ -91,6 +91,17 @@ func run() int {
 	rows := buildRows(results)
 	fmt.Printf("\nchaos: seed %d, %s, in %s\n\n", cfg.seed, killsSummary(cfg), time.Since(began).Round(time.Second))
 	printTable(os.Stdout, rows, cfg.resumeLimit)
+	planned, done := map[string]int{}, map[string]int{}
+	for _, r := range results {
+		planned[r.Case.Row] += len(r.Case.Kills) + len(r.Case.Restarts)
+		done[r.Case.Row] += len(r.Kills) + len(r.Restarts)
+	}
+	fmt.Println()
+	for _, name := range append([]string{killRow(modes[0]), killRow(modes[1]), killRow(modes[2])}, rowRestart) {
+		if planned[name] > 0 {
+			fmt.Printf("%s: %d of %d planned done (a run that stalls or ends early takes no more)\n", name, done[name], planned[name])
+		}
+	}
 	cov := coverage(results)
 	for _, m := range modes {
 		var short []string

@@ -126,6 +126,9 @@ func (l *lane) drive(ctx context.Context, p *plan.Plan, mode plan.Mode, o driveO
 		}
 		if ki < len(o.kills) && due(o.kills[ki]) {
 			ki++
+			if phase == workflows.PhaseHold && o.onHold != nil {
+				o.onHold() // the kill approves the gate after it
+			}
 			kr := l.killWorker(ctx, out, mode, approved)
 			out.Kills = append(out.Kills, kr)
 			if kr.Stalled {

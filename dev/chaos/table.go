@@ -140,11 +140,11 @@ func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
 // printTable writes the rows as a fixed-width table.
 func printTable(w io.Writer, rows []row, limit time.Duration) {
-	fmt.Fprintf(w, "%-46s %5s %9s %10s %5s %9s %11s %12s %10s %7s\n",
-		"fault", "runs", "completed", "recovered2", "lost", "leftovers", "wrong order", "resume med s", "resume max", "kills")
+	fmt.Fprintf(w, "%-46s %5s %9s %15s %5s %9s %11s %12s %12s %7s\n",
+		"fault", "runs", "completed", "recovered twice", "lost", "leftovers", "wrong order", "resume med s", "resume max s", "kills")
 	for i, r := range rows {
 		if i > 0 && strings.Contains(r.Fault, " @ ") && !strings.Contains(rows[i-1].Fault, " @ ") {
-			fmt.Fprintln(w, strings.Repeat("-", 136))
+			fmt.Fprintln(w, strings.Repeat("-", 143))
 		}
 		med, mx := "-", "-"
 		if r.ResumeMedian != nil {
@@ -161,7 +161,7 @@ func printTable(w io.Writer, rows []row, limit time.Duration) {
 				kills += fmt.Sprintf(" (%d stalled)", r.Stalled)
 			}
 		}
-		fmt.Fprintf(w, "%-46s %5d %9s %10d %5d %9d %11d %12s %10s %7s\n",
+		fmt.Fprintf(w, "%-46s %5d %9s %15d %5d %9d %11d %12s %12s %7s\n",
 			r.Fault, r.Runs, fmt.Sprintf("%d/%d", r.Completed, r.Runs), r.RecoveredTwice, r.Lost, r.Leftovers, r.OrderViolation, med, mx, kills)
 	}
 }
