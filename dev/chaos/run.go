@@ -161,7 +161,15 @@ func (l *lane) drive(ctx context.Context, p *plan.Plan, mode plan.Mode, o driveO
 				approved[gate] = true
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Look closely when the run nears the phase of the next kill: the
+		// last phases last about 100 ms at the chaos speed.
+		tick := 100 * time.Millisecond
+		rank := phaseRank(mode, phase)
+		near := func(ks []kill) bool { return len(ks) > 0 && phaseIndex(mode, ks[0].Phase) <= rank+1 }
+		if near(o.kills[ki:]) || near(o.restarts[ri:]) {
+			tick = 20 * time.Millisecond
+		}
+		time.Sleep(tick)
 	}
 	l.result(ctx, out)
 	return out, nil

@@ -89,8 +89,7 @@ type killRun []kill
 // permutation of the phases (so every phase gets n/len(phases) kills, the
 // first n%len(phases) of the last round one more), each round cut into runs
 // of at most perRun kills sorted in runbook order. The moment of each kill
-// inside its phase is seeded too: up to 150 ms after the phase is seen (the
-// demo's phases last 0.1 to 4 s at the chaos speed), up to 1 s at a gate.
+// inside its phase is seeded too (jitterMax).
 func killSchedule(rng *rand.Rand, mode plan.Mode, n, perRun int) []killRun {
 	phases := killPhases[mode]
 	if perRun < 1 {
@@ -113,16 +112,26 @@ func killSchedule(rng *rand.Rand, mode plan.Mode, n, perRun int) []killRun {
 			sort.Ints(chunk)
 			var r killRun
 			for _, i := range chunk {
-				max := 150 * time.Millisecond
-				if _, gate := gatePhases[phases[i]]; gate {
-					max = time.Second
-				}
-				r = append(r, kill{Phase: phases[i], After: time.Duration(rng.Int63n(int64(max)))})
+				r = append(r, kill{Phase: phases[i], After: time.Duration(rng.Int63n(int64(jitterMax(phases[i]))))})
 			}
 			runs = append(runs, r)
 		}
 	}
 	return runs
+}
+
+// jitterMax bounds how long after a phase is first seen its kill comes. At
+// the chaos speed the demo's phases last from about 0.1 s (verify,
+// reprotect, cleanup) to 4 s (start); a gate waits until it is approved.
+func jitterMax(phase string) time.Duration {
+	if _, gate := gatePhases[phase]; gate {
+		return time.Second
+	}
+	switch phase {
+	case workflows.PhaseVerify, workflows.PhaseReprotect, workflows.PhaseCleanup:
+		return 30 * time.Millisecond
+	}
+	return 100 * time.Millisecond
 }
 
 // restartSchedule picks the phases of a failover in which the Temporal dev
@@ -137,7 +146,7 @@ func restartSchedule(rng *rand.Rand, n int) []kill {
 	sort.Ints(idx)
 	out := make([]kill, 0, n)
 	for _, i := range idx {
-		out = append(out, kill{Phase: phases[i], After: time.Duration(rng.Int63n(int64(150 * time.Millisecond)))})
+		out = append(out, kill{Phase: phases[i], After: time.Duration(rng.Int63n(int64(jitterMax(phases[i]))))})
 	}
 	return out
 }
