@@ -91,12 +91,12 @@ bench: $(TEMPORAL) build
 	$(GO) build -o $(BIN)/lifeboat-bench ./dev/bench
 	$(BIN)/lifeboat-bench
 
-clean:
-	rm -rf $(BIN) dev/state
-
 # Not part of make test: minutes of seeded worker kills, Temporal restarts and
 # simulator faults on the demo world, then a table (also JSON in CHAOS_OUT).
 # CHAOS_KILLS=N kills per mode (a short run), CHAOS_SEED=N replays a schedule.
 chaos: $(TEMPORAL) build
 	$(GO) build -o $(BIN)/lifeboat-chaos ./dev/chaos
 	LIFEBOAT_TEMPORAL_BIN=$(TEMPORAL) LIFEBOAT_BIN=$(BIN) $(BIN)/lifeboat-chaos
+
+clean:
+	rm -rf $(BIN) dev/state
