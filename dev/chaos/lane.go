@@ -83,7 +83,7 @@ func newLane(ctx context.Context, cfg *config, name string, srv *server, seed in
 	}
 	l := &lane{name: name, cfg: cfg, dir: dir, srv: srv, world: w, sc: sc, taskQueue: "chaos-" + name,
 		wcfg: filepath.Join(dir, "worker.yaml"), log: lf}
-	if err := writeWorkerConfig(l.wcfg, srv.hostPort, l.taskQueue, w.PoolURL(poolPrimary), w.PoolURL(poolDR)); err != nil {
+	if err := writeWorkerConfig(l.wcfg, srv.hostPort, l.taskQueue, l.site(poolPrimary), l.site(poolDR)); err != nil {
 		l.close()
 		return nil, err
 	}
@@ -92,6 +92,17 @@ func newLane(ctx context.Context, cfg *config, name string, srv *server, seed in
 		return nil, err
 	}
 	return l, nil
+}
+
+// site is a pool of the lane's world for the worker configuration.
+func (l *lane) site(pool string) site {
+	s := site{url: l.world.PoolURL(pool)}
+	for _, u := range l.world.HostURLs(pool) {
+		if u != s.url {
+			s.hosts = append(s.hosts, u)
+		}
+	}
+	return s
 }
 
 func (l *lane) startWorker(ctx context.Context, wait bool) error {

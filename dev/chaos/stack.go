@@ -208,9 +208,21 @@ func freeAddr() (string, error) {
 // demo pools' password from (the file holds no secret).
 const workerPassword = "LIFEBOAT_CHAOS_PASSWORD"
 
+// site is a pool as the worker configuration names it: its master's URL
+// and its other hosts (where the worker looks for the master if the URL
+// stops being it), as dev/worker.yaml does.
+type site struct {
+	url   string
+	hosts []string
+}
+
+func (s site) hostList() string {
+	return "[" + strings.Join(s.hosts, ", ") + "]"
+}
+
 // writeWorkerConfig writes a worker configuration for one lane: its own task
-// queue, the lane's simulator's pool masters as the sites.
-func writeWorkerConfig(path, hostPort, taskQueue, primaryURL, drURL string) error {
+// queue, the lane's simulator's pools as the sites.
+func writeWorkerConfig(path, hostPort, taskQueue string, primary, dr site) error {
 	cfg := fmt.Sprintf(`# written by make chaos
 temporal:
   address: %s
@@ -225,12 +237,14 @@ sites:
     username: root
     password_env: %s
     timeout: 30s
+    hosts: %s
   dr:
     url: %s
     username: root
     password_env: %s
     timeout: 30s
-`, hostPort, taskQueue, primaryURL, workerPassword, drURL, workerPassword)
+    hosts: %s
+`, hostPort, taskQueue, primary.url, workerPassword, primary.hostList(), dr.url, workerPassword, dr.hostList())
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
