@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -285,6 +286,7 @@ func (l *lane) inFlight(ctx context.Context, id, runID string) (acts []started, 
 // killWorker SIGKILLs the lane's worker, starts a new one at once and
 // measures the time to resume (see resumed).
 func (l *lane) killWorker(ctx context.Context, out *outcome, mode plan.Mode, approved map[string]bool) killResult {
+	dead := fmt.Sprintf("%d@", l.worker.cmd.Process.Pid) // the SDK's worker identity starts so
 	l.worker.kill()
 	at := time.Now()
 	phase, _, _ := l.phase(ctx, out.ID, out.RunID)
@@ -298,7 +300,7 @@ func (l *lane) killWorker(ctx context.Context, out *outcome, mode plan.Mode, app
 			approved[gate] = true
 		}
 	}
-	kr := l.waitResume(ctx, out, at, acts, children)
+	kr := l.waitResume(ctx, out, at, dead, acts, children)
 	kr.Phase = phase
 	l.logf("%s: resumed %s after the kill in %s (stalled: %v)", out.ID, kr.Resume.Round(10*time.Millisecond), phase, kr.Stalled)
 	return kr
@@ -320,7 +322,7 @@ func (l *lane) restartServer(ctx context.Context, out *outcome, mode plan.Mode, 
 			approved[gate] = true
 		}
 	}
-	kr := l.waitResume(ctx, out, at, acts, children)
+	kr := l.waitResume(ctx, out, at, "", acts, children)
 	kr.Phase = phase
 	return kr, nil
 }
@@ -328,14 +330,17 @@ func (l *lane) restartServer(ctx context.Context, out *outcome, mode plan.Mode, 
 // waitResume waits until the run has resumed after a kill at `at`:
 //
 //   - every activity attempt that was running at the kill has been started
-//     again by a worker (a later attempt, or the same one started after the
-//     kill) or has ended; or, when none was running,
-//   - a workflow task of the run or of one of its children has completed
-//     after the kill (the new worker took the run over);
+//     again by a worker other than the dead one (a later attempt, or the
+//     same one started after the kill) or has ended; and, when none was
+//     running or one has ended (the dead worker may have completed it just
+//     before it died),
+//   - a workflow task of the run or of one of its children has been
+//     completed after the kill by a worker other than the dead one (dead is
+//     the prefix of its identity; "" when the worker lives on);
 //   - or the run has ended.
 //
 // It gives up after the lane's resume limit and reports a stall.
-func (l *lane) waitResume(ctx context.Context, out *outcome, at time.Time, acts []started, children [][2]string) killResult {
+func (l *lane) waitResume(ctx context.Context, out *outcome, at time.Time, dead string, acts []started, children [][2]string) killResult {
 	limit := l.cfg.resumeLimit
 	for {
 		since := time.Since(at)
@@ -345,11 +350,8 @@ func (l *lane) waitResume(ctx context.Context, out *outcome, at time.Time, acts 
 		if _, closed, err := l.phase(ctx, out.ID, out.RunID); err == nil && closed {
 			return killResult{Resume: since}
 		}
-		if len(acts) > 0 {
-			if l.activitiesResumed(ctx, acts, at) {
-				return killResult{Resume: time.Since(at)}
-			}
-		} else if l.workflowTaskSince(ctx, append([][2]string{{out.ID, out.RunID}}, children...), at) {
+		resumed, ended := l.activitiesResumed(ctx, acts, at, dead)
+		if resumed && (len(acts) > 0 && !ended || l.workflowTaskSince(ctx, append([][2]string{{out.ID, out.RunID}}, children...), at, dead)) {
 			return killResult{Resume: time.Since(at)}
 		}
 		select {
@@ -360,7 +362,10 @@ func (l *lane) waitResume(ctx context.Context, out *outcome, at time.Time, acts 
 	}
 }
 
-func (l *lane) activitiesResumed(ctx context.Context, acts []started, at time.Time) bool {
+// activitiesResumed says whether every activity of acts has been started
+// again by another worker than the dead one, or has ended (and whether one
+// has ended).
+func (l *lane) activitiesResumed(ctx context.Context, acts []started, at time.Time, dead string) (resumed, ended bool) {
 	descs := map[string]*workflowservice.DescribeWorkflowExecutionResponse{}
 	for _, a := range acts {
 		d, ok := descs[a.wfID]
@@ -369,30 +374,38 @@ func (l *lane) activitiesResumed(ctx context.Context, acts []started, at time.Ti
 			if d, err = l.describe(ctx, a.wfID, a.runID); err != nil {
 				var nf *serviceerror.NotFound
 				if errors.As(err, &nf) {
+					ended = true
 					continue
 				}
-				return false
+				return false, ended
 			}
 			descs[a.wfID] = d
 		}
 		if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			ended = true
 			continue
 		}
+		pending := false
 		for _, p := range d.GetPendingActivities() {
 			if p.GetActivityId() != a.activityID {
 				continue
 			}
+			pending = true
 			again := p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED &&
-				(p.GetAttempt() > a.attempt || p.GetLastStartedTime().AsTime().After(at))
+				(p.GetAttempt() > a.attempt || p.GetLastStartedTime().AsTime().After(at)) &&
+				(dead == "" || !strings.HasPrefix(p.GetLastWorkerIdentity(), dead))
 			if !again {
-				return false
+				return false, ended
 			}
 		}
+		if !pending {
+			ended = true
+		}
 	}
-	return true
+	return true, ended
 }
 
-func (l *lane) workflowTaskSince(ctx context.Context, runs [][2]string, at time.Time) bool {
+func (l *lane) workflowTaskSince(ctx context.Context, runs [][2]string, at time.Time, dead string) bool {
 	for _, r := range runs {
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		it := l.srv.client.GetWorkflowHistory(hctx, r[0], r[1], false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -402,7 +415,8 @@ func (l *lane) workflowTaskSince(ctx context.Context, runs [][2]string, at time.
 			if err != nil {
 				break
 			}
-			if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED && ev.GetEventTime().AsTime().After(at) {
+			if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED && ev.GetEventTime().AsTime().After(at) &&
+				(dead == "" || !strings.HasPrefix(ev.GetWorkflowTaskCompletedEventAttributes().GetIdentity(), dead)) {
 				found = true
 				break
 			}
