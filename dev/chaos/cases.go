@@ -305,6 +305,11 @@ func runCase(ctx context.Context, cfg *config, shared *server, c chaosCase) (res
 		var stop func()
 		if faulty {
 			opts.kills, opts.restarts = c.Kills, c.Restarts
+			for _, k := range append(append([]kill(nil), c.Kills...), c.Restarts...) {
+				if m, ok := stretch[k.Phase]; ok {
+					l.world.Control().AddFault(sim.Fault{Pool: target, Method: m, Delay: sim.Duration(stretchDelay)})
+				}
+			}
 			var err error
 			if stop, err = l.injectFault(ctx, c, rng, &opts); err != nil {
 				return nil, err

@@ -59,6 +59,8 @@ func TestPhaseRank(t *testing.T) {
 	assert.Less(t, phaseRank(m, "select"), phaseIndex(m, "precheck"))
 	assert.Greater(t, phaseRank(m, "report"), phaseIndex(m, "cleanup"))
 	assert.Equal(t, -1, phaseRank(m, "starting"))
+	// A failback's introduce (nothing to introduce) ranks nowhere.
+	assert.Equal(t, -1, phaseRank(plan.ModeFailback, "introduce"))
 }
 
 func TestBuildCasesIsSeeded(t *testing.T) {

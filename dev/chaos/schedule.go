@@ -14,7 +14,10 @@ import (
 // report are workflow code only (one workflow task, milliseconds long), so a
 // kill cannot be aimed inside them; a kill that lands there anyway is counted
 // under the phase the run was in. In a test failover the demo plan skips the
-// storage-ready and recover gates, and the hold is the cleanup gate.
+// storage-ready and recover gates, and the hold is the cleanup gate. In a
+// failback of the demo world the primary pool still knows its SRs, so
+// introduce and cleanup have no DR task to create or destroy and pass in
+// milliseconds without a call: they are not aimed at there.
 var killPhases = map[plan.Mode][]string{
 	plan.ModeFailover: {
 		workflows.PhaseStorageReady, workflows.PhaseProbe, workflows.PhaseIntroduce, workflows.PhaseScan,
@@ -22,9 +25,9 @@ var killPhases = map[plan.Mode][]string{
 		workflows.PhaseVerify, workflows.PhaseReprotect, workflows.PhaseCleanup,
 	},
 	plan.ModeFailback: {
-		workflows.PhaseStorageReady, workflows.PhaseProbe, workflows.PhaseIntroduce, workflows.PhaseScan,
+		workflows.PhaseStorageReady, workflows.PhaseProbe, workflows.PhaseScan,
 		workflows.PhasePrecheck, workflows.PhaseRecoverGate, workflows.PhaseRecover, workflows.PhaseStart,
-		workflows.PhaseVerify, workflows.PhaseReprotect, workflows.PhaseCleanup,
+		workflows.PhaseVerify, workflows.PhaseReprotect,
 	},
 	plan.ModeTestFailover: {
 		workflows.PhaseProbe, workflows.PhaseIntroduce, workflows.PhaseScan, workflows.PhasePrecheck,
@@ -133,6 +136,20 @@ func jitterMax(phase string) time.Duration {
 	}
 	return 100 * time.Millisecond
 }
+
+// stretch names the XAPI calls of the steps too short to be hit at the
+// chaos speed (verify reads the VMs once; introduce and a failover's
+// cleanup create or destroy three DR tasks, milliseconds each): a run with a
+// kill aimed there has those calls slowed by stretchDelay (real time), so
+// that the kill falls inside the step. The time to resume is measured from
+// the kill, so the delay does not count in it.
+var stretch = map[string]string{
+	workflows.PhaseVerify:    "VM.get_all_records",
+	workflows.PhaseIntroduce: "*DR_task.create",
+	workflows.PhaseCleanup:   "*DR_task.destroy",
+}
+
+const stretchDelay = 300 * time.Millisecond
 
 // restartSchedule picks the phases of a failover in which the Temporal dev
 // server is killed and restarted: n distinct phases (at least 3 when the
