@@ -13,7 +13,7 @@ STATICCHECK   := $(BIN)/staticcheck
 # version is stamped in, as its release builds do (else it says 0.0.0-DEV).
 TEMPORAL_VERSION := v1.5.1
 
-.PHONY: all build test unit race e2e lint fmt vet fuzz demo run bench temporal clean help
+.PHONY: all build test unit race e2e lint fmt vet fuzz demo run bench chaos temporal clean help
 
 all: build
 
@@ -25,6 +25,7 @@ help:
 	@echo "make fuzz     run each fuzz target for FUZZTIME (default 20s)"
 	@echo "make demo     whole stack on this machine: Temporal dev server + UI, simulator, worker, a failover"
 	@echo "make bench    failover of 100 to 10,000 VMs vs the timing model's lower bound and a sequential baseline"
+	@echo "make chaos    seeded worker kills, Temporal restarts and simulator faults; a table (not in make test)"
 	@echo "make temporal build the pinned Temporal CLI into bin/ (once)"
 
 build:
@@ -89,6 +90,13 @@ demo run: $(TEMPORAL) build
 bench: $(TEMPORAL) build
 	$(GO) build -o $(BIN)/lifeboat-bench ./dev/bench
 	$(BIN)/lifeboat-bench
+
+# Not part of make test: minutes of seeded worker kills, Temporal restarts and
+# simulator faults on the demo world, then a table (also JSON in CHAOS_OUT).
+# CHAOS_KILLS=N kills per mode (a short run), CHAOS_SEED=N replays a schedule.
+chaos: $(TEMPORAL) build
+	$(GO) build -o $(BIN)/lifeboat-chaos ./dev/chaos
+	LIFEBOAT_TEMPORAL_BIN=$(TEMPORAL) LIFEBOAT_BIN=$(BIN) $(BIN)/lifeboat-chaos
 
 clean:
 	rm -rf $(BIN) dev/state

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/lifeboat-dr/lifeboat/workflows"
+)
+
+// proc is one child process: a Temporal dev server or a lifeboat worker. It
+// runs in its own process group and dies with the harness (Pdeathsig).
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+func startProc(name, logPath string, env []string, path string, args ...string) (*proc, error) {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// kill SIGKILLs the process, as a crash would, and waits until it is gone.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// stop asks the process to stop (SIGTERM), and kills it after grace.
+func (p *proc) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.kill()
+	}
+}
+
+// server is one Temporal dev server on a fixed port and SQLite file, so that
+// it can be killed and started again on the same database.
+type server struct {
+	bin, dir, db string
+	hostPort     string
+	ports        []string // http, metrics
+	p            *proc
+	client       client.Client
+	started      bool // once: the frontend port is then fixed
+}
+
+func newServer(bin, dir string) (*server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var ports []string
+	for i := 0; i < 3; i++ {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		ports = append(ports, a[strings.LastIndex(a, ":")+1:])
+	}
+	return &server{bin: bin, dir: dir, db: filepath.Join(dir, "temporal.db"), hostPort: "127.0.0.1:" + ports[0], ports: ports[1:]}, nil
+}
+
+// start starts the server (again) and waits until it answers. A port taken
+// meanwhile by another process (ports are picked free, then bound by the
+// server) is picked again; the frontend's only before the first start, since
+// the workers and clients know it.
+func (s *server) start(ctx context.Context) error {
+	for try := 0; ; try++ {
+		err := s.startOnce(ctx)
+		if err == nil || try == 3 || !fileContains(s.p.log, "address already in use") {
+			return err
+		}
+		if err := os.Truncate(s.p.log, 0); err != nil {
+			return err
+		}
+		for i := range s.ports {
+			a, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			s.ports[i] = a[strings.LastIndex(a, ":")+1:]
+		}
+		if !s.started {
+			a, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			s.hostPort = a
+		}
+	}
+}
+
+func (s *server) startOnce(ctx context.Context) error {
+	p, err := startProc("temporal", filepath.Join(s.dir, "temporal.log"), nil, s.bin, "server", "start-dev",
+		"--ip", "127.0.0.1", "--port", s.hostPort[strings.LastIndex(s.hostPort, ":")+1:], "--headless",
+		"--http-port", s.ports[0], "--metrics-port", s.ports[1],
+		"--db-filename", s.db, "--log-level", "error",
+		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
+		"--search-attribute", workflows.SearchAttrPlan+"=Keyword",
+		"--search-attribute", workflows.SearchAttrMode+"=Keyword",
+		"--search-attribute", workflows.SearchAttrPhase+"=Keyword")
+	if err != nil {
+		return err
+	}
+	s.p = p
+	if s.client == nil || !s.started {
+		if s.client != nil {
+			s.client.Close()
+		}
+		c, err := client.NewLazyClient(client.Options{HostPort: s.hostPort, Namespace: "default",
+			Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+		if err != nil {
+			return err
+		}
+		s.client = c
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := s.client.CheckHealth(hctx, &client.CheckHealthRequest{})
+		cancel()
+		if err == nil {
+			s.started = true
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("the Temporal dev server exited while starting (%v); see %s", p.err, p.log)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the Temporal dev server did not answer within 90s; see %s", p.log)
+		}
+	}
+}
+
+func (s *server) close() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.p != nil {
+		_ = s.p.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.p.done:
+		case <-time.After(20 * time.Second):
+			s.p.kill()
+		}
+	}
+}
+
+// freeAddr returns a free 127.0.0.1 address.
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// workerPassword is the variable each lane's worker configuration reads the
+// demo pools' password from (the file holds no secret).
+const workerPassword = "LIFEBOAT_CHAOS_PASSWORD"
+
+// site is a pool as the worker configuration names it: its master's URL
+// and its other hosts (where the worker looks for the master if the URL
+// stops being it), as dev/worker.yaml does.
+type site struct {
+	url   string
+	hosts []string
+}
+
+func (s site) hostList() string {
+	return "[" + strings.Join(s.hosts, ", ") + "]"
+}
+
+// writeWorkerConfig writes a worker configuration for one lane: its own task
+// queue, the lane's simulator's pools as the sites.
+func writeWorkerConfig(path, hostPort, taskQueue string, primary, dr site) error {
+	cfg := fmt.Sprintf(`# written by make chaos
+temporal:
+  address: %s
+  namespace: default
+task_queue: %s
+log:
+  format: json
+  level: info
+sites:
+  primary:
+    url: %s
+    username: root
+    password_env: %s
+    timeout: 30s
+    hosts: %s
+  dr:
+    url: %s
+    username: root
+    password_env: %s
+    timeout: 30s
+    hosts: %s
+`, hostPort, taskQueue, primary.url, workerPassword, primary.hostList(), dr.url, workerPassword, dr.hostList())
+	return os.WriteFile(path, []byte(cfg), 0o600)
+}
+
+// startWorker starts a lifeboat-worker process; wait says whether to wait
+// until it polls (at a lane's start) or not (after a kill, where the time it
+// takes to start is part of the time to resume).
+func startWorker(ctx context.Context, bin, config, logPath string, wait bool) (*proc, error) {
+	p, err := startProc("worker", logPath, []string{workerPassword + "=" + demoPassword}, bin, "-config", config, "-stop-timeout", "5s")
+	if err != nil {
+		return nil, err
+	}
+	if !wait {
+		return p, nil
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !fileContains(logPath, "lifeboat worker started") {
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("lifeboat-worker exited at start (%v); see %s", p.err, logPath)
+		case <-ctx.Done():
+			p.kill()
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.kill()
+			return nil, fmt.Errorf("lifeboat-worker did not start within 60s; see %s", logPath)
+		}
+	}
+	return p, nil
+}
+
+func fileContains(path, s string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.Contains(string(b), s)
+}
