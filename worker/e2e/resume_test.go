@@ -16,8 +16,8 @@ import (
 )
 
 // resumeWithin bounds how long a step takes to resume on a new worker after
-// its worker was SIGKILLed: the heartbeat timeout (30 s), at most 0.8 of it
-// since the last heartbeat the SDK sent, and the retry's first interval (5 s).
+// its worker was SIGKILLed: the heartbeat timeout (20 s) since the last
+// heartbeat the SDK sent, and the retry's first interval (1 s), with room.
 const resumeWithin = 60 * time.Second
 
 // TestWorkerKilledInShortStepsResumesQuickly SIGKILLs the worker inside
