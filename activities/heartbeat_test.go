@@ -121,7 +121,7 @@ func TestActivitiesHeartbeatInsideSlowCalls(t *testing.T) {
 			recoverSome(f.t, f, sc, "dns-01")
 			return a.StartVM, &StartVMInput{Site: "dr", VMUUID: vmByName(sc, "dns-01").UUID}
 		}},
-		{"verify", "VM.get_all_records", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+		{"verify", "event.from", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
 			return a.Verify, &VerifyInput{Site: "dr", Expect: map[string]string{vmByName(sc, "dns-01").UUID: "Halted"}}
 		}},
 		{"inventory", "VM.get_all_records", func(f *fixture, a *Activities, _ *ScanResult) (any, any) {

@@ -14,10 +14,13 @@ func (a *Activities) Verify(ctx context.Context, in *VerifyInput) (*VerifyResult
 	if err != nil {
 		return nil, err
 	}
-	vms, err := c.s.GetAllVMRecords(ctx)
+	// The site's view (vmview.go), brought up to date by a read that began
+	// after this call: as fresh as get_all_records, shared by the chunks.
+	snap, err := a.view(c).sync(ctx, c.s)
 	if err != nil {
 		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", "")
 	}
+	vms, _ := snap.all()
 	type state struct{ name, power string }
 	byUUID := map[string]state{}
 	for _, vm := range vms {

@@ -56,6 +56,21 @@ func (s vmSnapshot) vm(uuid string) (xapi.Ref, xapi.VM, bool) {
 	return ref, s.v.vms[ref], true
 }
 
+// all returns copies of every VM and vApp record the view holds.
+func (s vmSnapshot) all() (map[xapi.Ref]xapi.VM, map[xapi.Ref]xapi.VMAppliance) {
+	s.v.mu.Lock()
+	defer s.v.mu.Unlock()
+	vms := make(map[xapi.Ref]xapi.VM, len(s.v.vms))
+	for k, v := range s.v.vms {
+		vms[k] = v
+	}
+	apps := make(map[xapi.Ref]xapi.VMAppliance, len(s.v.apps))
+	for k, v := range s.v.apps {
+		apps[k] = v
+	}
+	return vms, apps
+}
+
 // app is the ref of the vApp with this UUID, or "".
 func (s vmSnapshot) app(uuid string) xapi.Ref {
 	s.v.mu.Lock()

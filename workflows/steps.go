@@ -604,11 +604,11 @@ func (j startJob) each(fn func(VMRef)) {
 // startJobs returns the children that start one priority group: one per vApp
 // (its recovered VMs by order) or, in plans of many vApps, one per few vApps
 // of up to BatchSize VMs; and one per batch of its recovered standalone VMs.
-func (r *run) startJobs(group int) []startJob {
+func (r *run) startJobs(group int, packAll bool) []startJob {
 	var jobs, batches []startJob
 	var standalone []VMRef
 	batch := r.plan.Limits().BatchSize
-	pack := r.packVApps()
+	pack := packAll || r.packVApps()
 	var packed *startJob
 	packedVMs, n := 0, 0
 	for _, u := range r.selected.Units {
@@ -650,8 +650,11 @@ func (r *run) startJobs(group int) []startJob {
 		packedVMs += len(ready)
 	}
 	for i := range jobs {
-		if len(jobs[i].chains) > 1 {
-			jobs[i].label = fmt.Sprintf("%s of group %s", plural(len(jobs[i].chains), "vApp"), groupName(r.selected, group))
+		switch {
+		case len(jobs[i].chains) > 1:
+			jobs[i].label = fmt.Sprintf("%s of group %s", plural(len(jobs[i].chains), "vApp"), orText(groupName(r.selected, group), RestGroup))
+		case jobs[i].label == "":
+			jobs[i].label = jobs[i].chains[0].Label
 		}
 	}
 	for k := 0; k < len(standalone); k += batch {
@@ -689,7 +692,10 @@ func (r *run) start(ctx workflow.Context) error {
 	shared := workflow.GetVersion(ctx, "shared-start-slots", workflow.DefaultVersion, 1) == 1
 	paused := r.startMode == plan.StartPaused
 	for g := range r.selected.Groups {
-		jobs := r.startJobs(g)
+		// Runs with shared slots pack every group's vApps into children of
+		// up to batch_size VMs: a child's start costs more than a vApp's
+		// order step, and the chains of one child run side by side.
+		jobs := r.startJobs(g, shared)
 		if len(jobs) == 0 {
 			continue
 		}

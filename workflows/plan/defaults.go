@@ -8,7 +8,7 @@ const (
 	// recovery holds xapi's database lock for about a twentieth of its time
 	// (docs/timing-model.md), so about 20 recoveries in flight saturate the
 	// master, and a few more cover the units of uneven size.
-	DefaultRecoverConcurrency = 24
+	DefaultRecoverConcurrency = 40
 	// DefaultStartConcurrency is the fixed share of runs begun before the
 	// start slots were shared; new runs follow the pool (8 starts in flight
 	// per host, activities/slots.go) unless concurrency.start caps them.
