@@ -31,6 +31,9 @@ type FailoverResult struct {
 	Phases    []PhaseTime
 	Progress  int // bytes of the final progress query answer
 	ReportLen int // bytes of the result (the report)
+	// ReportVMs is how many VMs `lifeboat report --format json` lists: the
+	// CLI puts a large report's pages back together.
+	ReportVMs int
 }
 
 // PhaseTime is the time a run spent in one phase (from its timeline).
@@ -112,6 +115,16 @@ func runFailover(ctx context.Context, env *env, w *World, simw *sim.World, dir s
 		return res, fmt.Errorf("read the report: %w", err)
 	}
 	res.Outcome = rep.Outcome
+	if out, err := lifeboatCLI(ctx, env.lifeboat, env.temporal.address, "report", id, "--format", "json"); err == nil {
+		var full struct {
+			VMs []json.RawMessage `json:"vms"`
+		}
+		if json.Unmarshal([]byte(out), &full) == nil {
+			res.ReportVMs = len(full.VMs)
+		}
+	} else {
+		say("  (lifeboat report failed: %v)", err)
+	}
 	if q, err := c.QueryWorkflow(ctx, id, "", workflows.QueryProgress); err == nil {
 		var p json.RawMessage
 		if q.Get(&p) == nil {

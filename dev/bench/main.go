@@ -254,6 +254,7 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		}
 		say("  histories: parent %d events, %d children, largest child %s %d events", hs.ParentEvents, hs.Children, hs.LargestChild, hs.LargestChildEvents)
 		say("  largest payload %d bytes (%s); report %d bytes, progress query answer %d bytes", row.MaxPayloadBytes, row.MaxPayloadWhere, res.ReportLen, res.Progress)
+		say("  lifeboat report --format json lists %d of %d VMs", res.ReportVMs, n)
 		say("  worker peak RSS %.1f MiB; server log: %d %q; worker log: %d payload warnings (TMPRL1103)",
 			float64(row.WorkerPeakRSSBytes)/(1<<20), row.BlobWarnings, blobWarning, row.WorkerWarnings)
 		say("  XAPI calls per VM %.2f:", row.XAPICallsPerVM)
