@@ -97,6 +97,8 @@ type Activities struct {
 	// views is each site's VMs and vApps as of the last event.from (vmview.go).
 	viewMu sync.Mutex
 	views  map[string]*vmView
+	// scans keeps a paged scan's full result for its later pages.
+	scans scanCache
 }
 
 // Close logs every site session out; the worker calls it when it stops. It

@@ -8,18 +8,20 @@ import (
 // Bounds of the calls one activity makes at once against one pool.
 const (
 	// assertParallel: assert_can_be_recovered is a short read of two
-	// databases on the master, which serves many API calls at once; 8 keeps
-	// a 5,000-unit precheck to seconds without crowding the pool's other
+	// databases on the master, which serves many API calls at once (xapi
+	// takes 800 connections); 16 per chunk, with 8 chunks at once, keeps a
+	// 10,000-unit precheck to seconds without crowding the pool's other
 	// users.
-	assertParallel = 8
+	assertParallel = 16
 	// storageParallel: SR.probe and DR_task.create log in to the storage
 	// target and scan its LUNs from the master (and, for DR_task.create,
 	// plug a PBD on every host, one host after another). Each LUN's task is
 	// independent in xapi, and a plan of 10,000 VMs has some 40 LUNs: at 4 at
 	// once their plugs, not the pool, set the pace (ten rounds of a PBD.plug
-	// per host). 16 keeps an array's iSCSI logins and the master's storage
-	// calls to a modest number while a large plan's LUNs go in three rounds.
-	storageParallel = 16
+	// on every host). 32 keeps an array's iSCSI logins and the master's
+	// storage calls to a modest number while a large plan's LUNs go in two
+	// rounds.
+	storageParallel = 32
 )
 
 // forEachLimited runs fn(0..n-1), at most limit at once, and returns each

@@ -28,6 +28,28 @@ import (
 // A VM that is a member of a winning vApp is never listed standalone.
 func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, error) {
 	defer a.keepAlive(ctx)()
+	// A large scan's later pages slice what its first page read, when this
+	// worker read it (scancache.go); else they read it again.
+	key := scanKey(ctx, in)
+	if in.Offset > 0 && in.Limit > 0 {
+		if full, ok := a.scans.get(key); ok {
+			return pageOf(full, in), nil
+		}
+	}
+	full, err := a.scanAll(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if in.Limit > 0 {
+		a.scans.put(key, full)
+		return pageOf(full, in), nil
+	}
+	return full, nil
+}
+
+// scanAll reads every unit of the metadata (one page of Offset is only
+// used to skip the SRs' rescan on a later page).
+func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, error) {
 	c, err := a.connect(ctx, in.Site)
 	if err != nil {
 		return nil, err
@@ -133,10 +155,14 @@ func (a *Activities) Scan(ctx context.Context, in *ScanInput) (*ScanResult, erro
 	var dropped []string
 	out.VApps, out.VMs, dropped = m.result()
 	out.Ignored = append(out.Ignored, dropped...)
-	if in.Limit > 0 {
-		out.VApps, out.VMs, out.Next = pageUnits(out.VApps, out.VMs, in.Offset, in.Limit)
-	}
 	return out, nil
+}
+
+// pageOf is one page of a full scan result.
+func pageOf(full *ScanResult, in *ScanInput) *ScanResult {
+	out := *full
+	out.VApps, out.VMs, out.Next = pageUnits(full.VApps, full.VMs, in.Offset, in.Limit)
+	return &out
 }
 
 // pageUnits returns the units (vApps, then standalone VMs) from offset, at

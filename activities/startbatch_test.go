@@ -80,3 +80,45 @@ func TestStartBatchRetriesTransientAndReportsEachVM(t *testing.T) {
 		}
 	}
 }
+
+// A paged scan returns every unit once, in order, whether a later page is
+// served from the first page's read or read again.
+func TestPagedScanMatchesTheFullScan(t *testing.T) {
+	f := newFixture(t)
+	f.splitMirrors()
+	intro := f.introduceAll()
+	full := f.scan(intro.AttachedSRs)
+	var uuids []string
+	for _, s := range intro.AttachedSRs {
+		uuids = append(uuids, s.UUID)
+	}
+	for _, cached := range []bool{true, false} {
+		var vapps, vms []string
+		for off := 0; ; {
+			if !cached {
+				f.a.scans = scanCache{}
+			}
+			var page ScanResult
+			f.must(&page, f.a.Scan, &ScanInput{Site: "dr", SRUUIDs: uuids, Offset: off, Limit: 3})
+			for _, va := range page.VApps {
+				vapps = append(vapps, va.UUID)
+			}
+			for _, vm := range page.VMs {
+				vms = append(vms, vm.UUID)
+			}
+			if page.Next == 0 {
+				break
+			}
+			off = page.Next
+		}
+		var wantApps, wantVMs []string
+		for _, va := range full.VApps {
+			wantApps = append(wantApps, va.UUID)
+		}
+		for _, vm := range full.VMs {
+			wantVMs = append(wantVMs, vm.UUID)
+		}
+		assert.Equal(t, wantApps, vapps, "cached %v", cached)
+		assert.Equal(t, wantVMs, vms, "cached %v", cached)
+	}
+}

@@ -269,7 +269,7 @@ const scanPageVMs = 500
 // precheckParallel is how many precheck chunks run at once: each reads the
 // pool's records and asserts its units, which xapi answers from the master's
 // database in parallel.
-const precheckParallel = 4
+const precheckParallel = 8
 
 // precheckChunks cuts the selection into chunks of at most scanPageVMs VMs (a
 // vApp is never split); a selection that fits is one chunk, as it always was.
