@@ -18,10 +18,9 @@ const (
 	// plug a PBD on every host, one host after another). Each LUN's task is
 	// independent in xapi, and a plan of 10,000 VMs has some 40 LUNs: at 4 at
 	// once their plugs, not the pool, set the pace (ten rounds of a PBD.plug
-	// on every host). 32 keeps an array's iSCSI logins and the master's
-	// storage calls to a modest number while a large plan's LUNs go in two
-	// rounds.
-	storageParallel = 32
+	// on every host). 64 keeps an array's iSCSI logins and the master's
+	// storage calls bounded while a large plan's LUNs go in one round.
+	storageParallel = 64
 )
 
 // forEachLimited runs fn(0..n-1), at most limit at once, and returns each

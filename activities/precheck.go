@@ -351,11 +351,7 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 	if err != nil {
 		return readErr(err)
 	}
-	fvifs, err := fs.GetAllVIFRecords(ctx)
-	if err != nil {
-		return readErr(err)
-	}
-	fnets, err := fs.GetAllNetworkRecords(ctx)
+	fvifs, fnets, err := e.networks(ctx)
 	if err != nil {
 		return readErr(err)
 	}
