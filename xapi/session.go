@@ -41,6 +41,8 @@ type Session struct {
 	moveErr  error    // outcome of the last search that found no master
 
 	moveMu sync.Mutex // one search for the master at a time
+
+	tasks taskWatch // one event.from for every task waited on (taskwatch.go)
 }
 
 // Login logs in to the pool. If the endpoint is a pool member it follows

@@ -136,25 +136,34 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 			report(task, r.Progress)
 		}
 	}
-	useEvents := true
+	if rec, ok, err := s.waitShared(ctx, task, observe); ok {
+		return rec, err
+	}
+	// The watcher could not serve: event.from does not work here (then
+	// poll at once), or failed for a while (then try it for this task).
+	s.tasks.mu.Lock()
+	useEvents := !s.tasks.noEvents
+	s.tasks.mu.Unlock()
 	token := ""
 	classes := []string{"task/" + string(task)}
 	// event.from from the empty token answers at once with the task's
 	// state and the token to wait from: one call where task.get_record
 	// and a first event.from were two.
 	rec, found := TaskRecord{}, false
-	if batch, err := s.EventFrom(ctx, classes, "", 0); err == nil {
-		token = batch.Token
-		for _, ev := range batch.Events {
-			if ev.Class == "task" && ev.Ref == string(task) && ev.Operation != "del" && ev.Snapshot != nil &&
-				decodeInto(ev.Snapshot, &rec) == nil && rec.Status != "" {
-				found = true
+	if useEvents {
+		if batch, err := s.EventFrom(ctx, classes, "", 0); err == nil {
+			token = batch.Token
+			for _, ev := range batch.Events {
+				if ev.Class == "task" && ev.Ref == string(task) && ev.Operation != "del" && ev.Snapshot != nil &&
+					decodeInto(ev.Snapshot, &rec) == nil && rec.Status != "" {
+					found = true
+				}
 			}
+		} else if ctx.Err() != nil {
+			return rec, ctx.Err()
+		} else {
+			useEvents = false // e.g. MESSAGE_METHOD_UNKNOWN: poll instead
 		}
-	} else if ctx.Err() != nil {
-		return rec, ctx.Err()
-	} else {
-		useEvents = false // e.g. MESSAGE_METHOD_UNKNOWN: poll instead
 	}
 	if !found {
 		var err error

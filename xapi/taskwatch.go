@@ -1,0 +1,205 @@
+package xapi
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// taskWatch follows every task of the pool with one event.from loop per
+// session, so that a thousand Async calls in flight cost one long-poll, not
+// two event.from calls each. A waiter registers, and the loop hands it each
+// new record of its task; the loop starts with the first waiter (from an
+// empty token, which answers the state of every task, so a task that ended
+// before anyone looked is found too) and stops a while after the last one
+// leaves. Where event.from does not work the waiters fall back on waiting
+// for their own task (waitOne).
+type taskWatch struct {
+	mu      sync.Mutex
+	running bool
+	failed  bool // the loop cannot serve now: wait one by one
+	// noEvents: event.from does not exist here (MESSAGE_METHOD_UNKNOWN).
+	noEvents bool
+	waiters  int
+	idleAt   time.Time
+	known    map[Ref]taskSeen
+	changed  chan struct{} // closed and replaced after every batch
+}
+
+type taskSeen struct {
+	rec  TaskRecord
+	gone bool // destroyed
+	at   time.Time
+}
+
+// Bounds of the watcher.
+const (
+	// taskWatchIdle is how long the loop goes on with no waiter.
+	taskWatchIdle = 2 * time.Second
+	// taskWatchKeep is how long a finished task's record is kept for a
+	// waiter that has not come yet.
+	taskWatchKeep = 2 * time.Minute
+	// taskWatchCoalesce spaces the loop's calls while tasks change all the
+	// time, so one call brings many changes.
+	taskWatchCoalesce = 50 * time.Millisecond
+)
+
+// waitShared waits for task through the session's watcher. ok is false when
+// the watcher cannot serve (event.from does not work here): the caller then
+// waits on its own.
+func (s *Session) waitShared(ctx context.Context, task Ref, observe func(TaskRecord)) (rec TaskRecord, ok bool, err error) {
+	w := &s.tasks
+	w.mu.Lock()
+	if w.failed {
+		w.mu.Unlock()
+		return rec, false, nil
+	}
+	w.waiters++
+	if w.known == nil {
+		w.known = map[Ref]taskSeen{}
+		w.changed = make(chan struct{})
+	}
+	if !w.running {
+		w.running = true
+		go s.watchTasks()
+	}
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.waiters--
+		if w.waiters == 0 {
+			w.idleAt = time.Now()
+		}
+		w.mu.Unlock()
+	}()
+	unseen := time.Now()
+	for {
+		w.mu.Lock()
+		seen, found := w.known[task]
+		failed := w.failed
+		ch := w.changed
+		w.mu.Unlock()
+		if found {
+			if seen.gone {
+				return seen.rec, true, fmt.Errorf("task %s was destroyed before it finished", task)
+			}
+			observe(seen.rec)
+			if seen.rec.Done() {
+				return seen.rec, true, nil
+			}
+		} else if time.Since(unseen) > 2*s.cfg.eventTimeout {
+			// Never seen in two long-polls: read it once, so a missed
+			// event cannot make us wait for ever.
+			r, err := s.GetTaskRecord(ctx, task)
+			if err != nil {
+				return r, true, err
+			}
+			observe(r)
+			if r.Done() {
+				return r, true, nil
+			}
+			unseen = time.Now()
+		}
+		if failed {
+			return rec, false, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return rec, true, ctx.Err()
+		}
+	}
+}
+
+// watchTasks is the loop: event.from on every task, from an empty token (the
+// state of every task) and then from the token each answer gives.
+func (s *Session) watchTasks() {
+	w := &s.tasks
+	ctx := context.Background()
+	token := ""
+	failures := 0
+	for {
+		w.mu.Lock()
+		stop := w.waiters == 0 && time.Since(w.idleAt) > taskWatchIdle
+		if stop {
+			w.running = false
+			w.known = nil // the next loop starts from every task's state
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		batch, err := s.EventFrom(ctx, []string{"task"}, token, min(s.cfg.eventTimeout, taskWatchIdle))
+		if err != nil {
+			failures++
+			if IsCode(err, CodeMessageMethodUnknown) || failures >= 3 {
+				// Waiters go on one by one; a later wait tries again.
+				w.mu.Lock()
+				w.failed = IsCode(err, CodeMessageMethodUnknown)
+				w.noEvents = w.failed
+				w.running = false
+				w.known = nil
+				close(w.changed)
+				w.changed = make(chan struct{})
+				w.mu.Unlock()
+				if !w.failed {
+					// Let the present waiters fall back; new ones restart the loop.
+					s.failWaiters()
+				}
+				return
+			}
+			token = "" // a master move or a lost token: read every task again
+			time.Sleep(time.Duration(failures) * 200 * time.Millisecond)
+			continue
+		}
+		failures = 0
+		token = batch.Token
+		now := time.Now()
+		w.mu.Lock()
+		for _, ev := range batch.Events {
+			if ev.Class != "task" {
+				continue
+			}
+			ref := Ref(ev.Ref)
+			if ev.Operation == "del" {
+				if prev, ok := w.known[ref]; !ok || !prev.rec.Done() {
+					w.known[ref] = taskSeen{rec: prev.rec, gone: true, at: now}
+				}
+				continue
+			}
+			var rec TaskRecord
+			if ev.Snapshot != nil && decodeInto(ev.Snapshot, &rec) == nil && rec.Status != "" {
+				w.known[ref] = taskSeen{rec: rec, at: now}
+			}
+		}
+		for ref, seen := range w.known {
+			if (seen.gone || seen.rec.Done()) && now.Sub(seen.at) > taskWatchKeep {
+				delete(w.known, ref)
+			}
+		}
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.mu.Unlock()
+		if len(batch.Events) > 0 {
+			time.Sleep(taskWatchCoalesce)
+		}
+	}
+}
+
+// failWaiters makes the waiters present now fall back on their own wait,
+// once: the loop could not read the tasks three times in a row.
+func (s *Session) failWaiters() {
+	w := &s.tasks
+	w.mu.Lock()
+	w.failed = true
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+	// New waiters may use the loop again once these have left.
+	go func() {
+		time.Sleep(s.cfg.eventTimeout)
+		w.mu.Lock()
+		w.failed = false
+		w.mu.Unlock()
+	}()
+}
