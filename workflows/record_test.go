@@ -7,8 +7,11 @@ package workflows
 //
 //	go test -tags record -run TestRecordHistories ./workflows/
 //
-// Re-record after a deliberate change of the workflows' commands (and only
-// then: a failing replay test otherwise means the change breaks runs in flight).
+// It writes the histories of the current version (recordedVersion). Keep the
+// earlier versions' files: replaying them proves runs begun by an earlier
+// worker still replay. After a deliberate change of the workflows' commands
+// (behind workflow.GetVersion), bump recordedVersion, record, and add the new
+// files to replay_test.go.
 
 import (
 	"context"
@@ -170,12 +173,17 @@ func TestRecordHistories(t *testing.T) {
 		var rep Report
 		require.NoError(t, run.Get(ctx, &rep), r.mode)
 		require.Equal(t, OutcomeSucceeded, rep.Outcome)
-		writeHistory(ctx, t, c, id, run.GetRunID(), filepath.Join("testdata", string(r.mode)+".json"))
+		writeHistory(ctx, t, c, id, run.GetRunID(), filepath.Join("testdata", string(r.mode)+recordedVersion+".json"))
 	}
 	// One child of each kind, from the failover.
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/vapp-vapp-db", "", filepath.Join("testdata", "recover-units.json"))
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/vapp-vapp-db", "", filepath.Join("testdata", "start-vms.json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/vapp-vapp-db", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/group-0-vapps-1", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
 }
+
+// recordedVersion names the files of the histories recorded now: "" was the
+// first version, "-v2" has shared start slots, start batches and balanced
+// recovery (the GetVersion markers of workflows/steps.go and children.go).
+const recordedVersion = "-v2"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {

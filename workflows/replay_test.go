@@ -30,6 +30,12 @@ var recorded = []struct{ file, id string }{
 	{"test-failover", WorkflowID("p1", plan.ModeTestFailover)},
 	{"recover-units", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
 	{"start-vms", WorkflowID("p1", plan.ModeFailover) + "/start/vapp-vapp-db"},
+	// Shared start slots, start batches, balanced recovery (record_test.go).
+	{"failover-v2", WorkflowID("p1", plan.ModeFailover)},
+	{"failback-v2", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover-v2", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units-v2", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
+	{"start-vms-v2", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
 }
 
 func replay(t *testing.T, r worker.WorkflowReplayer, file, id string) error {
