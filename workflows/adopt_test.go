@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +30,11 @@ func TestAdoptedUnitsAreNamedAndFlagged(t *testing.T) {
 	e := newEnv(t)
 	e.adoptingPrecheck()
 	var recoverIn []*activities.RecoverInput
+	var mu sync.Mutex // recover children run side by side
 	e.OnActivity(acts.Recover, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.RecoverInput) (*activities.RecoverResult, error) {
+		mu.Lock()
 		recoverIn = append(recoverIn, in)
+		mu.Unlock()
 		res := &activities.RecoverResult{}
 		for _, u := range in.Units {
 			res.Units = append(res.Units, activities.RecoveredUnit{UUID: u.UUID, Kind: u.Kind, Already: u.UUID == "vapp-db"})
