@@ -80,147 +80,128 @@ type Page struct {
 	Lines   []string      `json:"lines,omitempty"`
 }
 
-// lists is a run's per-object lists, in the order they are inlined.
-type lists struct {
-	VApps, VMs                  *[]ObjectState
-	Prechecks                   *[]CheckResult
-	Timeline                    *[]Event
-	Errors, Warnings, Leftovers *[]string
+// lists is a holder's per-object lists (a progress answer, a report, the
+// run), in the order they are inlined.
+type lists []list
+
+// list is one list of a holder: its name, its slice, and the field of Page
+// that carries its items.
+type list struct {
+	name  string
+	len   func() int
+	cut   func(p *Page, from, to int)
+	add   func(p *Page)
+	clear func()
 }
 
-func (l lists) names() []string {
-	var out []string
-	for _, n := range []string{ListVApps, ListVMs, ListPrechecks, ListTimeline, ListErrors, ListWarnings, ListLeftovers} {
-		if l.len(n) >= 0 {
-			out = append(out, n)
+func listOf[T any](name string, s *[]T, field func(*Page) *[]T) list {
+	return list{
+		name:  name,
+		len:   func() int { return len(*s) },
+		cut:   func(p *Page, from, to int) { *field(p) = (*s)[from:to] },
+		add:   func(p *Page) { *s = append(*s, *field(p)...) },
+		clear: func() { *s = nil },
+	}
+}
+
+func objects(p *Page) *[]ObjectState { return &p.Objects }
+func checks(p *Page) *[]CheckResult  { return &p.Checks }
+func events(p *Page) *[]Event        { return &p.Events }
+func lines(p *Page) *[]string        { return &p.Lines }
+
+func (l lists) get(name string) (list, bool) {
+	for _, x := range l {
+		if x.name == name {
+			return x, true
 		}
 	}
-	return out
-}
-
-// len is the length of a list, -1 for a list this holder does not have.
-func (l lists) len(name string) int {
-	switch name {
-	case ListVMs:
-		return lenOf(l.VMs)
-	case ListVApps:
-		return lenOf(l.VApps)
-	case ListPrechecks:
-		return lenOf(l.Prechecks)
-	case ListTimeline:
-		return lenOf(l.Timeline)
-	case ListErrors:
-		return lenOf(l.Errors)
-	case ListWarnings:
-		return lenOf(l.Warnings)
-	case ListLeftovers:
-		return lenOf(l.Leftovers)
-	}
-	return -1
-}
-
-func lenOf[T any](p *[]T) int {
-	if p == nil {
-		return -1
-	}
-	return len(*p)
+	return list{}, false
 }
 
 // page cuts one page out of a list.
 func (l lists) page(req PageRequest) (*Page, error) {
-	n := l.len(req.List)
-	if n < 0 {
+	x, ok := l.get(req.List)
+	if !ok {
 		return nil, fmt.Errorf("no list %q (one of vms, vapps, prechecks, timeline, errors, warnings, leftovers)", req.List)
 	}
 	limit := req.Limit
 	if limit <= 0 || limit > PageSize {
 		limit = PageSize
 	}
+	n := x.len()
 	from := min(max(req.Offset, 0), n)
-	to := min(from+limit, n)
 	p := &Page{List: req.List, Offset: from, Total: n}
-	switch req.List {
-	case ListVMs:
-		p.Objects = (*l.VMs)[from:to]
-	case ListVApps:
-		p.Objects = (*l.VApps)[from:to]
-	case ListPrechecks:
-		p.Checks = (*l.Prechecks)[from:to]
-	case ListTimeline:
-		p.Events = (*l.Timeline)[from:to]
-	case ListErrors:
-		p.Lines = (*l.Errors)[from:to]
-	case ListWarnings:
-		p.Lines = (*l.Warnings)[from:to]
-	case ListLeftovers:
-		p.Lines = (*l.Leftovers)[from:to]
-	}
+	x.cut(p, from, min(from+limit, n))
 	return p, nil
 }
 
-// clear empties a list of the holder (it is paged instead).
-func (l lists) clear(name string) {
-	switch name {
-	case ListVMs:
-		*l.VMs = nil
-	case ListVApps:
-		*l.VApps = nil
-	case ListPrechecks:
-		*l.Prechecks = nil
-	case ListTimeline:
-		*l.Timeline = nil
-	case ListErrors:
-		*l.Errors = nil
-	case ListWarnings:
-		*l.Warnings = nil
-	case ListLeftovers:
-		*l.Leftovers = nil
+// add appends a page read back by a reader to the list it belongs to.
+func (l lists) add(p *Page) {
+	if p == nil {
+		return
+	}
+	if x, ok := l.get(p.List); ok {
+		x.add(p)
 	}
 }
 
-// inline keeps every list of the holder when all together fit InlineItems,
-// and otherwise keeps the small ones that fit and returns the others, which
-// it empties in the holder. Only whole lists move, so a reader never mixes an
-// inline list with its pages.
-func (l lists) inline() []PagedList {
+// toPage returns the lists to leave out of the holder: none when all
+// together fit InlineItems; otherwise all but the small ones that fit.
+// Only whole lists move, so a reader never mixes an inline list with its
+// pages.
+func (l lists) toPage() []PagedList {
 	total := 0
-	for _, n := range l.names() {
-		total += l.len(n)
+	for _, x := range l {
+		total += x.len()
 	}
 	if total <= InlineItems {
 		return nil
 	}
 	var paged []PagedList
 	budget := InlineItems
-	for _, n := range l.names() {
-		k := l.len(n)
+	for _, x := range l {
+		k := x.len()
 		if k <= budget/8 {
 			// Small lists (gates' context, errors of a healthy run) stay
 			// inline, so a status screen reads them at once.
 			budget -= k
 			continue
 		}
-		paged = append(paged, PagedList{List: n, Total: k})
-		l.clear(n)
+		paged = append(paged, PagedList{List: x.name, Total: k})
+	}
+	return paged
+}
+
+// inline empties the lists toPage names and returns them.
+func (l lists) inline() []PagedList {
+	paged := l.toPage()
+	for _, pl := range paged {
+		if x, ok := l.get(pl.List); ok {
+			x.clear()
+		}
 	}
 	return paged
 }
 
 // progressLists are the lists of a progress answer.
 func progressLists(p *Progress) lists {
-	return lists{VApps: &p.VApps, VMs: &p.VMs, Prechecks: &p.Prechecks, Errors: &p.Errors}
+	return lists{listOf(ListVApps, &p.VApps, objects), listOf(ListVMs, &p.VMs, objects),
+		listOf(ListPrechecks, &p.Prechecks, checks), listOf(ListErrors, &p.Errors, lines)}
 }
 
 // reportLists are the lists of a report.
 func reportLists(rep *Report) lists {
-	return lists{VApps: &rep.VApps, VMs: &rep.VMs, Prechecks: &rep.Prechecks, Timeline: &rep.Timeline,
-		Warnings: &rep.Warnings, Leftovers: &rep.Leftovers}
+	return lists{listOf(ListVApps, &rep.VApps, objects), listOf(ListVMs, &rep.VMs, objects),
+		listOf(ListPrechecks, &rep.Prechecks, checks), listOf(ListTimeline, &rep.Timeline, events),
+		listOf(ListWarnings, &rep.Warnings, lines), listOf(ListLeftovers, &rep.Leftovers, lines)}
 }
 
 // runLists are the run's own lists, which the progress-page query pages.
 func (r *run) runLists() lists {
-	return lists{VApps: &r.vapps, VMs: &r.vms, Prechecks: &r.prechecks, Timeline: &r.timeline,
-		Errors: &r.errors, Warnings: &r.warnings, Leftovers: &r.leftovers}
+	return lists{listOf(ListVApps, &r.vapps, objects), listOf(ListVMs, &r.vms, objects),
+		listOf(ListPrechecks, &r.prechecks, checks), listOf(ListTimeline, &r.timeline, events),
+		listOf(ListErrors, &r.errors, lines), listOf(ListWarnings, &r.warnings, lines),
+		listOf(ListLeftovers, &r.leftovers, lines)}
 }
 
 // ReportPart keeps one page of a final report in its own history (its input)
@@ -234,9 +215,8 @@ func ReportPart(_ workflow.Context, p *Page) (*Page, error) {
 // its list inline in the report rather than lose it (the report may then be
 // large, but it is whole).
 func (r *run) writeParts(ctx workflow.Context, rep *Report) {
-	full := *rep
-	all := reportLists(&full)
-	paged := reportLists(rep).inline()
+	l := reportLists(rep)
+	paged := l.toPage()
 	if len(paged) == 0 {
 		return
 	}
@@ -251,7 +231,7 @@ func (r *run) writeParts(ctx workflow.Context, rep *Report) {
 	var futures []pending
 	for i, pl := range paged {
 		for off := 0; off < pl.Total; off += PageSize {
-			page, _ := all.page(PageRequest{List: pl.List, Offset: off, Limit: PageSize})
+			page, _ := l.page(PageRequest{List: pl.List, Offset: off, Limit: PageSize})
 			opts := workflow.GetChildWorkflowOptions(cctx)
 			opts.WorkflowID = fmt.Sprintf("%s/report-%s-%d", r.workflowID, pl.List, off/PageSize+1)
 			f := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(cctx, opts), ReportPartWorkflowName, page)
@@ -274,28 +254,11 @@ func (r *run) writeParts(ctx workflow.Context, rep *Report) {
 	for i, pl := range paged {
 		if failed[i] {
 			r.logger.Warn("A page of the report could not be written; the list stays in the report.", "List", pl.List)
-			restore(rep, &full, pl.List)
 			continue
 		}
+		x, _ := l.get(pl.List)
+		x.clear()
 		rep.Paged = append(rep.Paged, pl)
-	}
-}
-
-// restore puts one list of full back into rep.
-func restore(rep, full *Report, name string) {
-	switch name {
-	case ListVMs:
-		rep.VMs = full.VMs
-	case ListVApps:
-		rep.VApps = full.VApps
-	case ListPrechecks:
-		rep.Prechecks = full.Prechecks
-	case ListTimeline:
-		rep.Timeline = full.Timeline
-	case ListWarnings:
-		rep.Warnings = full.Warnings
-	case ListLeftovers:
-		rep.Leftovers = full.Leftovers
 	}
 }
 
@@ -304,25 +267,3 @@ func (p *Progress) AddPage(pg *Page) { progressLists(p).add(pg) }
 
 // AddPage appends a page read back by a reader to the list it belongs to.
 func (rep *Report) AddPage(pg *Page) { reportLists(rep).add(pg) }
-
-func (l lists) add(pg *Page) {
-	if pg == nil || l.len(pg.List) < 0 {
-		return
-	}
-	switch pg.List {
-	case ListVMs:
-		*l.VMs = append(*l.VMs, pg.Objects...)
-	case ListVApps:
-		*l.VApps = append(*l.VApps, pg.Objects...)
-	case ListPrechecks:
-		*l.Prechecks = append(*l.Prechecks, pg.Checks...)
-	case ListTimeline:
-		*l.Timeline = append(*l.Timeline, pg.Events...)
-	case ListErrors:
-		*l.Errors = append(*l.Errors, pg.Lines...)
-	case ListWarnings:
-		*l.Warnings = append(*l.Warnings, pg.Lines...)
-	case ListLeftovers:
-		*l.Leftovers = append(*l.Leftovers, pg.Lines...)
-	}
-}

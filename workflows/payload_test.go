@@ -8,6 +8,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
@@ -214,4 +217,52 @@ func TestPagesRoundTrip(t *testing.T) {
 	assert.Equal(t, src, rep.VMs)
 	_, err := r.runLists().page(PageRequest{List: "nope"})
 	assert.Error(t, err)
+}
+
+// writePartsWorkflow ends a run of 2,500 VMs: its report's VMs go into
+// ReportPart children.
+func writePartsWorkflow(ctx workflow.Context) (*Report, error) {
+	r := &run{workflowID: "lifeboat-p-failover", logger: workflow.GetLogger(ctx)}
+	for i := range 2500 {
+		r.vms = append(r.vms, ObjectState{UUID: fmt.Sprint(i), Name: fmt.Sprintf("vm-%04d", i), State: StateRunning})
+	}
+	rep := &Report{VMs: r.vms, Timeline: []Event{{Message: "Phase done."}}}
+	r.writeParts(ctx, rep)
+	return rep, nil
+}
+
+func TestFinalReportWritesItsPagesIntoParts(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(writePartsWorkflow)
+	env.RegisterWorkflowWithOptions(ReportPart, workflow.RegisterOptions{Name: ReportPartWorkflowName})
+	var parts []*Page
+	env.SetOnChildWorkflowCompletedListener(func(_ *workflow.Info, result converter.EncodedValue, err error) {
+		require.NoError(t, err)
+		var pg Page
+		require.NoError(t, result.Get(&pg))
+		parts = append(parts, &pg)
+	})
+	env.ExecuteWorkflow(writePartsWorkflow)
+	require.NoError(t, env.GetWorkflowError())
+	var rep Report
+	require.NoError(t, env.GetWorkflowResult(&rep))
+	assert.Empty(t, rep.VMs, "the VMs are in the parts")
+	assert.Len(t, rep.Timeline, 1, "a short list stays inline")
+	require.Len(t, rep.Paged, 1)
+	assert.Equal(t, ListVMs, rep.Paged[0].List)
+	assert.Equal(t, 2500, rep.Paged[0].Total)
+	require.Len(t, rep.Paged[0].Parts, 3)
+	assert.Equal(t, "lifeboat-p-failover/report-vms-3", rep.Paged[0].Parts[2].WorkflowID)
+	// The parts' results, in order, are every VM once.
+	back := &Report{}
+	for _, pg := range parts {
+		back.AddPage(pg)
+	}
+	require.Len(t, back.VMs, 2500)
+	seen := map[string]bool{}
+	for _, vm := range back.VMs {
+		seen[vm.UUID] = true
+	}
+	assert.Len(t, seen, 2500)
 }
