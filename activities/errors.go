@@ -318,6 +318,16 @@ func ErrorCode(err error) string {
 	return ""
 }
 
+// messageOf is an activity error's sentence, without Temporal's wrapping (a
+// VM's outcome inside a batch carries it, with ErrorCode's code).
+func messageOf(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
 // causeText is what went wrong without our advice on what to do next, for
 // a sentence that gives its own advice (a precheck warning, say).
 func causeText(err error) string {

@@ -108,24 +108,15 @@ func (a *Activities) startRetrying(ctx context.Context, c *conn, in *StartVMInpu
 		var ae *temporal.ApplicationError
 		transient := errors.As(err, &ae) && !ae.NonRetryable()
 		if !transient || attempt > startRetries || ctx.Err() != nil {
-			return StartedVM{UUID: in.VMUUID, Error: errText(err), Code: ErrorCode(err)}
+			return StartedVM{UUID: in.VMUUID, Error: messageOf(err), Code: ErrorCode(err)}
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return StartedVM{UUID: in.VMUUID, Error: errText(err), Code: ErrorCode(err)}
+			return StartedVM{UUID: in.VMUUID, Error: messageOf(err), Code: ErrorCode(err)}
 		case <-t.C:
 		}
 		backoff *= 2
 	}
-}
-
-// errText is an activity error's sentence without Temporal's wrapping.
-func errText(err error) string {
-	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
-		return ae.Message()
-	}
-	return err.Error()
 }
