@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/lifeboat-dr/lifeboat/dev/devproc"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -35,7 +36,7 @@ func startTemporal(ctx context.Context, bin, dir string) (*temporal, error) {
 	if err != nil {
 		return nil, err
 	}
-	hostPort, err := freeAddr()
+	hostPort, err := devproc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -151,24 +152,11 @@ func startWorker(ctx context.Context, bin, dir, config string) (*worker, error) 
 		_ = f.Close()
 		close(w.done)
 	}()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if b, _ := os.ReadFile(logPath); strings.Contains(string(b), "lifeboat worker started") {
-			return w, nil
-		}
-		select {
-		case <-w.done:
-			return nil, fmt.Errorf("the worker exited while starting (%v); see %s", w.err, logPath)
-		case <-ctx.Done():
-			w.stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			w.stop()
-			return nil, fmt.Errorf("the worker did not start within 60s; see %s", logPath)
-		}
+	if err := devproc.WaitForLog(ctx, "the worker", logPath, devproc.WorkerStarted, 60*time.Second, w.done, func() error { return w.err }); err != nil {
+		w.stop()
+		return nil, err
 	}
+	return w, nil
 }
 
 // peakRSS is the worker's peak resident set size (VmHWM), in bytes.
@@ -222,17 +210,8 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 func mustFreePort() string {
-	a, err := freeAddr()
+	a, err := devproc.FreeAddr()
 	if err != nil {
 		panic(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/lifeboat-dr/lifeboat/dev/devproc"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -94,7 +94,7 @@ func newServer(bin, dir string) (*server, error) {
 	}
 	var ports []string
 	for i := 0; i < 3; i++ {
-		a, err := freeAddr()
+		a, err := devproc.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -110,21 +110,21 @@ func newServer(bin, dir string) (*server, error) {
 func (s *server) start(ctx context.Context) error {
 	for try := 0; ; try++ {
 		err := s.startOnce(ctx)
-		if err == nil || try == 3 || !fileContains(s.p.log, "address already in use") {
+		if err == nil || try == 3 || !devproc.LogContains(s.p.log, "address already in use") {
 			return err
 		}
 		if err := os.Truncate(s.p.log, 0); err != nil {
 			return err
 		}
 		for i := range s.ports {
-			a, err := freeAddr()
+			a, err := devproc.FreeAddr()
 			if err != nil {
 				return err
 			}
 			s.ports[i] = a[strings.LastIndex(a, ":")+1:]
 		}
 		if !s.started {
-			a, err := freeAddr()
+			a, err := devproc.FreeAddr()
 			if err != nil {
 				return err
 			}
@@ -193,16 +193,6 @@ func (s *server) close() {
 	}
 }
 
-// freeAddr returns a free 127.0.0.1 address.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // workerPassword is the variable each lane's worker configuration reads the
 // demo pools' password from (the file holds no secret).
 const workerPassword = "LIFEBOAT_CHAOS_PASSWORD"
@@ -258,25 +248,9 @@ func startWorker(ctx context.Context, bin, config, logPath string, wait bool) (*
 	if !wait {
 		return p, nil
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !fileContains(logPath, "lifeboat worker started") {
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("lifeboat-worker exited at start (%v); see %s", p.err, logPath)
-		case <-ctx.Done():
-			p.kill()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.kill()
-			return nil, fmt.Errorf("lifeboat-worker did not start within 60s; see %s", logPath)
-		}
+	if err := devproc.WaitForLog(ctx, "lifeboat-worker", logPath, devproc.WorkerStarted, 60*time.Second, p.done, func() error { return p.err }); err != nil {
+		p.kill()
+		return nil, err
 	}
 	return p, nil
-}
-
-func fileContains(path, s string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && strings.Contains(string(b), s)
 }

@@ -35,6 +35,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/lifeboat-dr/lifeboat/dev/devproc"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
@@ -189,7 +190,7 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := waitFor(ctx, wp, "the worker", 30*time.Second, func() bool { return fileContains(wp.log, "lifeboat worker started") }); err != nil {
+	if err := waitFor(ctx, wp, "the worker", 30*time.Second, func() bool { return devproc.LogContains(wp.log, devproc.WorkerStarted) }); err != nil {
 		return fail(err)
 	}
 	ok("Worker is polling task queue %s", workflows.TaskQueue)
@@ -508,11 +509,6 @@ func tcpOpen(addr string) bool {
 	}
 	_ = conn.Close()
 	return true
-}
-
-func fileContains(path, s string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && strings.Contains(string(b), s)
 }
 
 func tail(path string, n int) string {
