@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -11,30 +10,26 @@ import (
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
-// StartBatch starts several VMs at once (one step of a vApp's order, or a
-// batch of standalone VMs): one activity where one per VM cost Temporal
-// more work than the pool's boots, at thousands of VMs. Each VM is started
-// as StartVM starts it, all side by side, sharing the site's start slots.
+// StartBatch starts the VMs of a start child: its chains side by side, each
+// vApp order by order (RunChains), in one activity where one per order or
+// per VM cost Temporal more work than the pool's boots, at thousands of
+// VMs. Each VM is started as StartVM starts it, sharing the site's start
+// slots; a VM waiting for its order holds none.
 //
 // A VM's own failure is its result, not the activity's: a transient one
 // (xapi.Classify) is retried here, startRetries times with backoff, so a VM
 // that booted is never asked again because another one failed; only a site
 // that cannot be reached fails the whole activity (Temporal retries it).
-// The heartbeat holds each VM's task in flight and the VMs done, so a new
-// attempt after a crash waits for the tasks a dead worker left running and
-// keeps what was done (with when).
+// The heartbeat (StartProgress) holds each VM's task in flight and the VMs
+// done, so a new attempt after a crash waits for the tasks a dead worker
+// left running, keeps what was done (with when) and goes on where the
+// chains were; the live view reads it too.
 func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*StartBatchResult, error) {
-	var prev batchBeat
+	var prev StartProgress
 	previousHeartbeat(ctx, &prev)
-	if prev.Tasks == nil {
-		prev.Tasks = map[string]string{}
-	}
-	if prev.Done == nil {
-		prev.Done = map[string]StartedVM{}
-	}
 	// The tracker owns copies: the VMs' goroutines update them under its
 	// lock while prev is read.
-	beat := batchBeat{Tasks: map[string]string{}, Done: map[string]StartedVM{}}
+	beat := StartProgress{Tasks: map[string]string{}, Done: map[string]StartedVM{}}
 	for k, v := range prev.Tasks {
 		beat.Tasks[k] = v
 	}
@@ -48,46 +43,40 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 	if err != nil {
 		return nil, err
 	}
-	out := &StartBatchResult{VMs: make([]StartedVM, len(in.VMUUIDs))}
-	var wg sync.WaitGroup
-	for i, uuid := range in.VMUUIDs {
+	vms := RunChains(ctx, in.StartChains(), func(vm VMRef) StartedVM {
+		uuid := vm.UUID
 		if done, ok := prev.Done[uuid]; ok {
-			out.VMs[i] = done
-			continue
+			return done
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			setTask := func(task string) {
-				tr.update(func(b *batchBeat) {
-					if task == "" {
-						delete(b.Tasks, uuid)
-					} else {
-						b.Tasks[uuid] = task
-					}
-				})
-			}
-			if stale := prev.Tasks[uuid]; stale != "" {
-				_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(stale))
-				setTask("")
-			}
-			r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots}, setTask)
-			out.VMs[i] = r
-			if ctx.Err() == nil {
-				tr.update(func(b *batchBeat) { b.Done[uuid] = r })
-			}
-		}()
-	}
-	wg.Wait()
+		setTask := func(task string) {
+			tr.update(func(b *StartProgress) {
+				if task == "" {
+					delete(b.Tasks, uuid)
+				} else {
+					b.Tasks[uuid] = task
+				}
+			})
+		}
+		if stale := prev.Tasks[uuid]; stale != "" {
+			_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(stale))
+			setTask("")
+		}
+		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots}, setTask)
+		if ctx.Err() == nil {
+			tr.update(func(b *StartProgress) { b.Done[uuid] = r })
+		}
+		return r
+	})
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	return out, nil
+	return &StartBatchResult{VMs: vms}, nil
 }
 
-// batchBeat is StartBatch's heartbeat: the task in flight per VM UUID, and
-// the outcome of each VM done.
-type batchBeat struct {
+// StartProgress is StartBatch's heartbeat: the task in flight per VM UUID,
+// and the outcome of each VM done. A VM in neither waits for its order or
+// for a start slot.
+type StartProgress struct {
 	Tasks map[string]string    `json:"tasks,omitempty"`
 	Done  map[string]StartedVM `json:"done,omitempty"`
 }

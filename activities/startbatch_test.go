@@ -122,3 +122,70 @@ func TestPagedScanMatchesTheFullScan(t *testing.T) {
 		assert.Equal(t, wantVMs, vms, "cached %v", cached)
 	}
 }
+
+// The chains of a start child run side by side, each order after the one
+// before: the second order of a chain starts only after its first order
+// returned, and when a VM of a chain fails its later orders are skipped
+// while the other chain goes on. The journal says when each start began.
+func TestStartBatchRunsChainsOrderByOrder(t *testing.T) {
+	f := newFixture(t)
+	st := f.w.Control().State()
+	var uuids []string
+	for _, p := range st.Pools {
+		if p.Name == "Primary" {
+			for _, vm := range p.VMs {
+				if len(uuids) < 4 {
+					uuids = append(uuids, vm.UUID)
+				}
+			}
+		}
+	}
+	require.Len(t, uuids, 4)
+	c, err := f.a.connect(context.Background(), "primary")
+	require.NoError(t, err)
+	for _, u := range uuids {
+		ref, err := c.s.GetVMByUUID(context.Background(), u)
+		require.NoError(t, err)
+		require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
+	}
+	missing := "00000000-0000-4000-8000-00000000dead"
+	mark := len(f.w.Journal().Entries(0))
+	var res StartBatchResult
+	f.must(&res, f.a.StartBatch, &StartBatchInput{Site: "primary", Chains: []StartChain{
+		{Label: "vApp 'a'", Steps: [][]VMRef{{{UUID: uuids[0], Name: "a-db"}}, {{UUID: uuids[1], Name: "a-app"}}}},
+		{Label: "vApp 'b'", Steps: [][]VMRef{{{UUID: missing, Name: "b-db"}}, {{UUID: uuids[2], Name: "b-app"}, {UUID: uuids[3], Name: "b-web"}}}},
+	}})
+	require.Len(t, res.VMs, 5)
+	assert.Equal(t, []string{uuids[0], uuids[1], missing, uuids[2], uuids[3]}, []string{res.VMs[0].UUID, res.VMs[1].UUID, res.VMs[2].UUID, res.VMs[3].UUID, res.VMs[4].UUID})
+	assert.Equal(t, "Running", res.VMs[0].PowerState)
+	assert.Equal(t, "Running", res.VMs[1].PowerState)
+	assert.Equal(t, codeNotFound, res.VMs[2].Code)
+	for _, r := range res.VMs[3:] {
+		assert.True(t, r.Skipped, r.UUID)
+		assert.Equal(t, "not started because VM 'b-db' of an earlier order failed to start", r.Error)
+	}
+	// a-app's start began after a-db's task ended; b's later order never started.
+	var dbEnded, appStarted int
+	startTask := map[string]string{}
+	for _, e := range f.w.Journal().Entries(0)[mark:] {
+		switch {
+		case e.Method == "Async.VM.start" && len(e.Params) > 1:
+			ref, _ := e.Params[1].(string)
+			startTask[e.Task] = ref
+			if vm, _ := c.s.GetVMByUUID(context.Background(), uuids[1]); string(vm) == ref {
+				appStarted = int(e.Seq)
+			}
+			for _, u := range uuids[2:] {
+				vm, _ := c.s.GetVMByUUID(context.Background(), u)
+				assert.NotEqual(t, string(vm), ref, "a skipped VM was started")
+			}
+		case e.Method == "(task ended)" && e.Of == "Async.VM.start":
+			if vm, _ := c.s.GetVMByUUID(context.Background(), uuids[0]); string(vm) == startTask[e.Task] {
+				dbEnded = int(e.Seq)
+			}
+		}
+	}
+	require.NotZero(t, dbEnded)
+	require.NotZero(t, appStarted)
+	assert.Greater(t, appStarted, dbEnded, "the second order began after the first ended")
+}

@@ -219,12 +219,14 @@ type StartVMInput struct {
 	Slots int `json:"slots,omitempty"`
 }
 
-// StartBatchInput asks to start several VMs at once (StartBatch).
+// StartBatchInput asks to start several VMs at once (StartBatch): the
+// chains of a start child, or (an earlier version) one step's VMs.
 type StartBatchInput struct {
-	Site    string   `json:"site"`
-	Paused  bool     `json:"paused"`
-	Slots   int      `json:"slots,omitempty"` // as StartVMInput.Slots
-	VMUUIDs []string `json:"vm_uuids"`
+	Site    string       `json:"site"`
+	Paused  bool         `json:"paused"`
+	Slots   int          `json:"slots,omitempty"` // as StartVMInput.Slots
+	Chains  []StartChain `json:"chains,omitempty"`
+	VMUUIDs []string     `json:"vm_uuids,omitempty"`
 }
 
 // StartBatchResult is one entry per VM of the input, in input order.
@@ -241,6 +243,9 @@ type StartedVM struct {
 	StartedAt  time.Time `json:"started_at,omitempty"`
 	Error      string    `json:"error,omitempty"`
 	Code       string    `json:"code,omitempty"`
+	// Skipped: not started because a VM of an earlier order of its chain
+	// failed to start (Error says which).
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // StartVMResult is the VM's power state after the start.

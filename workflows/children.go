@@ -80,10 +80,7 @@ type StartVMsInput struct {
 }
 
 // StartChain is one vApp's VMs by order, or one batch of standalone VMs.
-type StartChain struct {
-	Label string    `json:"label"`
-	Steps [][]VMRef `json:"steps"`
-}
+type StartChain = activities.StartChain
 
 // chains returns the input's chains, the legacy single one included.
 func (in *StartVMsInput) chains() []StartChain {
@@ -94,10 +91,7 @@ func (in *StartVMsInput) chains() []StartChain {
 }
 
 // VMRef names a VM.
-type VMRef struct {
-	UUID string `json:"uuid"`
-	Name string `json:"name"`
-}
+type VMRef = activities.VMRef
 
 // StartVMsResult is one entry per VM of the input, in input order.
 type StartVMsResult struct {
@@ -121,6 +115,10 @@ type VMStart struct {
 // result so far (the same JSON fields), each VM with its live state.
 type StartVMsProgress struct {
 	VMs []VMStartProgress `json:"vms"`
+	// InActivity: one StartBatch activity starts every chain of the child,
+	// so a VM shown starting may still wait for its order; the activity's
+	// heartbeat (activities.StartProgress) says which (workflows/live).
+	InActivity bool `json:"in_activity,omitempty"`
 }
 
 // VMStartProgress is one VM of a start child: recovered (waiting for its
@@ -134,11 +132,15 @@ type VMStartProgress struct {
 }
 
 // StartVMs starts the VMs of its chains (each a vApp by order, or a batch of
-// standalone VMs), one StartVM activity per VM so a crash resumes exactly
-// where it was. Every VM that may start now is scheduled at once; the
-// activities share the site's start slots. When a VM of one order fails to
-// start, later orders of its vApp are not started: order expresses a
-// dependency (database before application).
+// standalone VMs) with one StartBatch activity that runs them all
+// (activities.RunChains): a workflow task and an activity per order of each
+// vApp were most of the start phase's time at thousands of VMs. The
+// activity's heartbeat holds what it did, so a crash resumes where it was.
+// When a VM of one order fails to start, later orders of its vApp are not
+// started: order expresses a dependency (database before application).
+//
+// Runs begun earlier ran one StartBatch activity per step (start-batch) or
+// one StartVM activity per VM, the chains in coroutines; they replay so.
 func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) {
 	out := &StartVMsResult{}
 	index := map[string]int{}
@@ -157,10 +159,19 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 	// so the result (and the parent's history) stays as it was.
 	startingAt := make([]*time.Time, len(out.VMs))
 	// The child answers the same progress query name with its VMs' states.
+	inActivity := false
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (*StartVMsProgress, error) {
-		return startProgress(out, names, startingAt), nil
+		p := startProgress(out, names, startingAt)
+		p.InActivity = inActivity
+		return p, nil
 	}); err != nil {
 		return nil, err
+	}
+	if workflow.GetVersion(ctx, "start-chains", workflow.DefaultVersion, 1) == 1 {
+		inActivity = true
+		err := startChains(ctx, in, chains, out, index, startingAt)
+		inActivity = false
+		return out, err
 	}
 	// Runs begun before StartBatch ran one StartVM activity per VM; they
 	// replay that way.
@@ -241,6 +252,54 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 	return out, firstErr
 }
 
+// startChains starts every chain with one StartBatch activity and records
+// each VM's outcome.
+func startChains(ctx workflow.Context, in *StartVMsInput, chains []StartChain, out *StartVMsResult,
+	index map[string]int, startingAt []*time.Time) error {
+	now := workflow.Now(ctx)
+	vms := 0
+	for i := range startingAt {
+		startingAt[i] = &now
+		vms++
+	}
+	summary := "start " + plural(vms, "VM")
+	if len(chains) == 1 {
+		summary += " of " + chains[0].Label
+	} else {
+		summary += " of " + plural(len(chains), "chain")
+	}
+	actx := withActivity(ctx, optStartChains, summary)
+	var res activities.StartBatchResult
+	err := workflow.ExecuteActivity(actx, acts.StartBatch, &activities.StartBatchInput{Site: in.Site, Paused: in.Paused, Slots: in.Slots, Chains: chains}).Get(ctx, &res)
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	byUUID := map[string]activities.StartedVM{}
+	for _, r := range res.VMs {
+		byUUID[r.UUID] = r
+	}
+	for i := range out.VMs {
+		v := &out.VMs[i]
+		r, ok := byUUID[v.UUID]
+		switch {
+		case err != nil:
+			v.Error, v.Code = errorText(err), activities.ErrorCode(err)
+		case !ok:
+			v.Error = "the start returned no result for it"
+		case r.Skipped:
+			v.Skipped, v.Error = true, r.Error
+		case r.Error != "":
+			v.Error, v.Code = r.Error, r.Code
+		default:
+			v.PowerState, v.StartedAt = r.PowerState, r.StartedAt
+			if v.StartedAt.IsZero() {
+				v.StartedAt = workflow.Now(ctx)
+			}
+		}
+	}
+	return nil
+}
+
 // startStep starts the VMs of one step with one StartBatch activity and
 // records each VM's outcome; it returns the name of the first VM that failed
 // to start, or "".
@@ -299,7 +358,7 @@ func startProgress(out *StartVMsResult, names []string, startingAt []*time.Time)
 		case v.Error != "":
 			vp.State = StateFailed
 		case v.PowerState != "":
-			vp.State = powerToState(v.PowerState)
+			vp.State = PowerToState(v.PowerState)
 		case startingAt[i] != nil:
 			vp.State = StateStarting
 		default:

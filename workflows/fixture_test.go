@@ -219,25 +219,17 @@ func (e *env) onStartVM(fn func(context.Context, *activities.StartVMInput) (*act
 
 func batchOf(c *calls, fn func(context.Context, *activities.StartVMInput) (*activities.StartVMResult, error)) func(context.Context, *activities.StartBatchInput) (*activities.StartBatchResult, error) {
 	return func(ctx context.Context, in *activities.StartBatchInput) (*activities.StartBatchResult, error) {
-		out := &activities.StartBatchResult{VMs: make([]activities.StartedVM, len(in.VMUUIDs))}
-		var wg sync.WaitGroup
-		for i, uuid := range in.VMUUIDs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if c != nil {
-					c.add("StartVM " + uuid)
-				}
-				res, err := fn(ctx, &activities.StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots})
-				if err != nil {
-					out.VMs[i] = activities.StartedVM{UUID: uuid, Error: errorText(err), Code: activities.ErrorCode(err)}
-					return
-				}
-				out.VMs[i] = activities.StartedVM{UUID: uuid, PowerState: res.PowerState, StartedAt: res.StartedAt}
-			}()
-		}
-		wg.Wait()
-		return out, nil
+		vms := activities.RunChains(ctx, in.StartChains(), func(vm activities.VMRef) activities.StartedVM {
+			if c != nil {
+				c.add("StartVM " + vm.UUID)
+			}
+			res, err := fn(ctx, &activities.StartVMInput{Site: in.Site, VMUUID: vm.UUID, Paused: in.Paused, Slots: in.Slots})
+			if err != nil {
+				return activities.StartedVM{UUID: vm.UUID, Error: errorText(err), Code: activities.ErrorCode(err)}
+			}
+			return activities.StartedVM{UUID: vm.UUID, PowerState: res.PowerState, StartedAt: res.StartedAt}
+		})
+		return &activities.StartBatchResult{VMs: vms}, nil
 	}
 }
 

@@ -44,11 +44,13 @@ var (
 	optPrecheck  = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
 	optRecover   = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 5}
 	optStartVM   = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
-	optVerify    = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
-	optReprotect = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 3}
-	optDestroyDR = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 10}
-	optCleanup   = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 10}
-	optInventory = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	// A child's chains: a vApp's orders with their start_delays, in turn.
+	optStartChains = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optVerify      = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	optReprotect   = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 3}
+	optDestroyDR   = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 10}
+	optCleanup     = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 10}
+	optInventory   = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
 )
 
 // withActivity returns ctx with the options of one activity call. Activities

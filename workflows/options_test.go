@@ -24,6 +24,7 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.Recover, optRecover},
 		{acts.StartVM, optStartVM},
 		{acts.StartBatch, optStartVM},
+		{acts.StartBatch, optStartChains},
 		{acts.Verify, optVerify},
 		{acts.Reprotect, optReprotect},
 		{acts.DestroyDRTasks, optDestroyDR},

@@ -79,9 +79,13 @@ func (fakeActivities) StartVM(_ context.Context, in *activities.StartVMInput) (*
 
 func (f fakeActivities) StartBatch(ctx context.Context, in *activities.StartBatchInput) (*activities.StartBatchResult, error) {
 	out := &activities.StartBatchResult{}
-	for _, uuid := range in.VMUUIDs {
-		r, _ := f.StartVM(ctx, &activities.StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused})
-		out.VMs = append(out.VMs, activities.StartedVM{UUID: uuid, PowerState: r.PowerState, StartedAt: r.StartedAt})
+	for _, ch := range in.StartChains() {
+		for _, step := range ch.Steps {
+			for _, vm := range step {
+				r, _ := f.StartVM(ctx, &activities.StartVMInput{Site: in.Site, VMUUID: vm.UUID, Paused: in.Paused})
+				out.VMs = append(out.VMs, activities.StartedVM{UUID: vm.UUID, PowerState: r.PowerState, StartedAt: r.StartedAt})
+			}
+		}
 	}
 	return out, nil
 }
@@ -183,7 +187,7 @@ func TestRecordHistories(t *testing.T) {
 // recordedVersion names the files of the histories recorded now: "" was the
 // first version, "-v2" has shared start slots, start batches and balanced
 // recovery (the GetVersion markers of workflows/steps.go and children.go).
-const recordedVersion = "-v2"
+const recordedVersion = "-v3"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {

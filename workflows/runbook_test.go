@@ -616,41 +616,53 @@ func TestNoUnhandledSignalsAtCompletion(t *testing.T) {
 func ptr[T any](v T) *T { return &v }
 
 // TestStartVMsProgressQuery: a start child answers its progress query VM by
-// VM: the first order starting while the next waits (recovered), then
-// running with its start time.
+// VM. Its one StartBatch activity runs every order, so while it runs the
+// child shows each VM starting (since the activity began) and says so, for
+// the live view to read the activity's heartbeat; then each VM running with
+// its start time, the later order skipped when the first failed.
 func TestStartVMsProgressQuery(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
-	env.OnActivity(acts.StartBatch, mock.Anything, mock.Anything).After(time.Minute).Return(batchOf(nil, func(context.Context, *activities.StartVMInput) (*activities.StartVMResult, error) {
+	env.OnActivity(acts.StartBatch, mock.Anything, mock.Anything).After(time.Minute).Return(batchOf(nil, func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
+		if in.VMUUID == "u-web" {
+			return nil, temporal.NewNonRetryableApplicationError("VM 'web' cannot start: no memory", "HOST_NOT_ENOUGH_FREE_MEMORY", nil)
+		}
 		return &activities.StartVMResult{PowerState: "Running"}, nil
 	}))
-	query := func() map[string]string {
+	var mid StartVMsProgress
+	env.RegisterDelayedCallback(func() {
 		v, err := env.QueryWorkflow(QueryProgress)
 		require.NoError(t, err)
-		var p StartVMsProgress
-		require.NoError(t, v.Get(&p))
-		out := map[string]string{}
-		for _, vm := range p.VMs {
-			out[vm.Name] = vm.State
-			if vm.State == StateRunning {
-				assert.False(t, vm.StartedAt.IsZero(), "VM %s has its start time", vm.Name)
-			}
-			if vm.State != StateRecovered {
-				assert.NotNil(t, vm.StartingAt, "VM %s has the time its start began", vm.Name)
-			}
-		}
-		return out
-	}
-	var mid, later map[string]string
-	env.RegisterDelayedCallback(func() { mid = query() }, 30*time.Second)
-	env.RegisterDelayedCallback(func() { later = query() }, 90*time.Second)
-	env.ExecuteWorkflow(StartVMsWorkflowName, &StartVMsInput{Site: "dr", Label: "vApp 'erp'", Parallel: 2,
-		Steps: [][]VMRef{{{UUID: "u-db", Name: "db"}}, {{UUID: "u-app", Name: "app"}}}})
+		require.NoError(t, v.Get(&mid))
+	}, 30*time.Second)
+	env.ExecuteWorkflow(StartVMsWorkflowName, &StartVMsInput{Site: "dr", Chains: []StartChain{
+		{Label: "vApp 'erp'", Steps: [][]VMRef{{{UUID: "u-db", Name: "db"}}, {{UUID: "u-app", Name: "app"}}}},
+		{Label: "vApp 'shop'", Steps: [][]VMRef{{{UUID: "u-web", Name: "web"}}, {{UUID: "u-cart", Name: "cart"}}}},
+	}})
 	require.NoError(t, env.GetWorkflowError())
-	assert.Equal(t, map[string]string{"db": StateStarting, "app": StateRecovered}, mid)
-	assert.Equal(t, map[string]string{"db": StateRunning, "app": StateStarting}, later)
+	assert.True(t, mid.InActivity)
+	require.Len(t, mid.VMs, 4)
+	for _, vm := range mid.VMs {
+		assert.Equal(t, StateStarting, vm.State, vm.Name)
+		assert.NotNil(t, vm.StartingAt, vm.Name)
+	}
 	var res StartVMsResult
 	require.NoError(t, env.GetWorkflowResult(&res))
-	assert.Len(t, res.VMs, 2)
+	got := map[string]string{}
+	for _, v := range res.VMs {
+		switch {
+		case v.Skipped:
+			got[v.UUID] = "skipped: " + v.Error
+		case v.Error != "":
+			got[v.UUID] = "failed " + v.Code
+		default:
+			got[v.UUID] = v.PowerState
+			assert.False(t, v.StartedAt.IsZero(), v.UUID)
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"u-db": "Running", "u-app": "Running", "u-web": "failed HOST_NOT_ENOUGH_FREE_MEMORY",
+		"u-cart": "skipped: not started because VM 'web' of an earlier order failed to start",
+	}, got)
 }

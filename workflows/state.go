@@ -108,14 +108,14 @@ func (r *run) setRecovered(o *ObjectState, t time.Time) {
 
 // setStarted marks a VM running or paused at t; its RTO ends there.
 func (r *run) setStarted(o *ObjectState, powerState string, t time.Time) {
-	o.State = powerToState(powerState)
+	o.State = PowerToState(powerState)
 	o.Error = ""
 	o.StartedAt = &t
 	o.RTO = t.Sub(r.startedAt)
 }
 
-// powerToState is the progress state of a started VM's power state.
-func powerToState(powerState string) string {
+// PowerToState is the progress state of a started VM's power state.
+func PowerToState(powerState string) string {
 	switch strings.ToLower(powerState) {
 	case "paused":
 		return StatePaused

@@ -25,6 +25,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,6 +74,7 @@ type Row struct {
 	ParentEvents       int                `json:"parent_history_events"`
 	LargestChildEvents int                `json:"largest_child_history_events"`
 	WorkerPeakRSSBytes int64              `json:"worker_peak_rss_bytes"`
+	CPU                *CPUUse            `json:"cpu,omitempty"`
 	BlobWarnings       int                `json:"blob_size_warnings"`
 	WorkerWarnings     int                `json:"worker_payload_warnings"`
 	Hosts              int                `json:"hosts"`
@@ -91,6 +93,12 @@ func run() int {
 		return 2
 	}
 	speed := defaultSpeed
+	// BENCH_CPUPROFILE=FILE profiles this process (the simulator runs in it).
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+	}
 	if v := os.Getenv("BENCH_SPEED"); v != "" {
 		if speed, err = strconv.ParseFloat(v, 64); err != nil || speed <= 0 {
 			say("bench: BENCH_SPEED must be a positive number, got %q", v)
@@ -205,6 +213,9 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		// run (DIR/failover-N.jsonl), to see where the time goes.
 		journal := ""
 		if d := os.Getenv("BENCH_JOURNAL"); d != "" {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
 			journal = filepath.Join(d, fmt.Sprintf("failover-%d.jsonl", n))
 		}
 		simw, err := sim.Start(ctx, w.Scenario, sim.Options{Speed: e.speed, FreePorts: true, ControlAddr: "-", JournalPath: journal})
@@ -220,7 +231,10 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		_, logFrom := countInLog(e.temporal.logPath, 0, blobWarning)
 		rctx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 		defer cancel()
+		cpu0 := sampleCPU(wk.cmd.Process.Pid)
 		res, err := runFailover(rctx, e, w, simw, dir)
+		use := cpu0.until(sampleCPU(wk.cmd.Process.Pid))
+		row.CPU = &use
 		row.WorkerPeakRSSBytes = wk.peakRSS()
 		row.XAPICallsPerVM, _ = callsPerVM(simw.Journal().Counts(), n)
 		_, by := callsPerVM(simw.Journal().Counts(), n)
@@ -257,6 +271,7 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		say("  lifeboat report --format json lists %d of %d VMs", res.ReportVMs, n)
 		say("  worker peak RSS %.1f MiB; server log: %d %q; worker log: %d payload warnings (TMPRL1103)",
 			float64(row.WorkerPeakRSSBytes)/(1<<20), row.BlobWarnings, blobWarning, row.WorkerWarnings)
+		say("  CPU during the run: %s", use)
 		say("  XAPI calls per VM %.2f:", row.XAPICallsPerVM)
 		for _, m := range by {
 			say("    %-45s %7.3f  (%d)", m.Method, m.PerVM, m.Calls)

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -92,11 +93,71 @@ func Query(ctx context.Context, c Client, children []*workflowpb.PendingChildExe
 			}
 			if err != nil {
 				answers[i] = Answer{}
+				return
+			}
+			if a := answers[i].Start; a != nil && a.InActivity {
+				if beat, ok := startHeartbeat(ctx, c, id, runID); ok {
+					Refine(a, beat)
+				}
 			}
 		}(i, ch.GetWorkflowId(), ch.GetRunId(), target)
 	}
 	wg.Wait()
 	return answers
+}
+
+// startHeartbeat is the last heartbeat of a start child's StartBatch
+// activity, if it has sent one.
+func startHeartbeat(ctx context.Context, c Client, id, runID string) (activities.StartProgress, bool) {
+	var beat activities.StartProgress
+	dctx, cancel := context.WithTimeout(ctx, QueryTimeout)
+	defer cancel()
+	d, err := c.DescribeWorkflowExecution(dctx, id, runID)
+	if err != nil {
+		return beat, false
+	}
+	for _, pa := range d.GetPendingActivities() {
+		if pa.GetActivityType().GetName() != startBatchActivity || pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &beat); err == nil {
+			return beat, true
+		}
+	}
+	return beat, false
+}
+
+// startBatchActivity is the activity type the worker registers
+// Activities.StartBatch under (its method name).
+const startBatchActivity = "StartBatch"
+
+// Refine sets the VMs a start child shows starting from its StartBatch
+// activity's heartbeat: a VM done takes its outcome, a VM with a task in
+// flight is starting, and any other still waits for its order or a start
+// slot (recovered). The heartbeat lags the activity by at most the
+// worker's heartbeat throttle (2 s).
+func Refine(p *workflows.StartVMsProgress, beat activities.StartProgress) {
+	for i := range p.VMs {
+		v := &p.VMs[i]
+		if v.State != workflows.StateStarting {
+			continue
+		}
+		if d, ok := beat.Done[v.UUID]; ok {
+			switch {
+			case d.Skipped:
+				v.State, v.Error, v.Skipped = workflows.StateSkipped, d.Error, true
+			case d.Error != "":
+				v.State, v.Error, v.Code = workflows.StateFailed, d.Error, d.Code
+			default:
+				v.PowerState, v.StartedAt = d.PowerState, d.StartedAt
+				v.State = workflows.PowerToState(d.PowerState)
+			}
+			continue
+		}
+		if _, ok := beat.Tasks[v.UUID]; !ok {
+			v.State, v.StartingAt = workflows.StateRecovered, nil
+		}
+	}
 }
 
 // Merge lays the children's answers over a copy of p. Only objects the
