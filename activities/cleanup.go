@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
@@ -226,7 +227,19 @@ func (k *cleaner) sr(ctx context.Context, uuid string, master xapi.Ref) error {
 			if isTransient(ctx, err) {
 				return err
 			}
-			k.leftover(err, label+" could not be detached at site "+k.c.site, "check no VM still uses it, then detach and forget it by hand")
+			what := label + " could not be detached at site " + k.c.site
+			if users := k.diskUsers(ctx, err); len(users) > 0 {
+				// PBD.unplug refuses while a VM uses a disk of the SR
+				// (VDI_IN_USE [vdis]): name the VMs, the operator's next step.
+				why, next := users[0]+" still uses a disk on it", "shut it down"
+				if len(users) > 1 {
+					why, next = strings.Join(users, ", ")+" still use disks on it", "shut them down"
+				}
+				k.out.Leftovers = append(k.out.Leftovers, sentence(what, why+" ("+xapi.CodeVDIInUse+")",
+					next+", then detach and forget the SR by hand (xe sr-forget uuid="+uuid+" once unplugged), its data untouched"))
+				return nil
+			}
+			k.leftover(err, what, "check no VM still uses it, then detach and forget it by hand")
 			return nil
 		}
 	}
@@ -239,6 +252,35 @@ func (k *cleaner) sr(ctx context.Context, uuid string, master xapi.Ref) error {
 	}
 	k.removed("%s (%s) detached and forgotten, its data kept.", label, uuid)
 	return nil
+}
+
+// diskUsers names the VMs that hold the disks of a VDI_IN_USE error
+// ("VM 'a' (uuid)"), none for another error or when they cannot be read.
+func (k *cleaner) diskUsers(ctx context.Context, err error) []string {
+	xe, ok := xapi.AsError(err)
+	if !ok || xe.Code != xapi.CodeVDIInUse {
+		return nil
+	}
+	s := k.c.s
+	var names []string
+	seen := map[xapi.Ref]bool{}
+	for _, v := range xe.Params {
+		vdi, err := s.GetVDIRecord(ctx, xapi.Ref(v))
+		if err != nil {
+			continue
+		}
+		for _, b := range vdi.VBDs {
+			vbd, err := s.GetVBDRecord(ctx, b)
+			if err != nil || !vbd.CurrentlyAttached || seen[vbd.VM] {
+				continue
+			}
+			seen[vbd.VM] = true
+			if vm, err := s.GetVMRecord(ctx, vbd.VM); err == nil {
+				names = append(names, fmt.Sprintf("VM %s (%s)", q(vm.NameLabel, vm.UUID), vm.UUID))
+			}
+		}
+	}
+	return names
 }
 
 // networks destroys the networks recovery created since the baseline.

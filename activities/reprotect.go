@@ -34,13 +34,6 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	for ref, sr := range srs {
 		srByUUID[sr.UUID] = ref
 	}
-	replicating := map[xapi.Ref]bool{}
-	for _, v := range vdis {
-		// metadata_latest on our own metadata VDI tracks a healthy redo log.
-		if v.Type == "metadata" && v.MetadataOfPool == poolRef && v.MetadataLatest {
-			replicating[v.SR] = true
-		}
-	}
 	out := &ReprotectResult{Enabled: []string{}}
 	for _, uuid := range in.SRUUIDs {
 		ref, ok := srByUUID[uuid]
@@ -48,7 +41,9 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 			out.Errors = append(out.Errors, fmt.Sprintf("SR %s is not in the pool at site %s, so its metadata replication was not enabled; enable it on the SR that holds the recovered VMs.", uuid, c.site))
 			continue
 		}
-		if replicating[ref] {
+		// Already replicating: not asked again (with 8 redo logs active,
+		// xapi would refuse even this SR, see replicatingTo).
+		if replicatingTo(ctx, c, poolRef, ref, vdis) {
 			out.Enabled = append(out.Enabled, uuid)
 			continue
 		}
@@ -57,13 +52,35 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 			if isTransient(ctx, err) {
 				return nil, classify(ctx, err, "enabling metadata replication on SR "+name+" at site "+c.site+" failed", "")
 			}
-			out.Errors = append(out.Errors, sentence(fmt.Sprintf("Metadata replication could not be enabled on SR %s at site %s", name, c.site), reason(err),
-				"enable it by hand (Configure DR) so that a failback is possible"))
+			next := "enable it by hand (Configure DR) so that a failback is possible"
+			if xapi.IsCode(err, xapi.CodeNoMoreRedoLogsAllowed) {
+				next = "disable metadata replication on an SR that no longer needs it (Configure DR), then enable it on this one so that a failback is possible"
+			}
+			out.Errors = append(out.Errors, sentence(fmt.Sprintf("Metadata replication could not be enabled on SR %s at site %s", name, c.site), reason(err), next))
 			continue
 		}
 		out.Enabled = append(out.Enabled, uuid)
 	}
 	return out, nil
+}
+
+// replicatingTo reports whether the pool's redo log writes to its own
+// metadata VDI on the SR: the VDI's VBD (on the master's control domain) is
+// attached, whatever metadata_latest says of the log's health. xapi checks
+// its limit of 8 redo logs before "already enabled", so enabling such an SR
+// again fails NO_MORE_REDO_LOGS_ALLOWED when 8 are active.
+func replicatingTo(ctx context.Context, c *conn, poolRef, sr xapi.Ref, vdis map[xapi.Ref]xapi.VDI) bool {
+	for _, v := range vdis {
+		if v.SR != sr || v.Type != "metadata" || v.MetadataOfPool != poolRef {
+			continue
+		}
+		for _, b := range v.VBDs {
+			if vbd, err := c.s.GetVBDRecord(ctx, b); err == nil && vbd.CurrentlyAttached {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // DestroyDRTasks destroys the run's DR tasks that still exist, and those

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -25,7 +26,18 @@ type site struct {
 
 	mu   sync.Mutex
 	sess *xapi.Session
+	// rejected is the last refused login (wrong credentials) and when: xapi
+	// answers a refusal only after a delay (5 s for a directory user), each
+	// try counts towards the account's lockout, and the credentials cannot
+	// change before the worker restarts. Activities meanwhile get the same
+	// answer at once instead of queueing behind one login each.
+	rejected   error
+	rejectedAt time.Time
 }
+
+// rejectedHold is how long a refused login is answered from memory. Past
+// it a new try is made, as a directory that refused for a moment may accept.
+var rejectedHold = time.Minute
 
 func newSite(name string, cfg SiteConfig, log *zap.Logger) (*site, error) {
 	if cfg.URL == "" {
@@ -68,10 +80,18 @@ func (s *site) session(ctx context.Context) (*xapi.Session, error) {
 	if s.sess != nil {
 		return s.sess, nil
 	}
+	if s.rejected != nil && time.Since(s.rejectedAt) < rejectedHold {
+		return nil, s.rejected
+	}
 	sess, err := s.client.Login(ctx, s.user, s.pass)
 	if err != nil {
-		return nil, loginError(s.name, strings.TrimSuffix(s.client.Endpoint(), "/"), s.user, err)
+		err = loginError(s.name, strings.TrimSuffix(s.client.Endpoint(), "/"), s.user, err)
+		if ErrorCode(err) == codeAuth {
+			s.rejected, s.rejectedAt = err, time.Now()
+		}
+		return nil, err
 	}
+	s.rejected = nil
 	s.log.Info("logged in", zap.String("master", sess.Endpoint()), zap.String("user", s.user))
 	s.sess = sess
 	return sess, nil

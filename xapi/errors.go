@@ -56,6 +56,7 @@ const (
 	CodeVMBadPowerState               = "VM_BAD_POWER_STATE"
 	CodeVDILocationMissing            = "VDI_LOCATION_MISSING"
 	CodeVDIContentIDMissing           = "VDI_CONTENT_ID_MISSING"
+	CodeVDIInUse                      = "VDI_IN_USE"
 	CodeOperationPartiallyFailed      = "OPERATION_PARTIALLY_FAILED"
 	CodeOtherOperationInProgress      = "OTHER_OPERATION_IN_PROGRESS"
 	CodeVMRequiresNetwork             = "VM_REQUIRES_NETWORK"
@@ -114,6 +115,7 @@ var messages = map[string]string{
 	CodeVMBadPowerState:               "the VM is not in the power state this operation needs",
 	CodeVDILocationMissing:            "a disk of the VM was not found on its storage repository",
 	CodeVDIContentIDMissing:           "a disk of the VM was not found by its content id",
+	CodeVDIInUse:                      "a disk on it is in use by a running VM",
 	CodeOperationPartiallyFailed:      "the operation failed for some of the VMs",
 	CodeOtherOperationInProgress:      "another operation is in progress on the object",
 	CodeVMRequiresNetwork:             "the VM needs a network that is not available",

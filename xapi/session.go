@@ -128,6 +128,11 @@ func (s *Session) callTimeout(ctx context.Context, timeout time.Duration, method
 			if rerr == nil {
 				continue
 			}
+			if IsCode(rerr, CodeSessionAuthenticationFailed, CodeRBACPermissionDenied) {
+				// The credentials no longer work: that is the error, and it is
+				// permanent (a retry would wait for xapi's refusal again).
+				return nil, fmt.Errorf("log in again after %v: %w", err, rerr)
+			}
 			if !masterGone("session.login_with_password", rerr) || moves >= maxMovesPerCall {
 				return nil, fmt.Errorf("%w (log in again: %v)", err, rerr)
 			}

@@ -126,11 +126,9 @@ func (c *call) applianceOp(ref, op string, paused bool) {
 				_, _ = run(sub, func(s *call) any {
 					switch op {
 					case "start":
-						// A VM that is paused is unpaused rather than started.
-						if o := p.db.Get("VM", vm); o != nil && o.S("power_state") == "Paused" && !paused {
-							p.setPower(vm, "Running", nil)
-							return nil
-						}
+						// Xapi_vm_appliance.start calls VM.start on every member not
+						// in the wanted state: a Paused one fails (VM_BAD_POWER_STATE)
+						// and is listed in OPERATION_PARTIALLY_FAILED.
 						s.startVM(vm, paused, nil)
 					case "hard_shutdown":
 						s.shutdownVM(vm, "hard_shutdown")

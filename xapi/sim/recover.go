@@ -32,7 +32,8 @@ func requiredSRs(db *DB, vm *object) []string {
 	return out
 }
 
-// sessionTo validates session_to: a live session of this master with DR permission.
+// sessionTo is Xapi_dr.assert_session_allows_dr, which only recover calls: a
+// live session of this master with DR permission (VDI.open_database's).
 func (c *call) sessionTo(i int, action string) *Session {
 	ref := c.str(i)
 	s := c.pool.sessions[ref]
@@ -45,10 +46,30 @@ func (c *call) sessionTo(i int, action string) *Session {
 	return s
 }
 
+// targetOf is the database session_to reads for assert_can_be_recovered and
+// get_SRs_required_for_recovery (Xapi_vm_helpers): no session or role check,
+// the foreign database registered for the session when there is one, else
+// the pool's own.
+func (c *call) targetOf(i int) *DB {
+	if s := c.pool.sessions[c.str(i)]; s != nil && s.db != nil {
+		return s.db
+	}
+	return c.pool.db
+}
+
+// attachedIn reports whether the SR has a currently attached PBD in db.
+func attachedIn(db *DB, srRef string) bool {
+	for _, pbd := range db.Get("SR", srRef).Refs("PBDs") {
+		if o := db.Get("PBD", pbd); o != nil && o.B("currently_attached") {
+			return true
+		}
+	}
+	return false
+}
+
 // missingSRs returns, for a foreign VM, its required SRs that are missing from the target
 // (foreign ref) or not attached there (target ref), as assert_can_be_recovered raises them.
-func (c *call) missingSRs(vm *object) (foreign []string, raise []string) {
-	target := c.pool.db
+func (c *call) missingSRs(vm *object, target *DB) (foreign []string, raise []string) {
 	for _, sr := range requiredSRs(c.db, vm) {
 		u := c.db.Get("SR", sr).S("uuid")
 		t := target.ByUUID("SR", u)
@@ -56,7 +77,7 @@ func (c *call) missingSRs(vm *object) (foreign []string, raise []string) {
 		case t == nil:
 			foreign = append(foreign, sr)
 			raise = append(raise, sr)
-		case !c.pool.srAttachedOn(t.ref, nil):
+		case !attachedIn(target, t.ref):
 			foreign = append(foreign, sr)
 			raise = append(raise, t.ref)
 		}
@@ -64,91 +85,130 @@ func (c *call) missingSRs(vm *object) (foreign []string, raise []string) {
 	return foreign, raise
 }
 
-func (c *call) assertCanBeRecovered(vm *object) {
-	if _, raise := c.missingSRs(vm); len(raise) > 0 {
+func (c *call) assertCanBeRecovered(vm *object, target *DB) {
+	if _, raise := c.missingSRs(vm, target); len(raise) > 0 {
 		c.fail("VM_REQUIRES_SR", vm.ref, raise[0])
 	}
 }
 
-// importVM recovers one foreign VM into the target database. It returns the target ref,
-// or "" when a same-UUID VM that is not halted was skipped (force=true).
-func (c *call) importVM(vm *object, force bool, importTask string) string {
-	p := c.pool
-	target := p.db
+// recoverVMs is Xapi_dr.recover_vms: one metadata import (Import.handle_all)
+// of the VMs with their snapshots, run under a new internal task (never the
+// caller's) whose ref other_config:import_task records. Import's handlers run
+// by class, so every VDI of the export is looked up first
+// (VDI_LOCATION_MISSING when its SR is known here, VDI_CONTENT_ID_MISSING when
+// not), then every VM is checked (power state, version) before any is
+// created. It returns the recovered VMs' target refs; a same-UUID VM that is
+// not halted is skipped when forced, its snapshots with it.
+func (c *call) recoverVMs(vms []*object, force bool) []string {
 	src := c.db
-	uuid := vm.S("uuid")
-	version := vm.I("version")
-	existing := target.ByUUID("VM", uuid)
-	if existing != nil {
+	// The export: each VM, then its snapshots.
+	var export []*object
+	for _, vm := range vms {
+		export = append(export, vm)
+		for _, s := range sortedStrings(append([]string(nil), vm.Refs("snapshots")...)) {
+			if o := src.Get("VM", s); o != nil {
+				export = append(export, o)
+			}
+		}
+	}
+	// VDIs.
+	vdis := map[string]string{} // foreign VDI ref -> target ref, "" when skipped (force)
+	lookup := func(fv *object) {
+		if _, done := vdis[fv.ref]; done {
+			return
+		}
+		t := c.findVDI(fv)
+		if t == "" && !force {
+			if fs := src.Get("SR", fv.S("SR")); fs != nil {
+				if ts := c.pool.db.ByUUID("SR", fs.S("uuid")); ts != nil {
+					c.fail("VDI_LOCATION_MISSING", ts.ref, fv.S("location"))
+				}
+			}
+			c.fail("VDI_CONTENT_ID_MISSING")
+		}
+		vdis[fv.ref] = t
+	}
+	for _, vm := range export {
+		for _, vbdRef := range vm.Refs("VBDs") {
+			vbd := src.Get("VBD", vbdRef)
+			if vbd == nil || vbd.S("type") == "CD" || vbd.B("empty") {
+				continue
+			}
+			if fv := src.Get("VDI", vbd.S("VDI")); fv != nil {
+				lookup(fv)
+			}
+		}
+		if vm.S("power_state") == "Suspended" {
+			if fv := src.Get("VDI", vm.S("suspend_VDI")); fv != nil {
+				lookup(fv)
+			}
+		}
+	}
+	// VMs.
+	skipped := map[string]bool{}
+	for _, vm := range export {
+		if vm.B("is_a_snapshot") && skipped[vm.S("snapshot_of")] {
+			skipped[vm.ref] = true
+			continue
+		}
+		existing := c.pool.db.ByUUID("VM", vm.S("uuid"))
+		if existing == nil {
+			continue
+		}
 		if existing.S("power_state") != "Halted" {
 			if force {
-				return ""
+				skipped[vm.ref] = true
+				continue
 			}
 			c.fail("VM_BAD_POWER_STATE", existing.ref, "Halted", existing.S("power_state"))
 		}
-		if !force && existing.I("version") >= version {
-			c.fail("VM_TO_IMPORT_IS_NOT_NEWER_VERSION", existing.ref, strconv.FormatInt(existing.I("version"), 10), strconv.FormatInt(version, 10))
+		if !force && existing.I("version") >= vm.I("version") {
+			c.fail("VM_TO_IMPORT_IS_NOT_NEWER_VERSION", existing.ref, strconv.FormatInt(existing.I("version"), 10), strconv.FormatInt(vm.I("version"), 10))
 		}
 	}
-	// Resolve disks first so that force=false fails before anything is created.
-	type disk struct {
-		vbd *object
-		vdi string // target ref, "" for an empty VBD
+	task := c.w.newRef()
+	created := map[string]string{} // foreign VM ref -> target ref
+	var out []string
+	for _, vm := range export {
+		if skipped[vm.ref] {
+			continue
+		}
+		if !vm.B("is_a_snapshot") {
+			// The import's database writes take the master's database lock, one
+			// import at a time; the rest of it (reading the foreign records,
+			// creating the task) runs in parallel.
+			c.sleep(c.w.timing.Recover - c.w.timing.RecoverDB)
+			c.hold(c.pool.dbLock, func() { c.sleep(c.w.timing.RecoverDB) })
+		}
+		ref := c.importVM(vm, vdis, created, task)
+		created[vm.ref] = ref
+		if !vm.B("is_a_snapshot") {
+			out = append(out, ref)
+		}
 	}
-	var disks []disk
-	for _, vbdRef := range vm.Refs("VBDs") {
-		vbd := src.Get("VBD", vbdRef)
-		if vbd == nil {
-			continue
+	return out
+}
+
+// importVM creates the target records of one foreign VM or snapshot, replacing
+// a same-UUID VM (re-read: the state may have changed while recovering).
+func (c *call) importVM(vm *object, vdis, created map[string]string, importTask string) string {
+	target := c.pool.db
+	src := c.db
+	uuid := vm.S("uuid")
+	if e := target.ByUUID("VM", uuid); e != nil {
+		for _, vbd := range e.Refs("VBDs") {
+			target.Delete("VBD", vbd)
 		}
-		if vbd.S("type") == "CD" || vbd.B("empty") {
-			disks = append(disks, disk{vbd: vbd})
-			continue
+		for _, vif := range e.Refs("VIFs") {
+			target.Delete("VIF", vif)
 		}
-		fv := src.Get("VDI", vbd.S("VDI"))
-		if fv == nil {
-			continue
-		}
-		t := c.findVDI(fv)
-		if t == "" {
-			if force {
-				continue
-			}
-			srRef := fv.S("SR")
-			if fs := src.Get("SR", srRef); fs != nil {
-				if ts := target.ByUUID("SR", fs.S("uuid")); ts != nil {
-					srRef = ts.ref
-				}
-			}
-			c.fail("VDI_LOCATION_MISSING", srRef, fv.S("location"))
-		}
-		disks = append(disks, disk{vbd: vbd, vdi: t})
+		target.Delete("VM", e.ref)
 	}
 	power := "Halted"
 	suspendVDI := NullRef
 	if vm.S("power_state") == "Suspended" {
-		if fv := src.Get("VDI", vm.S("suspend_VDI")); fv != nil {
-			if t := c.findVDI(fv); t != "" {
-				power, suspendVDI = "Suspended", t
-			} else if !force {
-				c.fail("VDI_LOCATION_MISSING", fv.S("SR"), fv.S("location"))
-			}
-		}
-	}
-	// The import's database writes take the master's database lock, one import at a time;
-	// the rest of it (reading the foreign records, creating the task) runs in parallel.
-	c.sleep(c.w.timing.Recover - c.w.timing.RecoverDB)
-	c.hold(c.pool.dbLock, func() { c.sleep(c.w.timing.RecoverDB) })
-	if existing != nil {
-		// Re-read: the state may have changed while recovering.
-		if e := target.ByUUID("VM", uuid); e != nil {
-			for _, vbd := range e.Refs("VBDs") {
-				target.Delete("VBD", vbd)
-			}
-			for _, vif := range e.Refs("VIFs") {
-				target.Delete("VIF", vif)
-			}
-			target.Delete("VM", e.ref)
+		if t := vdis[vm.S("suspend_VDI")]; t != "" {
+			power, suspendVDI = "Suspended", t
 		}
 	}
 	fields := map[string]any{}
@@ -163,7 +223,7 @@ func (c *call) importVM(vm *object, force bool, importTask string) string {
 	oc["import_task"] = importTask
 	ref := c.w.newRef()
 	fields["uuid"] = uuid
-	fields["version"] = version + 1
+	fields["version"] = vm.I("version") + 1
 	fields["appliance"] = NullRef
 	fields["protection_policy"] = NullRef
 	fields["snapshot_schedule"] = NullRef
@@ -172,10 +232,20 @@ func (c *call) importVM(vm *object, force bool, importTask string) string {
 	fields["power_state"] = power
 	fields["suspend_VDI"] = suspendVDI
 	fields["allowed_operations"] = vmAllowedOps(power)
+	if vm.B("is_a_snapshot") {
+		fields["allowed_operations"] = []string{"clone", "copy", "export", "destroy", "revert"}
+	}
 	fields["current_operations"] = map[string]string{}
 	fields["domid"] = int64(-1)
 	fields["metrics"] = NullRef
 	fields["guest_metrics"] = NullRef
+	fields["parent"] = NullRef
+	// Import.update_snapshot_and_parent_links: snapshot_of points at the VM
+	// recovered with it.
+	fields["snapshot_of"] = NullRef
+	if t := created[vm.S("snapshot_of")]; t != "" {
+		fields["snapshot_of"] = t
+	}
 	for _, hf := range []string{"resident_on", "affinity", "scheduled_to_be_resident_on"} {
 		if target.Get("host", vm.S(hf)) == nil || power == "Halted" && hf == "resident_on" {
 			fields[hf] = NullRef
@@ -189,20 +259,26 @@ func (c *call) importVM(vm *object, force bool, importTask string) string {
 		fields["order"] = int64(ha[0] - '0')
 	}
 	target.Create("VM", ref, fields)
-	for _, d := range disks {
+	for _, vbdRef := range vm.Refs("VBDs") {
+		vbd := src.Get("VBD", vbdRef)
+		if vbd == nil {
+			continue
+		}
 		vf := map[string]any{}
-		for k, v := range d.vbd.f {
+		for k, v := range vbd.f {
 			vf[k] = v
 		}
 		vf["VM"] = ref
 		vf["currently_attached"] = false
 		vf["current_operations"] = map[string]string{}
 		vf["metrics"] = NullRef
-		if d.vdi == "" {
+		if vbd.S("type") == "CD" || vbd.B("empty") {
 			vf["VDI"] = NullRef
 			vf["empty"] = true
+		} else if t := vdis[vbd.S("VDI")]; t != "" {
+			vf["VDI"] = t
 		} else {
-			vf["VDI"] = d.vdi
+			continue // its disk was not found (force)
 		}
 		target.Create("VBD", c.w.newRef(), vf)
 	}
@@ -281,25 +357,15 @@ func (c *call) mapNetwork(fn *object, importTask string) string {
 	return ref
 }
 
-// importTaskRef is the task recorded in other_config:import_task.
-func (c *call) importTaskRef() string {
-	if c.task != "" {
-		return c.task
-	}
-	return c.w.newRef()
-}
-
 func init() {
 	register("VM.assert_can_be_recovered", func(c *call) any {
 		vm := c.obj(1, "VM")
-		c.sessionTo(2, "VM.assert_can_be_recovered")
-		c.assertCanBeRecovered(vm)
+		c.assertCanBeRecovered(vm, c.targetOf(2))
 		return nil
 	})
 	register("VM.get_SRs_required_for_recovery", func(c *call) any {
 		vm := c.obj(1, "VM")
-		c.sessionTo(2, "VM.get_SRs_required_for_recovery")
-		foreign, _ := c.missingSRs(vm)
+		foreign, _ := c.missingSRs(vm, c.targetOf(2))
 		if foreign == nil {
 			foreign = []string{}
 		}
@@ -312,25 +378,25 @@ func init() {
 		}
 		c.sessionTo(2, "VM.recover")
 		force := c.boolean(3)
-		c.assertCanBeRecovered(vm)
-		c.importVM(vm, force, c.importTaskRef())
+		c.assertCanBeRecovered(vm, c.pool.db)
+		c.recoverVMs([]*object{vm}, force)
 		return nil
 	})
 	register("VM_appliance.assert_can_be_recovered", func(c *call) any {
 		a := c.obj(1, "VM_appliance")
-		c.sessionTo(2, "VM_appliance.assert_can_be_recovered")
+		target := c.targetOf(2)
 		for _, v := range a.Refs("VMs") {
-			c.assertCanBeRecovered(c.db.Get("VM", v))
+			c.assertCanBeRecovered(c.db.Get("VM", v), target)
 		}
 		return nil
 	})
 	register("VM_appliance.get_SRs_required_for_recovery", func(c *call) any {
 		a := c.obj(1, "VM_appliance")
-		c.sessionTo(2, "VM_appliance.get_SRs_required_for_recovery")
+		target := c.targetOf(2)
 		seen := map[string]bool{}
 		out := []string{}
 		for _, v := range a.Refs("VMs") {
-			foreign, _ := c.missingSRs(c.db.Get("VM", v))
+			foreign, _ := c.missingSRs(c.db.Get("VM", v), target)
 			for _, s := range foreign {
 				if !seen[s] {
 					seen[s] = true
@@ -345,19 +411,15 @@ func init() {
 		c.sessionTo(2, "VM_appliance.recover")
 		force := c.boolean(3)
 		for _, v := range a.Refs("VMs") {
-			c.assertCanBeRecovered(c.db.Get("VM", v))
+			c.assertCanBeRecovered(c.db.Get("VM", v), c.pool.db)
 		}
-		task := c.importTaskRef()
-		var recovered []string
+		var vms []*object
 		for _, v := range a.Refs("VMs") {
-			vm := c.db.Get("VM", v)
-			if vm.B("is_a_template") || vm.B("is_a_snapshot") {
-				continue
-			}
-			if r := c.importVM(vm, force, task); r != "" {
-				recovered = append(recovered, r)
+			if vm := c.db.Get("VM", v); !vm.B("is_a_template") && !vm.B("is_a_snapshot") {
+				vms = append(vms, vm)
 			}
 		}
+		recovered := c.recoverVMs(vms, force)
 		target := c.pool.db
 		app := target.ByUUID("VM_appliance", a.S("uuid"))
 		if app != nil {

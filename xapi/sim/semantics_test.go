@@ -42,6 +42,13 @@ func TestLifecycleAndStorageErrors(t *testing.T) {
 	// A VM whose SR is unplugged cannot start; the vApp start then partially fails.
 	erpWeb, _ := c.byName("VM", s, "erp-web")
 	gold02 := c.str("SR.get_by_uuid", s, gold02UUID)
+	// Running VMs still use gold-02 (xapi refuses the unplug): halt them first.
+	for _, name := range []string{"crm-db", "intranet-search", "mail-01", "lab-tool"} {
+		vm, _ := c.byName("VM", s, name)
+		if c.str("VM.get_power_state", s, vm) != "Halted" {
+			c.must("VM.hard_shutdown", s, vm)
+		}
+	}
 	for _, pbd := range c.refs("SR.get_PBDs", s, gold02) {
 		c.must("PBD.unplug", s, pbd)
 	}

@@ -239,19 +239,101 @@ func (c *call) plugPBD(pbdRef string) {
 	p.refreshSROps(sr.ref)
 	if pbd.S("host") == p.master.ref && sr.B("shared") {
 		p.scanSR(sr.ref)
+		// Xapi_dr.handle_metadata_vdis: replication to this pool's own
+		// metadata VDI on the SR is re-enabled, any failure ignored.
+		if own, _ := p.metadataVDIs(sr.ref); len(own) > 0 {
+			_ = p.enableRedoLog(func() (string, *Failure) { return own[0], nil })
+		}
 	}
 }
 
-// unplugPBD detaches a PBD; the pool's database is flushed to its metadata VDIs first.
+// metadataVDIs splits the SR's metadata VDIs into this pool's and foreign pools'
+// (Xapi_pbd.partition_metadata_vdis_by_pool).
+func (p *Pool) metadataVDIs(srRef string) (own, foreign []string) {
+	for _, v := range p.db.Get("SR", srRef).Refs("VDIs") {
+		o := p.db.Get("VDI", v)
+		if o == nil || o.S("type") != "metadata" {
+			continue
+		}
+		if o.S("metadata_of_pool") == p.ref {
+			own = append(own, v)
+		} else {
+			foreign = append(foreign, v)
+		}
+	}
+	return own, foreign
+}
+
+// activeVDIs is Xapi_pbd.get_active_vdis_by_pbd minus the metadata VDIs: the
+// VDIs on the PBD's SR that a VM resident on the PBD's host has attached.
+func (p *Pool) activeVDIs(pbd *object) []string {
+	sr := pbd.S("SR")
+	var out []string
+	for _, vm := range p.db.Get("host", pbd.S("host")).Refs("resident_VMs") {
+		o := p.db.Get("VM", vm)
+		if o == nil {
+			continue
+		}
+		for _, vbd := range o.Refs("VBDs") {
+			b := p.db.Get("VBD", vbd)
+			if b == nil || !b.B("currently_attached") || b.B("empty") {
+				continue
+			}
+			if v := p.db.Get("VDI", b.S("VDI")); v != nil && v.S("SR") == sr && v.S("type") != "metadata" {
+				out = append(out, v.ref)
+			}
+		}
+	}
+	return out
+}
+
+// unplugPBD is PBD.unplug: refused with VDI_IN_USE while a VM on the PBD's host
+// uses a disk on the SR; on the SR master the foreign metadata VDIs leave the
+// cache (metadata_latest false) and replication to this pool's own stops. The
+// pool's database is flushed to its metadata VDIs first.
 func (c *call) unplugPBD(pbdRef string) {
 	p := c.pool
 	pbd := p.db.Get("PBD", pbdRef)
 	if !pbd.B("currently_attached") {
 		return
 	}
+	if inUse := p.activeVDIs(pbd); len(inUse) > 0 {
+		c.fail("VDI_IN_USE", inUse...)
+	}
 	c.w.flushMetadata()
+	srRef := pbd.S("SR")
+	// Helpers.i_am_srmaster: the pool master for a shared SR, the PBD's host
+	// for a local one.
+	if pbd.S("host") == p.master.ref || !p.db.Get("SR", srRef).B("shared") {
+		own, foreign := p.metadataVDIs(srRef)
+		for _, v := range foreign {
+			delete(p.metaCache, v)
+		}
+		p.updateMetadataLatest()
+		for _, v := range foreign {
+			if p.db.Get("VDI", v).B("metadata_latest") {
+				p.db.Set("VDI", v, "metadata_latest", false)
+			}
+		}
+		for _, v := range own {
+			p.stopRedoLog(v)
+		}
+	}
 	p.db.Set("PBD", pbdRef, "currently_attached", false)
-	p.refreshSROps(pbd.S("SR"))
+	p.refreshSROps(srRef)
+}
+
+// stopRedoLog is Xapi_vdi_helpers.disable_database_replication: the redo log's
+// VBD goes and metadata_latest turns false; the VDI stays.
+func (p *Pool) stopRedoLog(vdi string) {
+	if !p.redoLogs[vdi] {
+		return
+	}
+	for _, vbd := range p.db.Get("VDI", vdi).Refs("VBDs") {
+		p.db.Delete("VBD", vbd)
+	}
+	delete(p.redoLogs, vdi)
+	p.db.Set("VDI", vdi, "metadata_latest", false)
 }
 
 // forgetSR removes an SR, its PBDs and its VDI records (never the data).
@@ -298,38 +380,53 @@ func (p *Pool) assertSupportsReplication(srRef string) *Failure {
 	return nil
 }
 
-// enableReplication is SR.enable_database_replication.
+// enableReplication is SR.enable_database_replication (Xapi_sr): the SR is
+// checked, then the redo log enabled on this pool's metadata VDI there,
+// created when missing (find_or_create_metadata_vdi).
 func (p *Pool) enableReplication(srRef string) *Failure {
 	if f := p.assertSupportsReplication(srRef); f != nil {
 		return f
 	}
-	var vdi string
-	for _, v := range p.db.Get("SR", srRef).Refs("VDIs") {
-		o := p.db.Get("VDI", v)
-		if o != nil && o.S("type") == "metadata" && o.S("metadata_of_pool") == p.ref {
-			vdi = v
-			break
+	return p.enableRedoLog(func() (string, *Failure) {
+		if own, _ := p.metadataVDIs(srRef); len(own) > 0 {
+			return own[0], nil
 		}
-	}
-	if vdi != "" && p.redoLogs[vdi] {
-		return nil
-	}
-	if len(p.redoLogs) >= 8 {
-		return failure("NO_MORE_REDO_LOGS_ALLOWED")
-	}
-	l := p.lunOfSR(srRef)
-	if l != nil {
-		if ro, why := l.readOnly(); ro {
-			return failure("CANNOT_ENABLE_REDO_LOG", why)
+		l := p.lunOfSR(srRef)
+		if l != nil {
+			if ro, why := l.readOnly(); ro {
+				return "", failure("CANNOT_ENABLE_REDO_LOG", why)
+			}
 		}
-	}
-	if vdi == "" {
-		vdi = p.createVDI(srRef, map[string]any{"name_label": "Metadata for DR", "name_description": "Used for disaster recovery",
+		vdi := p.createVDI(srRef, map[string]any{"name_label": "Metadata for DR", "name_description": "Used for disaster recovery",
 			"virtual_size": int64(metadataVDISize), "type": "metadata", "sm_config": map[string]string{"type": "raw"}, "metadata_of_pool": p.ref})
 		if l != nil && l.Image != nil {
 			if iv := l.Image.VDIs[p.db.Get("VDI", vdi).S("uuid")]; iv != nil {
 				iv.MetadataOfPool = p.ref
 			}
+		}
+		return vdi, nil
+	})
+}
+
+// enableRedoLog is Xapi_vdi_helpers.enable_database_replication: the limit of 8
+// redo logs is checked before anything else, so with 8 active even a VDI
+// already replicated to fails NO_MORE_REDO_LOGS_ALLOWED; a VDI already
+// replicated to is then a no-op; else its VBDs are replaced by one on the
+// master's control domain and the redo log starts (metadata_latest true).
+func (p *Pool) enableRedoLog(vdiOf func() (string, *Failure)) *Failure {
+	if len(p.redoLogs) >= 8 {
+		return failure("NO_MORE_REDO_LOGS_ALLOWED")
+	}
+	vdi, f := vdiOf()
+	if f != nil {
+		return f
+	}
+	if p.redoLogs[vdi] {
+		return nil
+	}
+	if l := p.lunOfSR(p.db.Get("VDI", vdi).S("SR")); l != nil {
+		if ro, why := l.readOnly(); ro {
+			return failure("CANNOT_ENABLE_REDO_LOG", why)
 		}
 	}
 	for _, vbd := range p.db.Get("VDI", vdi).Refs("VBDs") {

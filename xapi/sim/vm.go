@@ -166,6 +166,11 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 	if bestFree < need {
 		c.fail("HOST_NOT_ENOUGH_FREE_MEMORY", strconv.FormatInt(need, 10), strconv.FormatInt(max(bestFree, 0), 10))
 	}
+	// Xapi_vm.start: a VM whose restart priority is "restart" is marked to
+	// always run, once the forwarding layer's checks have passed.
+	if vm.S("ha_restart_priority") == "restart" && !vm.B("ha_always_run") {
+		p.db.Set("VM", vmRef, "ha_always_run", true)
+	}
 	p.db.Set("VM", vmRef, "current_operations", map[string]string{c.opRef(): "start"})
 	state := "Running"
 	if paused {
@@ -331,5 +336,98 @@ func init() {
 		}
 		c.db.Delete("network", n.ref)
 		return nil
+	})
+}
+
+// snapshotVM is VM.snapshot (Xapi_vm_snapshot.snapshot, disk-only): a halted
+// template record marked is_a_snapshot, snapshot_of the VM, with a snapshot of
+// each disk VDI on the same SR (is_a_snapshot, snapshot_of the VDI; CDs and
+// ignore_vdis keep no disk) and copies of the VIFs. VM.parent/children are
+// not kept.
+func (c *call) snapshotVM(vm *object, name string, ignore map[string]bool) string {
+	p := c.pool
+	if vm.B("is_a_template") {
+		c.fail("VM_IS_TEMPLATE", vm.ref)
+	}
+	ref := c.w.newRef()
+	fields := map[string]any{}
+	for k, v := range vm.f {
+		fields[k] = v
+	}
+	for _, k := range []string{"VBDs", "VIFs", "snapshots", "consoles", "crash_dumps", "VUSBs", "VTPMs", "VGPUs", "attached_PCIs", "children"} {
+		delete(fields, k)
+	}
+	fields["uuid"] = c.w.newUUID()
+	fields["name_label"] = name
+	fields["is_a_snapshot"] = true
+	fields["is_a_template"] = true
+	fields["snapshot_of"] = vm.ref
+	fields["snapshot_time"] = time.Now().UTC()
+	fields["appliance"] = NullRef
+	fields["power_state"] = "Halted"
+	fields["resident_on"] = NullRef
+	fields["scheduled_to_be_resident_on"] = NullRef
+	fields["domid"] = int64(-1)
+	fields["suspend_VDI"] = NullRef
+	fields["ha_always_run"] = false
+	fields["current_operations"] = map[string]string{}
+	fields["allowed_operations"] = []string{"clone", "copy", "export", "destroy", "revert"}
+	fields["other_config"] = copyMap(vm.Map("other_config"))
+	p.db.Create("VM", ref, fields)
+	for _, vbdRef := range vm.Refs("VBDs") {
+		b := p.db.Get("VBD", vbdRef)
+		if b == nil {
+			continue
+		}
+		vf := map[string]any{}
+		for k, v := range b.f {
+			vf[k] = v
+		}
+		vf["uuid"] = c.w.newUUID()
+		vf["VM"] = ref
+		vf["currently_attached"] = false
+		vf["current_operations"] = map[string]string{}
+		vf["metrics"] = NullRef
+		src := p.db.Get("VDI", b.S("VDI"))
+		if b.S("type") == "CD" || b.B("empty") || src == nil || ignore[src.ref] {
+			vf["VDI"], vf["empty"] = NullRef, true
+		} else {
+			sm := copyMap(src.Map("sm_config"))
+			delete(sm, "SCSIid")
+			vf["VDI"] = p.createVDI(src.S("SR"), map[string]any{"name_label": src.S("name_label"), "name_description": src.S("name_description"),
+				"virtual_size": src.I("virtual_size"), "type": src.S("type"), "sm_config": sm, "is_a_snapshot": true, "snapshot_of": src.ref,
+				"snapshot_time": time.Now().UTC(), "read_only": false})
+		}
+		p.db.Create("VBD", c.w.newRef(), vf)
+	}
+	for _, vifRef := range vm.Refs("VIFs") {
+		v := p.db.Get("VIF", vifRef)
+		if v == nil {
+			continue
+		}
+		vf := map[string]any{}
+		for k, x := range v.f {
+			vf[k] = x
+		}
+		vf["uuid"] = c.w.newUUID()
+		vf["VM"] = ref
+		vf["currently_attached"] = false
+		vf["current_operations"] = map[string]string{}
+		vf["metrics"] = NullRef
+		p.db.Create("VIF", c.w.newRef(), vf)
+	}
+	return ref
+}
+
+func init() {
+	register("VM.snapshot", func(c *call) any {
+		vm := c.obj(1, "VM")
+		ignore := map[string]bool{}
+		if len(c.params) > 3 {
+			for _, v := range c.strSet(3) {
+				ignore[v] = true
+			}
+		}
+		return c.snapshotVM(vm, c.str(2), ignore)
 	})
 }

@@ -122,7 +122,7 @@ func TestWireRequestsAndErrors(t *testing.T) {
 		{"vm.get_all", []any{s}, xerr{"MESSAGE_METHOD_UNKNOWN", "vm.get_all"}},
 		{"VM.get_record", []any{s}, xerr{"MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.get_record", "2", "1"}},
 		{"VM.get_all", []any{"OpaqueRef:bad"}, xerr{"SESSION_INVALID", "OpaqueRef:bad"}},
-		{"session.login_with_password", []any{"root", "wrong"}, xerr{"SESSION_AUTHENTICATION_FAILED"}},
+		{"session.login_with_password", []any{"root", "wrong"}, xerr{"SESSION_AUTHENTICATION_FAILED", "root", "Authentication failure"}},
 		{"VM.get_by_uuid", []any{s, "nope"}, xerr{"UUID_INVALID", "VM", "nope"}},
 		{"SR.probe_ext", []any{s, "OpaqueRef:NULL", map[string]string{}, "lvmoiscsi", map[string]string{}}, xerr{"HANDLE_INVALID", "host", "OpaqueRef:NULL"}},
 	} {
