@@ -75,7 +75,7 @@ func (ct *Control) SiteUp(name string, keepPowerState bool) error {
 			}
 		}
 		for _, h := range p.hosts {
-			if err := h.listen(false); err != nil {
+			if err := h.relisten(); err != nil {
 				return err
 			}
 		}
