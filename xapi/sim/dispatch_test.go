@@ -98,7 +98,7 @@ func TestEventFromAsXapi(t *testing.T) {
 }
 
 func TestSystemListMethods(t *testing.T) {
-	w, c, _ := startTiny(t)
+	w, _, _ := startTiny(t)
 	// No session, no envelope: a bare array of wire names, on any host.
 	for _, u := range w.HostURLs("P") {
 		body := raw(t, u, "system.listMethods")
@@ -109,5 +109,4 @@ func TestSystemListMethods(t *testing.T) {
 		assert.Contains(t, body, "<value>event.from</value>")
 		assert.NotContains(t, body, "Async.")
 	}
-	_ = c
 }
