@@ -314,3 +314,25 @@ func TestLoginSlaveNamesDeadMaster(t *testing.T) {
 	assert.Equal(t, []string{hostPort(t, f.URL), hostPort(t, dead.URL)}, nf.Tried)
 	assert.Equal(t, xapi.Transient, xapi.Classify(err))
 }
+
+// The session expired and the master moved meanwhile: the old master, a
+// pool member now, answers SESSION_INVALID first (it checks the session
+// before saying it is a slave); the login again there meets HOST_IS_SLAVE
+// with a bare address, and the session goes on at the new master.
+func TestExpiredSessionAfterMasterMoved(t *testing.T) {
+	w := drWorld(t)
+	urls := w.HostURLs("DR")
+	s, mv := drLogin(t, urls[0])
+	_, err := w.Control().ExpireSessions("DR", "")
+	require.NoError(t, err)
+	require.NoError(t, w.Control().MoveMaster("DR", "dr-02"))
+	mark := lastSeq(w)
+
+	_, _, err = s.GetPool(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, urls[1], s.Endpoint())
+	assert.Equal(t, 1, calls(w, mark, "dr-01", "pool.get_all_records", xapi.CodeSessionInvalid))
+	assert.Equal(t, 1, calls(w, mark, "dr-01", "session.login_with_password", xapi.CodeHostIsSlave))
+	assert.Equal(t, 1, calls(w, mark, "dr-02", "session.login_with_password", "Success"))
+	require.Len(t, mv.list(), 1)
+}

@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"context"
 	"net"
 	"net/url"
 	"strings"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
 // hostIP is the bare IP of an endpoint URL.
@@ -109,4 +112,21 @@ func TestSystemListMethods(t *testing.T) {
 		assert.Contains(t, body, "<value>event.from</value>")
 		assert.NotContains(t, body, "Async.")
 	}
+}
+
+// Fixed addresses on different ports (as the demo's) cannot be named by a bare IP:
+// host.address and HOST_IS_SLAVE carry ip:port there.
+func TestFixedAddressesOnDifferentPorts(t *testing.T) {
+	sc, err := sim.ParseScenario([]byte(strings.Replace(tinyScenario, "hosts: [{name: h1}, {name: h2}]",
+		"hosts: [{name: h1, address: \"127.0.0.1:0\"}, {name: h2, address: \"127.0.0.2:0\"}]", 1)))
+	require.NoError(t, err)
+	w, err := sim.Start(context.Background(), sc, sim.Options{ControlAddr: "-"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	urls := w.HostURLs("P")
+	master, _ := url.Parse(urls[0])
+	c := rpc{t: t, url: urls[0]}
+	s := c.str("session.login_with_password", "root", "pw")
+	slave := rpc{t: t, url: urls[1]}
+	assert.Equal(t, xerr{"HOST_IS_SLAVE", master.Host}, slave.fails("VM.get_all", s))
 }
