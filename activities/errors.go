@@ -256,7 +256,7 @@ var nextSteps = map[string]string{
 	xapi.CodeSessionAuthenticationFailed: "correct the site's username or password in the worker configuration, restart the worker, then start the run again",
 	xapi.CodeRBACPermissionDenied:        "give the site's user the pool-operator role or higher, then start the run again",
 	xapi.CodeLicenceRestriction:          "license the pool for disaster recovery, then start the run again",
-	codeTLS:                              "set the site's ca_file to the CA that signed the pool's certificate (or fix the certificate) in the worker configuration, restart the worker, then start the run again",
+	codeTLS:                              "set the site's ca_file to the CA that signed the pool's certificate (or fix the certificate, or for a lab only set insecure: true) in the worker configuration, restart the worker, then start the run again",
 	codeUnreachable:                      "check that the site's pool master is up and reachable from the worker, then start the run again",
 	codeNoMaster:                         "check that a host of the site's pool is up and is its master (list the pool's hosts under hosts: in the worker configuration), then start the run again",
 	codeSecret:                           "configure the secret in the worker's secrets section, restart the worker, then start the run again",

@@ -3,6 +3,8 @@ package xapi_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -81,7 +83,7 @@ func TestSessionFollowsMasterMovedWhileIdle(t *testing.T) {
 	w := drWorld(t)
 	urls := w.HostURLs("DR") // dr-01 (master), dr-02
 	s, mv := drLogin(t, urls[0])
-	assert.ElementsMatch(t, []string{hostPort(t, urls[0]), hostPort(t, urls[1])}, s.KnownHosts(), "learnt from host.get_all_records")
+	assert.ElementsMatch(t, []string{hostIP(t, urls[0]), hostIP(t, urls[1])}, s.KnownHosts(), "learnt from host.get_all_records: bare IPs")
 
 	require.NoError(t, w.Control().MoveMaster("DR", "dr-02"))
 	mark := lastSeq(w)
@@ -135,9 +137,33 @@ func proxy(t *testing.T, target string) *httptest.Server {
 	t.Helper()
 	u, err := url.Parse(target)
 	require.NoError(t, err)
-	p := httptest.NewServer(httputil.NewSingleHostReverseProxy(u))
-	t.Cleanup(p.Close)
-	return p
+	return serveLike(t, target, httputil.NewSingleHostReverseProxy(u))
+}
+
+// serveLike serves h on another loopback address with the port of the pool's
+// hosts, as another host of the pool would be: xapi names hosts by bare IP,
+// so a client dials every host on the port it was configured with.
+func serveLike(t *testing.T, poolURL string, h http.Handler) *httptest.Server {
+	t.Helper()
+	port := mustURL(t, poolURL).Port()
+	for i := 200; i < 255; i++ {
+		l, err := net.Listen("tcp", net.JoinHostPort(fmt.Sprintf("127.0.0.%d", i), port))
+		if err != nil {
+			continue
+		}
+		srv := httptest.NewUnstartedServer(h)
+		srv.Listener = l
+		srv.Start()
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	t.Fatalf("no loopback address free on port %s", port)
+	return nil
+}
+
+func hostIP(t *testing.T, rawURL string) string {
+	t.Helper()
+	return mustURL(t, rawURL).Hostname()
 }
 
 // The master cannot be dialled any more: the session asks the hosts it
@@ -199,7 +225,7 @@ func TestSessionTriesKnownHostsAfterStaleSlaveAnswer(t *testing.T) {
 	dead.Close()
 	var slave atomic.Bool
 	fwd := httputil.NewSingleHostReverseProxy(mustURL(t, urls[0]))
-	old := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	old := serveLike(t, urls[0], http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if slave.Load() {
 			rw.Header().Set("Content-Type", "text/xml")
 			_, _ = rw.Write([]byte(`<?xml version="1.0"?><methodResponse><params><param><value><struct><member><name>Status</name><value>Failure</value></member><member><name>ErrorDescription</name><value><array><data><value>HOST_IS_SLAVE</value><value>` +
@@ -208,7 +234,6 @@ func TestSessionTriesKnownHostsAfterStaleSlaveAnswer(t *testing.T) {
 		}
 		fwd.ServeHTTP(rw, r)
 	}))
-	t.Cleanup(old.Close)
 	s, mv := drLogin(t, old.URL)
 	slave.Store(true)
 
@@ -288,4 +313,26 @@ func TestLoginSlaveNamesDeadMaster(t *testing.T) {
 	require.True(t, errors.As(err, &nf), "%v", err)
 	assert.Equal(t, []string{hostPort(t, f.URL), hostPort(t, dead.URL)}, nf.Tried)
 	assert.Equal(t, xapi.Transient, xapi.Classify(err))
+}
+
+// The session expired and the master moved meanwhile: the old master, a
+// pool member now, answers SESSION_INVALID first (it checks the session
+// before saying it is a slave); the login again there meets HOST_IS_SLAVE
+// with a bare address, and the session goes on at the new master.
+func TestExpiredSessionAfterMasterMoved(t *testing.T) {
+	w := drWorld(t)
+	urls := w.HostURLs("DR")
+	s, mv := drLogin(t, urls[0])
+	_, err := w.Control().ExpireSessions("DR", "")
+	require.NoError(t, err)
+	require.NoError(t, w.Control().MoveMaster("DR", "dr-02"))
+	mark := lastSeq(w)
+
+	_, _, err = s.GetPool(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, urls[1], s.Endpoint())
+	assert.Equal(t, 1, calls(w, mark, "dr-01", "pool.get_all_records", xapi.CodeSessionInvalid))
+	assert.Equal(t, 1, calls(w, mark, "dr-01", "session.login_with_password", xapi.CodeHostIsSlave))
+	assert.Equal(t, 1, calls(w, mark, "dr-02", "session.login_with_password", "Success"))
+	require.Len(t, mv.list(), 1)
 }

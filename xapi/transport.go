@@ -212,7 +212,7 @@ func (c *Client) call(ctx context.Context, timeout time.Duration, method string,
 	req.Header.Set("User-Agent", "lifeboat-xapi/1")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host, unwrapURLError(err))
+		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host, notTLS(unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
@@ -243,6 +243,24 @@ func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Err
+	}
+	return err
+}
+
+// notTLSError is net/http's answer when an https:// endpoint answers in
+// plain HTTP. net/http turns the TLS record error into a bare string; the
+// record error is given back so errors.As (and Classify) see a TLS problem.
+type notTLSError struct{ err error }
+
+func (e notTLSError) Error() string { return e.err.Error() }
+
+func (e notTLSError) Unwrap() []error {
+	return []error{e.err, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}}
+}
+
+func notTLS(err error) error {
+	if strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		return notTLSError{err}
 	}
 	return err
 }

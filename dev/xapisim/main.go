@@ -34,7 +34,9 @@ func run(args []string) error {
 	control := fs.String("control", "", "control API address (default: the scenario's; '-' disables it)")
 	journal := fs.String("journal", "", "append every call as a JSON line to this file")
 	seed := fs.Int64("seed", 0, "seed for generated UUIDs, refs and fault dice (0 = the scenario's)")
-	free := fs.Bool("free-ports", false, "listen on free loopback ports instead of the scenario's addresses")
+	free := fs.Bool("free-ports", false, "give every host its own loopback address (127.0.0.1, .2, ...) on one free port, instead of the scenario's addresses")
+	useTLS := fs.Bool("tls", false, "also serve HTTPS on each host, with certificates of a generated CA (see -ca-file)")
+	caFile := fs.String("ca-file", "", "with -tls, write the CA certificate (PEM) here (default: a temporary file, printed)")
 	dump := fs.Bool("dump", false, "print the (generated) scenario as YAML and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -75,13 +77,23 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	w, err := sim.Start(ctx, sc, sim.Options{Speed: *speed, FreePorts: *free, ControlAddr: *control, JournalPath: *journal, Seed: *seed})
+	if *caFile != "" && !*useTLS {
+		return errors.New("-ca-file needs -tls")
+	}
+	w, err := sim.Start(ctx, sc, sim.Options{Speed: *speed, FreePorts: *free, TLS: *useTLS, CAFile: *caFile,
+		ControlAddr: *control, JournalPath: *journal, Seed: *seed})
 	if err != nil {
 		return err
 	}
 	defer w.Close()
 	for _, p := range w.Pools() {
 		fmt.Printf("pool %-12s %s\n", p, w.PoolURL(p))
+		if u := w.PoolTLSURL(p); u != "" {
+			fmt.Printf("pool %-12s %s\n", p, u)
+		}
+	}
+	if f := w.CAFile(); f != "" {
+		fmt.Printf("ca-file      %s\n", f)
 	}
 	if u := w.ControlURL(); u != "" {
 		fmt.Printf("control      %s\n", u)

@@ -119,9 +119,6 @@ func (w *World) buildPool(seed int64, site *Site, ps PoolSpec) (*Pool, error) {
 		if h.memory == 0 {
 			h.memory = 256 << 30
 		}
-		if h.addr == "" {
-			h.addr = "127.0.0.1:0"
-		}
 		cpus := hs.CPUs
 		if cpus == 0 {
 			cpus = 32

@@ -75,7 +75,7 @@ func (ct *Control) SiteUp(name string, keepPowerState bool) error {
 			}
 		}
 		for _, h := range p.hosts {
-			if err := h.listen(false); err != nil {
+			if err := h.relisten(); err != nil {
 				return err
 			}
 		}
@@ -239,6 +239,7 @@ type PoolState struct {
 	UUID       string      `json:"uuid"`
 	Site       string      `json:"site"`
 	URL        string      `json:"url"`
+	TLSURL     string      `json:"tls_url,omitempty"` // with Options.TLS
 	Master     string      `json:"master"`
 	Hosts      []HostState `json:"hosts"`
 	Generation int64       `json:"generation"`
@@ -252,8 +253,10 @@ type PoolState struct {
 
 // HostState is a host in the dump.
 type HostState struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	TLSURL  string `json:"tls_url,omitempty"`
+	Address string `json:"address"` // host.address
 }
 
 // VMState is a VM in the dump.
@@ -330,9 +333,9 @@ func (ct *Control) State() State {
 		st.Sites = append(st.Sites, SiteState{Name: s.Name, Up: s.Up})
 	}
 	for _, p := range w.pools {
-		ps := PoolState{Name: p.Name, UUID: p.uuid, Site: p.Site.Name, URL: p.master.URL(), Master: p.master.Name, Generation: p.db.gen, Sessions: len(p.sessions)}
+		ps := PoolState{Name: p.Name, UUID: p.uuid, Site: p.Site.Name, URL: p.master.URL(), TLSURL: p.master.TLSURL(), Master: p.master.Name, Generation: p.db.gen, Sessions: len(p.sessions)}
 		for _, h := range p.hosts {
-			ps.Hosts = append(ps.Hosts, HostState{Name: h.Name, URL: h.URL()})
+			ps.Hosts = append(ps.Hosts, HostState{Name: h.Name, URL: h.URL(), TLSURL: h.TLSURL(), Address: h.Address()})
 		}
 		for _, vm := range p.db.All("VM") {
 			if vm.B("is_control_domain") || vm.B("is_a_template") || vm.B("is_a_snapshot") {

@@ -65,13 +65,64 @@ func (s subscription) classList(db *DB) []string {
 
 func formatToken(gen int64) string { return fmt.Sprintf("%020d,%020d", gen, 0) }
 
+// parseToken reads a token as xapi's Token.of_string: "" is the start, otherwise exactly
+// two integers separated by a comma (the database and the message generations).
 func parseToken(t string) (int64, bool) {
 	if t == "" {
 		return 0, true
 	}
-	first, _, _ := strings.Cut(t, ",")
-	n, err := strconv.ParseInt(strings.TrimSpace(first), 10, 64)
-	return n, err == nil
+	first, second, ok := strings.Cut(t, ",")
+	if !ok || strings.Contains(second, ",") {
+		return 0, false
+	}
+	n, ok := ocamlInt64(first)
+	if _, ok2 := ocamlInt64(second); !ok || !ok2 {
+		return 0, false
+	}
+	return n, true
+}
+
+// ocamlInt64 is OCaml's Int64.of_string: an optional sign, decimal or 0x/0o/0b/0u
+// digits, '_' allowed between them; no spaces.
+func ocamlInt64(s string) (int64, bool) {
+	neg := false
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	base := 10
+	if len(s) > 1 && s[0] == '0' {
+		switch s[1] {
+		case 'x', 'X':
+			base = 16
+		case 'o', 'O':
+			base = 8
+		case 'b', 'B':
+			base = 2
+		case 'u', 'U':
+		default:
+			base = 0
+		}
+		if base != 0 {
+			s = s[2:]
+		} else {
+			base = 10
+		}
+	}
+	if s == "" || s[0] == '_' {
+		return 0, false
+	}
+	u, err := strconv.ParseUint(strings.ReplaceAll(s, "_", ""), base, 64)
+	if err != nil {
+		return 0, false
+	}
+	if base == 10 && (u > 1<<63 || u == 1<<63 && !neg) {
+		return 0, false
+	}
+	n := int64(u) // hexadecimal and the like wrap, as in OCaml
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 type pendingEvent struct {
@@ -127,7 +178,7 @@ func init() {
 		for {
 			evs := collectEvents(db, sub, since)
 			if len(evs) > 0 || !time.Now().Before(deadline) {
-				return eventBatch(db, sub, evs, max(since, db.gen))
+				return eventBatch(db, evs, max(since, db.gen))
 			}
 			ch := db.notify
 			c.unlocked(func() {
@@ -156,13 +207,12 @@ func init() {
 	})
 }
 
-func eventBatch(db *DB, sub subscription, evs []pendingEvent, gen int64) Struct {
+func eventBatch(db *DB, evs []pendingEvent, gen int64) Struct {
 	list := make([]any, 0, len(evs))
-	ts := strconv.FormatFloat(float64(time.Now().UnixNano())/1e9, 'f', 6, 64)
 	for _, e := range evs {
 		ev := Struct{
 			{Name: "id", Value: strconv.FormatInt(e.gen, 10)},
-			{Name: "timestamp", Value: ts},
+			{Name: "timestamp", Value: "0.0"}, // xapi's from_inner always sends "0.0"
 			{Name: "class", Value: strings.ToLower(e.class)},
 			{Name: "operation", Value: e.op},
 			{Name: "ref", Value: e.ref},
@@ -172,9 +222,24 @@ func eventBatch(db *DB, sub subscription, evs []pendingEvent, gen int64) Struct 
 		}
 		list = append(list, ev)
 	}
+	// Every table of the database, subscribed or not, as Int32 counts; xapi folds its
+	// table set (in name order) onto a list, so they come in reverse name order.
 	counts := Struct{}
-	for _, class := range sub.classList(db) {
-		counts = append(counts, Member{Name: strings.ToLower(class), Value: int64(len(db.objs[class]))})
+	for i := len(dbTables) - 1; i >= 0; i-- {
+		class := dbTables[i]
+		counts = append(counts, Member{Name: strings.ToLower(class), Value: int32(len(db.objs[class]))})
 	}
 	return Struct{{Name: "events", Value: list}, {Name: "valid_ref_counts", Value: counts}, {Name: "token", Value: formatToken(gen)}}
 }
+
+// dbTables are the classes stored in the database (all but event), in byte order.
+var dbTables = func() []string {
+	var out []string
+	for name := range schema {
+		if name != "event" {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}()

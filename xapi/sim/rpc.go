@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -200,11 +201,12 @@ var optionalTrailing = map[string]int{
 	"SR.create":                   1,
 }
 
-// ServeHTTP answers XML-RPC on POST / (any path, as xapi ignores it for XML-RPC).
+// ServeHTTP answers JSON-RPC on POST /jsonrpc and XML-RPC on any other path (xapi serves
+// it on / and /RPC2).
 func (h *Host) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w := h.pool.w
 	if r.Method != http.MethodPost {
-		http.Error(rw, "xapisim: POST XML-RPC to /", http.StatusMethodNotAllowed)
+		http.Error(rw, "xapisim: POST XML-RPC to / or JSON-RPC to /jsonrpc", http.StatusMethodNotAllowed)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
@@ -217,8 +219,19 @@ func (h *Host) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		dropConnection(rw)
 		return
 	}
-	mc, err := parseCall(body)
+	isJSON := r.URL.Path == "/jsonrpc"
+	var mc *methodCall
+	var jc *jsonCall
+	if isJSON {
+		jc, err = parseJSONCall(body)
+		if jc != nil {
+			mc = jc.call
+		}
+	} else {
+		mc, err = parseCall(body)
+	}
 	if err != nil {
+		// xapi's HTTP server answers any request it cannot parse with a 500 and HTML.
 		rw.Header().Set("Content-Type", "text/html")
 		rw.WriteHeader(http.StatusInternalServerError)
 		_, _ = rw.Write(malformedHTML(err))
@@ -232,9 +245,24 @@ func (h *Host) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	res := w.dispatch(r.Context(), h, mc)
-	rw.Header().Set("Content-Type", "text/xml")
-	_, _ = rw.Write(res)
+	v, f := w.dispatch(r.Context(), h, mc)
+	rw.Header().Set("Access-Control-Allow-Origin", "*")
+	rw.Header().Set("Access-Control-Allow-Headers", "X-Requested-With")
+	switch {
+	case isJSON:
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write(encodeJSONResponse(jc, v, f))
+	case mc.Method == "system.listMethods":
+		// xapi answers it with the bare array, outside the Status envelope.
+		rw.Header().Set("Content-Type", "text/xml")
+		_, _ = rw.Write(encodeBare(v))
+	case f != nil:
+		rw.Header().Set("Content-Type", "text/xml")
+		_, _ = rw.Write(encodeFailure(f))
+	default:
+		rw.Header().Set("Content-Type", "text/xml")
+		_, _ = rw.Write(encodeSuccess(v))
+	}
 }
 
 func dropConnection(rw http.ResponseWriter) {
@@ -247,8 +275,8 @@ func dropConnection(rw http.ResponseWriter) {
 	panic(http.ErrAbortHandler)
 }
 
-// dispatch runs one call and returns the encoded response.
-func (w *World) dispatch(ctx context.Context, h *Host, mc *methodCall) []byte {
+// dispatch runs one call and journals it.
+func (w *World) dispatch(ctx context.Context, h *Host, mc *methodCall) (any, *Failure) {
 	start := time.Now()
 	entry := JournalEntry{Time: start, Pool: h.pool.Name, Host: h.Name, Method: mc.Method, Params: redact(mc.Method, mc.Params)}
 	v, f := w.invoke(ctx, h, mc, &entry)
@@ -257,15 +285,18 @@ func (w *World) dispatch(ctx context.Context, h *Host, mc *methodCall) []byte {
 		entry.Result = f.Code
 		entry.Error = f.Description()
 		w.journal.add(entry)
-		return encodeFailure(f)
+		return nil, f
 	}
 	entry.Result = "Success"
 	if !entry.journaled {
 		w.journal.add(entry)
 	}
-	return encodeSuccess(v)
+	return v, nil
 }
 
+// invoke checks a call in xapi's order (its generated Server.dispatch_call): the method
+// name, the parameter count, then the session (SESSION_INVALID for an unknown one, and
+// only then HOST_IS_SLAVE on a pool member), then RBAC.
 func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *JournalEntry) (any, *Failure) {
 	pool := h.pool
 	if sem := pool.sem; sem != nil {
@@ -278,19 +309,34 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if pool.master != h {
-		return nil, failure("HOST_IS_SLAVE", pool.master.Address())
-	}
 	name := mc.Method
 	async := strings.HasPrefix(name, "Async.")
 	name = strings.TrimPrefix(name, "Async.")
+	if name == "system.listMethods" {
+		return listedMethods, nil
+	}
 	cls, msg, ok := lookupMessage(name)
 	var impl handler
 	if ok {
 		impl = findHandler(cls, msg)
 	}
-	if !ok || impl == nil || (async && cls.Name == "session") {
+	if async && ok && cls.Name == "session" {
 		return nil, failure("MESSAGE_METHOD_UNKNOWN", mc.Method)
+	}
+	if !ok || impl == nil {
+		// xapi hands a call it does not know, if it has parameters, to its extensions
+		// (as host.call_extension): the session and that permission are checked first.
+		if len(mc.Params) > 0 {
+			ref, _ := mc.Params[0].(string)
+			s, f := w.checkSession(h, ref)
+			if f != nil {
+				return nil, f
+			}
+			if !schema["host"].Messages["call_extension"].Roles[s.Role] {
+				return nil, failure("RBAC_PERMISSION_DENIED", "host.call_extension", "No permission in user session")
+			}
+		}
+		return nil, failure("MESSAGE_METHOD_UNKNOWN", name)
 	}
 	canonical := cls.Name + "." + msg.Name
 	entry.Method = canonical
@@ -300,17 +346,23 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 	want := len(msg.Params)
 	min := want - optionalTrailing[canonical]
 	if len(mc.Params) < min || len(mc.Params) > want {
-		return nil, failure("MESSAGE_PARAMETER_COUNT_MISMATCH", mc.Method, strconv.Itoa(want), strconv.Itoa(len(mc.Params)))
+		// Counted as xapi counts them: without the session, and without defaulted parameters.
+		sess := 0
+		if len(msg.Names) > 0 && msg.Names[0] == "session_id" {
+			sess = 1
+		}
+		return nil, failure("MESSAGE_PARAMETER_COUNT_MISMATCH", name, strconv.Itoa(min-sess), strconv.Itoa(len(mc.Params)-sess))
 	}
 	c := &call{w: w, pool: pool, host: h, cls: cls, msg: msg, method: canonical, params: mc.Params, ctx: ctx, db: pool.db}
-	if canonical != "session.login_with_password" {
+	if canonical == "session.login_with_password" {
+		if pool.master != h {
+			return nil, failure("HOST_IS_SLAVE", pool.master.Address())
+		}
+	} else {
 		ref, _ := mc.Params[0].(string)
-		s := pool.sessions[ref]
-		if s == nil || s.expired(w) {
-			if s != nil {
-				pool.dropSession(s)
-			}
-			return nil, failure("SESSION_INVALID", ref)
+		s, f := w.checkSession(h, ref)
+		if f != nil {
+			return nil, f
 		}
 		c.sess = s
 		entry.Session = s.kind()
@@ -340,6 +392,45 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 	}
 	return run(c, impl)
 }
+
+// checkSession is xapi's Session_check.check: a session the pool does not know (or that
+// expired) is SESSION_INVALID on any host; a pool member answers a known one with
+// HOST_IS_SLAVE and the master's host.address.
+func (w *World) checkSession(h *Host, ref string) (*Session, *Failure) {
+	pool := h.pool
+	s := pool.sessions[ref]
+	if s == nil || s.expired(w) {
+		if s != nil {
+			pool.dropSession(s)
+		}
+		return nil, failure("SESSION_INVALID", ref)
+	}
+	if pool.master != h {
+		return nil, failure("HOST_IS_SLAVE", pool.db.Get("host", pool.master.ref).S("address"))
+	}
+	return s, nil
+}
+
+// listedMethods is system.listMethods' answer: every message of the datamodel's classes
+// (the served ones) by wire name, without Async variants.
+var listedMethods = func() []string {
+	var raw []struct {
+		Name     string `json:"name"`
+		Messages []struct {
+			N string `json:"n"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(schemaJSON, &raw); err != nil {
+		panic(err)
+	}
+	var out []string
+	for _, c := range raw {
+		for _, m := range c.Messages {
+			out = append(out, c.Name+"."+m.N)
+		}
+	}
+	return out
+}()
 
 // permissionName is xapi's RBAC permission for a message (class lower-cased).
 func permissionName(method string) string {

@@ -342,6 +342,11 @@ func encodeValue(b *bytes.Buffer, v any) {
 		b.WriteString(strconv.FormatInt(x, 10))
 	case int:
 		b.WriteString(strconv.Itoa(x))
+	case int32:
+		// ocaml-rpc's Int32, which alone is typed (event.from's valid_ref_counts).
+		b.WriteString("<i4>")
+		b.WriteString(strconv.FormatInt(int64(x), 10))
+		b.WriteString("</i4>")
 	case bool:
 		if x {
 			b.WriteString("<boolean>1</boolean>")
@@ -444,6 +449,16 @@ func encodeSuccess(v any) []byte {
 	b.WriteString("<value><struct><member><name>Status</name><value>Success</value></member><member><name>Value</name>")
 	encodeValue(&b, v)
 	b.WriteString("</member></struct></value>")
+	b.WriteString(responseTail)
+	return b.Bytes()
+}
+
+// encodeBare renders a value as the whole response, without the Status envelope (how
+// xapi answers system.listMethods).
+func encodeBare(v any) []byte {
+	var b bytes.Buffer
+	b.WriteString(responseHead)
+	encodeValue(&b, v)
 	b.WriteString(responseTail)
 	return b.Bytes()
 }

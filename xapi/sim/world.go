@@ -22,8 +22,17 @@ type Options struct {
 	// Speed scales every simulated duration: 0 = instant (unit tests; start_delay is not
 	// slept), 1 = real time, 0.01 = 100 times faster.
 	Speed float64
-	// FreePorts makes every listener bind 127.0.0.1:0 instead of the scenario's addresses.
+	// FreePorts ignores the scenario's host addresses: every host gets its own loopback
+	// address (127.0.0.1, 127.0.0.2, ...) on one free port shared by all, as a real pool's
+	// hosts share port 80 (see listen.go). Hosts without an address get the same.
 	FreePorts bool
+	// TLS also serves HTTPS on each host's address, with certificates signed by a CA the
+	// world generates (CAFile, CAPEM): on a second shared free port with FreePorts, else on
+	// the HTTP port + 363 (as 80 and 443).
+	TLS bool
+	// CAFile is where the CA certificate (PEM) is written with TLS ("" = a file in a
+	// temporary directory removed at Close; World.CAFile says where).
+	CAFile string
 	// ControlAddr overrides the scenario's control API address ("" = scenario's, or a free
 	// port with FreePorts; "-" = no control listener).
 	ControlAddr string
@@ -52,6 +61,7 @@ type World struct {
 	control *Control
 	ctlSrv  *http.Server
 	ctlURL  string
+	ca      *authority // with Options.TLS
 	tasks   sync.WaitGroup
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -102,19 +112,38 @@ type Host struct {
 	Name     string
 	ref      string
 	dom0     string
-	addr     string // configured address ("127.0.0.1:0" with FreePorts until bound)
-	bound    string // actual listening address
+	addr     string // configured address ("" = one given by listen.go)
+	bound    string // actual HTTP listening address (ip:port)
+	tlsBound string // actual HTTPS listening address ("" without TLS)
 	memory   int64
 	vmOps    slots // xenopsd's worker pool: VM operations running on this host
-	listener net.Listener
-	srv      *http.Server
+	srvs     []*http.Server
 }
 
-// Address is the host's address as clients dial it (host.address, HOST_IS_SLAVE).
-func (h *Host) Address() string { return h.bound }
+// Address is the host's address as xapi reports it (host.address, HOST_IS_SLAVE): the bare
+// IP, as in a real pool whose hosts all listen on one port. A scenario that gives a pool's
+// hosts different ports on one IP gets ip:port instead, or clients could not find them.
+func (h *Host) Address() string {
+	ip, port, _ := net.SplitHostPort(h.bound)
+	for _, o := range h.pool.hosts {
+		oip, oport, _ := net.SplitHostPort(o.bound)
+		if o != h && (oport != port || oip == ip) {
+			return h.bound
+		}
+	}
+	return ip
+}
 
-// URL is the host's XML-RPC endpoint.
+// URL is the host's XML-RPC endpoint over HTTP.
 func (h *Host) URL() string { return "http://" + h.bound + "/" }
+
+// TLSURL is the host's XML-RPC endpoint over HTTPS ("" without TLS).
+func (h *Host) TLSURL() string {
+	if h.tlsBound == "" {
+		return ""
+	}
+	return "https://" + h.tlsBound + "/"
+}
 
 // User is a local account of a pool.
 type User struct {
@@ -174,18 +203,20 @@ func Start(ctx context.Context, sc *Scenario, opts Options) (*World, error) {
 		w.Close()
 		return nil, fmt.Errorf("build world from scenario %q: %w", sc.Name, err)
 	}
-	for _, p := range w.pools {
-		for _, h := range p.hosts {
-			if err := h.listen(opts.FreePorts); err != nil {
-				w.Close()
-				return nil, err
-			}
+	if opts.TLS {
+		if w.ca, err = newAuthority(opts.CAFile); err != nil {
+			w.Close()
+			return nil, err
 		}
+	}
+	if err := w.listenAll(); err != nil {
+		w.Close()
+		return nil, err
 	}
 	w.mu.Lock()
 	for _, p := range w.pools {
 		for _, h := range p.hosts {
-			p.db.Set("host", h.ref, "address", h.bound)
+			p.db.Set("host", h.ref, "address", h.Address())
 		}
 	}
 	// The mirrors were established long ago: the DR copies start identical.
@@ -208,32 +239,6 @@ func Start(ctx context.Context, sc *Scenario, opts Options) (*World, error) {
 	return w, nil
 }
 
-func (h *Host) listen(free bool) error {
-	addr := h.addr
-	if h.bound != "" {
-		addr = h.bound
-	} else if free {
-		addr = "127.0.0.1:0"
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("host %s of pool %s: listen on %s: %w", h.Name, h.pool.Name, addr, err)
-	}
-	h.listener = l
-	h.bound = l.Addr().String()
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	h.srv = srv
-	go func() { _ = srv.Serve(l) }()
-	return nil
-}
-
-func (h *Host) stop() {
-	if h.srv != nil {
-		_ = h.srv.Close()
-		h.srv = nil
-	}
-}
-
 // Close stops every listener and waits for running tasks.
 func (w *World) Close() error {
 	w.mu.Lock()
@@ -253,6 +258,7 @@ func (w *World) Close() error {
 	}
 	w.mu.Unlock()
 	w.tasks.Wait()
+	w.ca.close()
 	return w.journal.close()
 }
 
@@ -271,32 +277,39 @@ func (w *World) pool(name string) *Pool {
 	return nil
 }
 
-// PoolURL is the XML-RPC URL of a pool's current master (by pool or site name).
-func (w *World) PoolURL(name string) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	p := w.pool(name)
-	if p == nil {
-		return ""
-	}
-	return p.master.URL()
-}
+// PoolURL is the XML-RPC URL over HTTP of a pool's current master (by pool or site name).
+func (w *World) PoolURL(name string) string { return first(w.hostURLs(name, (*Host).URL)) }
 
-// HostURLs lists the URLs of every host of a pool, master first.
-func (w *World) HostURLs(name string) []string {
+// PoolTLSURL is PoolURL over HTTPS ("" without Options.TLS).
+func (w *World) PoolTLSURL(name string) string { return first(w.hostURLs(name, (*Host).TLSURL)) }
+
+// HostURLs lists the HTTP URLs of every host of a pool, master first.
+func (w *World) HostURLs(name string) []string { return w.hostURLs(name, (*Host).URL) }
+
+// HostTLSURLs lists the HTTPS URLs of every host of a pool, master first.
+func (w *World) HostTLSURLs(name string) []string { return w.hostURLs(name, (*Host).TLSURL) }
+
+func (w *World) hostURLs(name string, url func(*Host) string) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	p := w.pool(name)
 	if p == nil {
 		return nil
 	}
-	out := []string{p.master.URL()}
+	out := []string{url(p.master)}
 	for _, h := range p.hosts {
 		if h != p.master {
-			out = append(out, h.URL())
+			out = append(out, url(h))
 		}
 	}
 	return out
+}
+
+func first(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0]
 }
 
 // Pools lists the pool names.
