@@ -159,7 +159,7 @@ func (n *Notifier) Notify(ctx context.Context, ev *Event) (*Result, error) {
 	}
 	msg := n.message(ev)
 	log := n.log.With(zap.String("workflow_id", ev.WorkflowID), zap.String("run_id", ev.RunID),
-		zap.String("plan", ev.Plan), zap.String("mode", ev.Mode), zap.String("event", ev.Event))
+		zap.String("plan", ev.Plan), zap.String("mode", ev.Mode), zap.String("step", "Notify"), zap.String("event", ev.Event))
 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
