@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -178,5 +177,4 @@ func TestNoWebhookSendsNothing(t *testing.T) {
 	res, err := n.Notify(context.Background(), gateEvent)
 	require.NoError(t, err)
 	assert.Equal(t, &Result{}, res)
-	assert.False(t, strings.Contains(gateEvent.Summary, "token"))
 }

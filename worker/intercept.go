@@ -75,9 +75,8 @@ func newRunInterceptor(m *metrics.Registry) *runInterceptor { return &runInterce
 // workflowRun is one workflow execution's tags and, for a runbook, its
 // phase (read from the LifeboatPhase search attribute it upserts).
 type workflowRun struct {
-	tags  runTags
-	step  string
-	phase string
+	tags runTags
+	step string
 }
 
 func (i *runInterceptor) InterceptWorkflow(_ workflow.Context, next interceptor.WorkflowInboundInterceptor) interceptor.WorkflowInboundInterceptor {

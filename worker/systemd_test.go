@@ -55,9 +55,9 @@ func TestSystemdUnit(t *testing.T) {
 	assert.Equal(t, "/etc/lifeboat/worker.yaml", opts.configPath)
 	assert.Equal(t, "json", opts.logFormat, "journald and collectors read JSON")
 
-	stopSec, err := time.ParseDuration(u["Service.TimeoutStopSec"])
+	stopWait, err := time.ParseDuration(u["Service.TimeoutStopSec"])
 	require.NoError(t, err)
-	assert.Greater(t, stopSec, opts.stopTimeout, "systemd must wait longer than the worker lets activities finish")
+	assert.Greater(t, stopWait, opts.stopTimeout, "systemd must wait longer than the worker lets activities finish")
 	assert.Equal(t, strconv.Itoa(exitBadConfig), u["Service.RestartPreventExitStatus"], "a bad configuration is not fixed by restarting")
 	assert.Equal(t, "on-failure", u["Service.Restart"])
 	assert.NotContains(t, strings.ToLower(u["Service.ExecStart"]+u["Service.Environment"]), "password", "no secret in the unit")
@@ -72,4 +72,3 @@ func TestDeployDocShowsTheUnit(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(doc), "```ini\n"+string(unit)+"```\n", "docs/deploy.md's unit differs from dev/systemd/lifeboat-worker.service")
 }
-
