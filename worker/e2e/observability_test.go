@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,7 +24,12 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -176,6 +182,35 @@ notify:
 
 	proc.stop()
 	checkRunLogLines(t, proc.logPath, r.id)
+	replayRun(t, r)
+}
+
+// replayRun replays the run's history on the current workflows: the
+// notifications, behind their version marker, and the run's header replay
+// as they ran (the recorded histories in workflows/testdata predate them).
+func replayRun(t *testing.T, r *run) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	it := srv.client.GetWorkflowHistory(ctx, r.id, r.runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	h := &historypb.History{}
+	notifies := 0
+	for it.HasNext() {
+		ev, err := it.Next()
+		require.NoError(t, err)
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "Notify" {
+			notifies++
+			assert.Contains(t, a.GetHeader().GetFields(), "lifeboat-run", "the run's plan and mode travel in a header")
+		}
+		h.Events = append(h.Events, ev)
+	}
+	assert.Equal(t, 3, notifies, "two gates and the end")
+	rep := worker.NewWorkflowReplayer()
+	workflows.Register(rep)
+	// Child workflow IDs derive from the run's, which the replay must know.
+	require.NoError(t, rep.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: r.id, RunID: r.runID},
+	}), "the run replays on the current workflows")
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
