@@ -172,6 +172,9 @@ notify:
 	for _, name := range names {
 		assert.True(t, exported[name], "the dashboard queries %s, which the worker does not export", name)
 	}
+	// /healthz reads the pollers' answers from these SDK metrics: a
+	// renamed one would leave every worker unhealthy after 150 s.
+	assert.True(t, exported["temporal_workflow_task_queue_poll_succeed_total"], "the SDK's poll metric that /healthz watches")
 	for _, want := range []string{
 		`lifeboat_runs_total{mode="failover",outcome="succeeded"}`,
 		`lifeboat_vms_recovered_total{mode="failover",site="dr"}`,
