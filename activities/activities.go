@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
 // SiteConfig is how the worker reaches one site's pool master. The password
@@ -28,6 +30,9 @@ type SiteConfig struct {
 	// master when URL stops answering as one (besides those it reads from
 	// the pool after logging in).
 	Hosts []string
+	// Observer, when set, is told of every XAPI call to the site (the
+	// worker's metrics).
+	Observer xapi.CallObserver
 }
 
 // Secrets resolves "${secret:NAME}" references in plan device_config values.

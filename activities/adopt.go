@@ -122,11 +122,11 @@ func (a *Activities) markRecovered(ctx context.Context, c *conn, o owner, u Unit
 			if !isTransient(ctx, err) {
 				// The copy is recovered all the same; only a re-run will not
 				// recognise it (its precheck says the copy is not this plan's).
-				a.log.Warn("cannot mark a recovered VM", zap.String("site", c.site), zap.String("uuid", vm.uuid), zap.Error(err))
+				a.logger(ctx).Warn("cannot mark a recovered VM", zap.String("site", c.site), zap.String("uuid", vm.uuid), zap.Error(err))
 			}
 			return fmt.Errorf("marking VM %s as recovered by plan %s: %w", q(vm.name, vm.uuid), o.plan, err)
 		}
-		a.log.Info("marked", zap.String("site", c.site), zap.String("uuid", vm.uuid), zap.String("plan", o.plan), zap.String("unit", u.UUID))
+		a.logger(ctx).Info("marked", zap.String("site", c.site), zap.String("uuid", vm.uuid), zap.String("plan", o.plan), zap.String("unit", u.UUID))
 	}
 	return nil
 }

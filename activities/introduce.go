@@ -218,7 +218,7 @@ func (a *Activities) destroyFailedDRTasks(ctx context.Context, c *conn, whitelis
 	defer cancel()
 	now, err := readSRState(cctx, c.s)
 	if err != nil {
-		a.log.Warn("cannot look for the DR task of a failed introduction", zap.String("site", c.site), zap.Error(err))
+		a.logger(ctx).Warn("cannot look for the DR task of a failed introduction", zap.String("site", c.site), zap.Error(err))
 		return
 	}
 	ours := map[xapi.Ref]bool{}
@@ -245,7 +245,7 @@ func (a *Activities) destroyFailedDRTasks(ctx context.Context, c *conn, whitelis
 			continue
 		}
 		if err := c.s.DestroyDRTask(cctx, ref); err != nil && !gone(err) {
-			a.log.Warn("cannot destroy the DR task of a failed introduction", zap.String("site", c.site), zap.String("dr_task", task.UUID), zap.Error(err))
+			a.logger(ctx).Warn("cannot destroy the DR task of a failed introduction", zap.String("site", c.site), zap.String("dr_task", task.UUID), zap.Error(err))
 		}
 	}
 }
@@ -259,7 +259,7 @@ func (a *Activities) awaitStaleTask(ctx context.Context, c *conn, task xapi.Ref)
 	}
 	found = true
 	if !rec.Done() {
-		a.log.Info("waiting for the task of an earlier attempt", zap.String("site", c.site), zap.String("task", string(task)))
+		a.logger(ctx).Info("waiting for the task of an earlier attempt", zap.String("site", c.site), zap.String("task", string(task)))
 		result, err = c.s.WaitTask(ctx, task)
 	} else if rec.Status == xapi.TaskSuccess {
 		result = rec.Result

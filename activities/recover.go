@@ -58,7 +58,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		}
 		if prev.Task != "" {
 			if _, found, err := a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task)); found {
-				a.log.Info("an earlier attempt's recover task finished", zap.String("site", c.site), zap.String("unit", prev.Unit), zap.Error(err))
+				a.logger(ctx).Info("an earlier attempt's recover task finished", zap.String("site", c.site), zap.String("unit", prev.Unit), zap.Error(err))
 			}
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -211,7 +211,7 @@ func (a *Activities) recoverUnit(ctx context.Context, c *conn, e *foreignDB, o o
 		}
 		return failedUnit(u, sentence(label+" could not be recovered at site "+c.site, reason(err), "fix the cause, then re-run")), vms, nil
 	}
-	a.log.Info("recovered", zap.String("site", c.site), zap.String("kind", u.Kind), zap.String("uuid", u.UUID), zap.String("name", u.Name))
+	a.logger(ctx).Info("recovered", zap.String("site", c.site), zap.String("kind", u.Kind), zap.String("uuid", u.UUID), zap.String("name", u.Name))
 	return RecoveredUnit{UUID: u.UUID, Kind: u.Kind, VMUUIDs: uuidsOf(vms), RecoveredAt: time.Now().UTC()}, vms, nil
 }
 

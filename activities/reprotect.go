@@ -104,7 +104,7 @@ func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput
 				continue // never introduced, or forgotten already
 			}
 			if t, ok := state.tasks[sr.rec.IntroducedBy]; ok && !slices.Contains(uuids, t.UUID) {
-				a.log.Info("destroying a DR task Introduce did not report", zap.String("site", c.site), zap.String("dr_task", t.UUID), zap.String("sr", uuid))
+				a.logger(ctx).Info("destroying a DR task Introduce did not report", zap.String("site", c.site), zap.String("dr_task", t.UUID), zap.String("sr", uuid))
 				uuids = append(uuids, t.UUID)
 			}
 		}

@@ -267,7 +267,7 @@ func (a *Activities) logoutForeign(ctx context.Context, c *conn, fs *xapi.Foreig
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.lim.cleanupTimeout)
 	defer cancel()
 	if err := fs.Logout(lctx); err != nil {
-		a.log.Warn("cannot log out of a metadata database", zap.String("site", c.site), zap.String("vdi", string(fs.VDI())), zap.Error(err))
+		a.logger(ctx).Warn("cannot log out of a metadata database", zap.String("site", c.site), zap.String("vdi", string(fs.VDI())), zap.Error(err))
 	}
 }
 

@@ -53,6 +53,9 @@ func newSite(name string, cfg SiteConfig, log *zap.Logger) (*site, error) {
 	if cfg.Timeout > 0 {
 		opts = append(opts, xapi.WithCallTimeout(cfg.Timeout))
 	}
+	if cfg.Observer != nil {
+		opts = append(opts, xapi.WithCallObserver(cfg.Observer))
+	}
 	c, err := xapi.NewClient(cfg.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("site %s: %w", name, err)

@@ -67,6 +67,20 @@ func (l sdkLogger) WithCallerSkip(n int) log.Logger {
 // kept out of workflow data and log calls by construction.
 var secretKeys = []string{"password", "passwd", "secret", "token", "authorization", "apikey", "api_key", "chap"}
 
+// sdkKeys renames the SDK's own keys to the house's snake_case, so that a
+// run's lines are found by the same workflow_id and run_id whether the SDK
+// or lifeboat logged them.
+var sdkKeys = map[string]string{
+	"WorkflowID":   "workflow_id",
+	"RunID":        "run_id",
+	"WorkflowType": "workflow_type",
+	"ActivityID":   "activity_id",
+	"ActivityType": "activity_type",
+	"Namespace":    "namespace",
+	"TaskQueue":    "task_queue",
+	"Attempt":      "attempt",
+}
+
 // fields turns the SDK's key/value pairs into zap fields, redacting values
 // whose key names a secret.
 func fields(kv []any) []zap.Field {
@@ -79,6 +93,9 @@ func fields(kv []any) []zap.Field {
 		if i+1 >= len(kv) {
 			fs = append(fs, zap.Any("!BADKEY", key))
 			break
+		}
+		if k, ok := sdkKeys[key]; ok {
+			key = k
 		}
 		if isSecretKey(key) {
 			fs = append(fs, zap.String(key, "[redacted]"))

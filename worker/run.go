@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/notify"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/searchattr"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -118,7 +120,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		}
 		return exitBadConfig
 	}
-	if err := serve(ctx, cfg, opts, logger, sites, secrets); err != nil {
+	webhooks, err := cfg.ResolveWebhooks(lookupEnv)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			logger.Error(line)
+		}
+		return exitBadConfig
+	}
+	if err := serve(ctx, cfg, opts, logger, sites, secrets, webhooks); err != nil {
 		logger.Error(err.Error())
 		return exitFailure
 	}
@@ -127,10 +136,33 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 
 // serve connects to Temporal and runs the worker until ctx is done.
 func serve(ctx context.Context, cfg *config.Config, opts options, logger *zap.Logger,
-	sites map[string]activities.SiteConfig, secrets activities.Secrets) error {
+	sites map[string]activities.SiteConfig, secrets activities.Secrets, webhooks []notify.Webhook) error {
 	tlsConf, err := cfg.Temporal.TLS.Config()
 	if err != nil {
 		return err
+	}
+	reg := newMetrics()
+	if cfg.Metrics.Listen != "" {
+		srv, err := reg.Listen(cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("%w; free the port or change metrics.listen in %s", err, opts.configPath)
+		}
+		go func() {
+			if err := srv.Serve(); err != nil {
+				logger.Error("the metrics endpoint stopped", zap.Error(err))
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		logger.Info("serving metrics and health", zap.String("address", srv.Addr()),
+			zap.Strings("paths", []string{"/metrics", "/healthz", "/readyz"}))
+	}
+	for name, s := range sites {
+		s.Observer = reg.XAPIObserver(name)
+		sites[name] = s
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
@@ -138,6 +170,7 @@ func serve(ctx context.Context, cfg *config.Config, opts options, logger *zap.Lo
 		HostPort:          cfg.Temporal.Address,
 		Namespace:         cfg.Temporal.Namespace,
 		Logger:            newSDKLogger(logger.Named("temporal")),
+		MetricsHandler:    reg.SDKHandler(),
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
 	})
 	if err != nil {
@@ -173,22 +206,31 @@ func serve(ctx context.Context, cfg *config.Config, opts options, logger *zap.Lo
 		// the live view reads each VM's progress from its heartbeat: sent
 		// at most every 2 s instead of 0.8 of the heartbeat timeout (16 s).
 		MaxHeartbeatThrottleInterval: HeartbeatThrottle,
+		// Every log line of a run carries its workflow ID, run ID, plan,
+		// mode and step, and each step is timed (intercept.go).
+		Interceptors: []interceptor.WorkerInterceptor{newRunInterceptor(reg)},
 	})
 	workflows.Register(w)
 	w.RegisterActivity(acts)
+	w.RegisterActivity(notify.New(notify.Config{Webhooks: webhooks, UIURL: cfg.Notify.UIURL, Namespace: cfg.Temporal.Namespace},
+		logger.Named("notify"), reg.Notified))
 
 	logger.Info("lifeboat worker started",
 		zap.String("temporal", cfg.Temporal.Address),
 		zap.String("namespace", cfg.Temporal.Namespace),
 		zap.String("task_queue", cfg.TaskQueue),
-		zap.Strings("sites", cfg.SiteNames()))
+		zap.Strings("sites", cfg.SiteNames()),
+		zap.Strings("webhooks", cfg.WebhookNames()))
 
 	stop := make(chan any)
 	go func() {
 		<-ctx.Done()
+		reg.Health().Stopping()
 		logger.Info("stopping: no new work is taken; running activities may finish", zap.Duration("stop_timeout", opts.stopTimeout))
 		close(stop)
 	}()
+	// Run starts the pollers at once (or returns the reason it cannot).
+	reg.Health().Started(cfg.TaskQueue)
 	runErr := w.Run(stop)
 	// Log the XAPI sessions out, bounded so a dead site cannot hold the stop.
 	closeCtx, cancelClose := context.WithTimeout(context.Background(), 10*time.Second)

@@ -129,6 +129,7 @@ func newEnv(t *testing.T) *env {
 	e.SetTestTimeout(30 * time.Second)
 	Register(e)
 	e.RegisterActivity(acts)
+	e.RegisterActivity(notifier) // a nil Notifier: no webhook, nothing sent
 	return e
 }
 

@@ -97,6 +97,7 @@ func (r *run) gate(ctx workflow.Context, name, summary string) error {
 	defer func() { r.waiting = -1 }()
 	r.event(ctx, "Gate %s waits for %s.", name, plural(g.Quorum, "approval"))
 	r.updateDetails(ctx)
+	defer r.gateWaiting(ctx, gs)() // notify.go: the notification now, the wait's metric when decided
 
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()

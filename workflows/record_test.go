@@ -134,6 +134,7 @@ func TestRecordHistories(t *testing.T) {
 	w := worker.New(c, TaskQueue, worker.Options{})
 	Register(w)
 	w.RegisterActivity(&fakeActivities{})
+	w.RegisterActivity(notifier) // a nil Notifier: no webhook, nothing sent
 	require.NoError(t, w.Start())
 	defer w.Stop()
 

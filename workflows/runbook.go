@@ -336,6 +336,7 @@ func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 	r.drainSignals(ctx)
 	final := map[string]string{OutcomeSucceeded: PhaseDone, OutcomeFailed: PhaseFailed, OutcomeRejected: PhaseRejected, OutcomeAborted: PhaseAborted}[outcome]
 	r.setPhase(ctx, final)
+	r.runEnded(ctx, outcome, msg) // notify.go: metrics and notification
 	report := r.report(outcome, msg)
 	r.writeParts(ctx, report)
 	if outcome == OutcomeSucceeded {

@@ -39,6 +39,7 @@ type config struct {
 	maxBody       int64
 	knownHosts    []string
 	onMove        func(MasterMove)
+	observer      CallObserver
 }
 
 // Option configures a Client.
@@ -95,6 +96,18 @@ func WithKnownHosts(addrs ...string) Option {
 // WithMasterMoved calls fn once for each move of a session to another
 // master, and once for each search that found none (To is then "").
 func WithMasterMoved(fn func(MasterMove)) Option { return func(c *config) { c.onMove = fn } }
+
+// CallObserver is told of every XML-RPC call a client makes, on every host
+// of the pool: the method, how long it took, and its error (nil when xapi
+// answered Success). It lets a caller count and time the calls (the worker's
+// metrics) without this package knowing how. It must be safe for concurrent
+// use and return quickly.
+type CallObserver interface {
+	ObserveCall(method string, took time.Duration, err error)
+}
+
+// WithCallObserver reports each call to o.
+func WithCallObserver(o CallObserver) Option { return func(c *config) { c.observer = o } }
 
 // NewClient returns a client for the XAPI endpoint, e.g. "https://10.0.0.1"
 // or "http://127.0.0.1:8080". Credentials in the URL are refused.
@@ -195,6 +208,17 @@ func (c *Client) Call(ctx context.Context, method string, params ...any) (any, e
 }
 
 func (c *Client) call(ctx context.Context, timeout time.Duration, method string, params []any) (any, error) {
+	if c.cfg.observer == nil {
+		return c.roundTrip(ctx, timeout, method, params)
+	}
+	began := time.Now()
+	v, err := c.roundTrip(ctx, timeout, method, params)
+	c.cfg.observer.ObserveCall(method, time.Since(began), err)
+	return v, err
+}
+
+// roundTrip is one XML-RPC request and its decoded answer.
+func (c *Client) roundTrip(ctx context.Context, timeout time.Duration, method string, params []any) (any, error) {
 	body, err := EncodeCall(method, params...)
 	if err != nil {
 		return nil, err

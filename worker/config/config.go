@@ -7,6 +7,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lifeboat-dr/lifeboat/notify"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan/strictyaml"
 )
@@ -42,6 +44,8 @@ type Config struct {
 	Log       Log               `yaml:"log"`
 	Sites     map[string]Site   `yaml:"sites"`
 	Secrets   map[string]Secret `yaml:"secrets"`
+	Metrics   Metrics           `yaml:"metrics"`
+	Notify    Notify            `yaml:"notify"`
 
 	// Warnings are problems that do not stop the worker (an http:// site
 	// that is not on this machine, for instance).
@@ -103,6 +107,39 @@ type Site struct {
 type Secret struct {
 	Env  string `yaml:"env"`
 	File string `yaml:"file"`
+}
+
+// Metrics configures the worker's HTTP endpoint: /metrics (Prometheus),
+// /healthz and /readyz. Off unless Listen is set.
+type Metrics struct {
+	// Listen is the host:port to serve on, such as 127.0.0.1:9464.
+	Listen string `yaml:"listen"`
+}
+
+// Notify configures the run notifications.
+type Notify struct {
+	// UIURL is the Temporal Web UI's base URL, for the links to the run.
+	UIURL string `yaml:"ui_url"`
+	// Webhooks by name (the name is what logs and warnings show; the URL,
+	// often a secret, never is).
+	Webhooks map[string]Webhook `yaml:"webhooks"`
+}
+
+// DefaultUIURL is the Web UI of the Temporal dev server.
+const DefaultUIURL = "http://127.0.0.1:8233"
+
+// Webhook is one receiver of notifications. Exactly one of URL, URLEnv (an
+// environment variable's name) and URLFile (a file holding the URL) gives
+// its URL: a Slack webhook URL holds a token and belongs in the environment
+// or a file, not here.
+type Webhook struct {
+	URL     string `yaml:"url"`
+	URLEnv  string `yaml:"url_env"`
+	URLFile string `yaml:"url_file"`
+	// Format is json (default: every fact as a field) or slack ({"text"}).
+	Format string `yaml:"format"`
+	// Events is what it is sent: gate-waiting, run-ended (default both).
+	Events []string `yaml:"events"`
 }
 
 // Load reads and checks a worker configuration file. Relative file paths in it
@@ -168,6 +205,20 @@ func (c *Config) setDefaults() {
 	if c.Log.Level == "" {
 		c.Log.Level = DefaultLogLevel
 	}
+	if c.Notify.UIURL == "" {
+		c.Notify.UIURL = DefaultUIURL
+	}
+	for name, w := range c.Notify.Webhooks {
+		if w.Format == "" {
+			w.Format = notify.FormatJSON
+			c.Notify.Webhooks[name] = w
+		}
+	}
+}
+
+// WebhookNames returns the configured webhook names, sorted.
+func (c *Config) WebhookNames() []string {
+	return slices.Sorted(maps.Keys(c.Notify.Webhooks))
 }
 
 func (c *Config) resolvePaths(dir string) {
@@ -187,6 +238,10 @@ func (c *Config) resolvePaths(dir string) {
 	for name, s := range c.Secrets {
 		abs(&s.File)
 		c.Secrets[name] = s
+	}
+	for name, w := range c.Notify.Webhooks {
+		abs(&w.URLFile)
+		c.Notify.Webhooks[name] = w
 	}
 }
 
@@ -242,6 +297,8 @@ func (v *checker) config(c *Config) {
 	for _, name := range c.SiteNames() {
 		v.site(name, c.Sites[name])
 	}
+	v.metrics(c.Metrics)
+	v.notify(c)
 	names := make([]string, 0, len(c.Secrets))
 	for n := range c.Secrets {
 		names = append(names, n)
@@ -337,4 +394,67 @@ func isLoopback(host string) bool {
 func trimNewline(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	return strings.TrimSuffix(s, "\r")
+}
+
+func (v *checker) metrics(m Metrics) {
+	if m.Listen == "" {
+		return
+	}
+	if _, port, err := net.SplitHostPort(m.Listen); err != nil || port == "" {
+		v.errorf("metrics.listen", "%q is not host:port; write the address to serve /metrics on, such as 127.0.0.1:9464", m.Listen)
+	}
+}
+
+func (v *checker) notify(c *Config) {
+	if u, err := url.Parse(c.Notify.UIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.errorf("notify.ui_url", "%q is not an http:// or https:// URL; write the Temporal Web UI's address, such as https://temporal.example.com", c.Notify.UIURL)
+	}
+	for _, name := range c.WebhookNames() {
+		w := c.Notify.Webhooks[name]
+		f := "notify.webhooks." + name
+		if !nameRE.MatchString(name) {
+			v.errorf(f, "webhook name %q is shown in logs and reports; use letters, digits, '-', '_' and '.'", name)
+		}
+		n := 0
+		for _, s := range []string{w.URL, w.URLEnv, w.URLFile} {
+			if s != "" {
+				n++
+			}
+		}
+		switch {
+		case n == 0:
+			v.errorf(f, "webhook %s has no URL; add url_env: (an environment variable's name), url_file: or url:", name)
+		case n > 1:
+			v.errorf(f, "webhook %s has more than one of url, url_env and url_file; keep exactly one", name)
+		case w.URLEnv != "" && !envVarRE.MatchString(w.URLEnv):
+			v.errorf(f+".url_env", "this is not an environment variable name; write the variable's name (such as LIFEBOAT_SLACK_WEBHOOK), never the URL itself")
+		case w.URL != "":
+			if problem := webhookURLProblem(w.URL); problem != "" {
+				v.errorf(f+".url", "the URL %s; write it like https://hooks.example.com/lifeboat", problem)
+			} else if w.Format == notify.FormatSlack {
+				v.warnf(f+".url", "a Slack webhook URL holds a token: give it with url_env or url_file rather than in this file")
+			}
+		}
+		if !slices.Contains(notify.Formats, w.Format) {
+			v.errorf(f+".format", "%q is not a webhook format; use json (every fact as a field) or slack", w.Format)
+		}
+		for _, e := range w.Events {
+			if !slices.Contains(notify.Events, e) {
+				v.errorf(f+".events", "%q is not an event; use %s", e, strings.Join(notify.Events, " or "))
+			}
+		}
+	}
+}
+
+// webhookURLProblem says what is wrong with a webhook URL, without echoing
+// it (it may hold a token).
+func webhookURLProblem(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "is not an http:// or https:// URL"
+	case u.User != nil:
+		return "holds credentials"
+	}
+	return ""
 }

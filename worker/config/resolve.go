@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/notify"
 )
 
 // Resolve reads every site password and every secret from the environment or
@@ -60,6 +61,43 @@ func (c *Config) ResolveWith(lookupEnv func(string) (string, bool)) (map[string]
 		return nil, nil, errors.Join(errs...)
 	}
 	return sites, store, nil
+}
+
+// ResolveWebhooks reads the webhooks' URLs from the environment or files;
+// every problem is reported, naming the webhook and the variable or file,
+// never a URL.
+func (c *Config) ResolveWebhooks(lookupEnv func(string) (string, bool)) ([]notify.Webhook, error) {
+	var errs []error
+	var out []notify.Webhook
+	for _, name := range c.WebhookNames() {
+		w := c.Notify.Webhooks[name]
+		u := w.URL
+		if u == "" {
+			var err error
+			if u, err = readSecret(lookupEnv, w.URLEnv, w.URLFile); err != nil {
+				errs = append(errs, fmt.Errorf("webhook %s: the URL %w", name, err))
+				continue
+			}
+			if problem := webhookURLProblem(u); problem != "" {
+				errs = append(errs, fmt.Errorf("webhook %s: the URL read from %s %s; write an http:// or https:// URL there", name, firstOf(w.URLEnv, w.URLFile), problem))
+				continue
+			}
+		}
+		out = append(out, notify.Webhook{Name: name, URL: u, Format: w.Format, Events: append([]string(nil), w.Events...)})
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func firstOf(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
 }
 
 // readSecret reads a value from an environment variable or a file; its errors

@@ -43,6 +43,8 @@ type workerOptions struct {
 	// secrets maps a plan's ${secret:NAME} to the environment variable the
 	// worker reads it from (the configuration's secrets: section).
 	secrets map[string]string
+	// extra is appended to the configuration (metrics:, notify:).
+	extra string
 }
 
 // workerProc is one lifeboat-worker process.
@@ -97,6 +99,7 @@ sites:
 			cfg += fmt.Sprintf("  %s:\n    env: %s\n", n, o.secrets[n])
 		}
 	}
+	cfg += o.extra
 	path := filepath.Join(dir, "worker.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	if o.password == "" {
