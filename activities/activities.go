@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/lifeboat-dr/lifeboat/activities/adapter"
 )
 
 // SiteConfig is how the worker reaches one site's pool master. The password
@@ -28,6 +30,8 @@ type SiteConfig struct {
 	// master when URL stops answering as one (besides those it reads from
 	// the pool after logging in).
 	Hosts []string
+	// Adapter is the storage adapter of the site's arrays (Name "" if none).
+	Adapter adapter.Config
 }
 
 // Secrets resolves "${secret:NAME}" references in plan device_config values.
