@@ -66,7 +66,7 @@ func New(sites map[string]SiteConfig, secrets Secrets, logger *zap.Logger) (*Act
 		logger = zap.NewNop()
 	}
 	a := &Activities{sites: map[string]*site{}, secrets: secrets, log: logger, lim: defaultLimits,
-		foreign: newForeignDBs(logger, defaultLimits.cleanupTimeout), views: map[string]*vmView{}}
+		foreign: newForeignDBs(logger, defaultLimits.cleanupTimeout), views: map[string]*vmView{}, adapters: storageAdapters(sites)}
 	names := make([]string, 0, len(sites))
 	for name := range sites {
 		names = append(names, name)
@@ -103,6 +103,8 @@ type Activities struct {
 	views  map[string]*vmView
 	// scans keeps a paged scan's full result for its later pages.
 	scans scanCache
+	// adapters is each site's storage adapter (storageadapter.go).
+	adapters map[string]adapter.Config
 }
 
 // Close logs every site session out; the worker calls it when it stops. It
