@@ -2,8 +2,10 @@ package activities
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"go.uber.org/zap"
@@ -124,11 +126,24 @@ func storageAdapters(sites map[string]SiteConfig) map[string]adapter.Config {
 
 // AdapterSnapshotName is the name of the snapshot a run makes of one storage
 // target: unique per run and storage, so a retry finds the one made before
-// and two runs never share one.
+// and two runs never share one. Arrays limit volume names, so it is at most
+// maxSnapshotName characters of [a-z0-9-] (a long workflow ID, such as a
+// schedule's, is cut and a hash of it keeps the name unique).
 func AdapterSnapshotName(workflowID, runID string, storageIndex int) string {
 	id := runID
 	if len(id) > 8 {
 		id = id[:8]
 	}
-	return strings.ToLower(fmt.Sprintf("%s-%s-%d", workflowID, id, storageIndex+1))
+	full := fmt.Sprintf("%s-%s-%d", workflowID, id, storageIndex+1)
+	name := strings.Trim(unsafeNameChars.ReplaceAllString(strings.ToLower(full), "-"), "-")
+	if len(name) > maxSnapshotName {
+		sum := sha256.Sum256([]byte(full))
+		tail := fmt.Sprintf("-%x-%s-%d", sum[:4], id, storageIndex+1)
+		name = strings.TrimRight(name[:maxSnapshotName-len(tail)], "-") + tail
+	}
+	return name
 }
+
+const maxSnapshotName = 63
+
+var unsafeNameChars = regexp.MustCompile(`[^a-z0-9-]+`)

@@ -66,3 +66,11 @@ func TestAdapterActivities(t *testing.T) {
 	}
 	assert.Equal(t, adapter.LUN{Type: "lvmoiscsi", SCSIid: "3601", Target: "a", TargetIQN: "iqn"}, lunOf(st), "no CHAP secret reaches an adapter")
 }
+
+func TestAdapterSnapshotName(t *testing.T) {
+	assert.Equal(t, "lifeboat-demo-test-failover-5f0c6a52-1", AdapterSnapshotName("lifeboat-demo-test-failover", "5f0c6a52-1d7e-4a8b", 0))
+	long := AdapterSnapshotName("lifeboat-a-very-long-plan-name-of-a-big-company-test-failover-2026-12-01T10:00:00Z", "5f0c6a52-1d7e", 2)
+	assert.LessOrEqual(t, len(long), 63)
+	assert.Regexp(t, `^[a-z0-9-]+-[0-9a-f]{8}-5f0c6a52-3$`, long)
+	assert.NotEqual(t, long, AdapterSnapshotName("lifeboat-a-very-long-plan-name-of-a-big-company-test-failover-2026-12-08T10:00:00Z", "5f0c6a52-1d7e", 2))
+}

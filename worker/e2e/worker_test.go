@@ -85,7 +85,14 @@ sites:
     username: root
     password_env: %s
     timeout: 30s
-`, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv)
+    adapter: xapisim
+# The demo plan's test failovers run on snapshots made by the simulator's adapter.
+adapters:
+  xapisim:
+    command: [%q, -control, %q]
+    timeout: 30s
+`, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv,
+		filepath.Join(srv.binDir, "xapisim-adapter"), w.ControlURL())
 	if len(o.secrets) > 0 {
 		names := make([]string, 0, len(o.secrets))
 		for n := range o.secrets {
