@@ -3,6 +3,9 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,4 +66,44 @@ func TestTestFailoverWhileMirrorsReplicate(t *testing.T) {
 	assert.Equal(t, 3, made, "the report records each snapshot made")
 	assert.Equal(t, 3, deleted, "and each deleted")
 	assert.Equal(t, primaryBefore.VMs, w.pool(t, poolPrimary).VMs, "the primary ran on undisturbed")
+}
+
+// TestAdapterTimeoutLeavesNoSnapshot: an adapter that makes the snapshot and
+// then never answers is stopped after its timeout; the run fails with one
+// sentence naming the adapter, and cleanup deletes the snapshots it may
+// have made, so nothing is left half-done on the array.
+func TestAdapterTimeoutLeavesNoSnapshot(t *testing.T) {
+	t.Parallel()
+	w := startSimulator(t, simOptions{speed: demoSpeed})
+	real := filepath.Join(srv.binDir, "xapisim-adapter")
+	script := filepath.Join(t.TempDir(), "hanging-adapter")
+	require.NoError(t, os.WriteFile(script, []byte(fmt.Sprintf(`#!/bin/sh
+# Does what it is asked, but hangs instead of answering a snapshot.
+req=$(cat)
+case "$req" in
+*'"action":"snapshot"'*) echo "$req" | %q -control %q >/dev/null; exec sleep 600 ;;
+esac
+echo "$req" | exec %q -control %q
+`, real, w.ControlURL(), real, w.ControlURL())), 0o755))
+	e := newWorkerEnvWith(t, w, workerOptions{adapter: []string{script}})
+	cfg, err := os.ReadFile(e.config)
+	require.NoError(t, err)
+	i := strings.LastIndex(string(cfg), "timeout: 30s") // the adapter's, the last key written
+	require.NoError(t, os.WriteFile(e.config, []byte(string(cfg[:i])+"timeout: 1s"+string(cfg[i+len("timeout: 30s"):])), 0o600))
+	e.start()
+
+	r := startRun(t, e, demoPlan(t, "e2e-hang"), plan.ModeTestFailover)
+	rep, err := r.result()
+	require.Error(t, err)
+	require.NotNil(t, rep)
+	assert.Equal(t, workflows.OutcomeFailed, rep.Outcome)
+	assert.Contains(t, rep.Message, "storage adapter xapisim did not answer snapshot within 1s and was stopped")
+	assert.Contains(t, rep.Message, "raise the adapter's timeout in the worker configuration")
+	assert.Empty(t, rep.Leftovers)
+	st := w.Control().State()
+	assert.Empty(t, st.Snapshots, "cleanup deleted the snapshots the adapter made before it hung")
+	for _, m := range st.Mirrors {
+		assert.Equal(t, sim.MirrorReplicating, m.State, "mirror %s", m.Name)
+	}
+	assert.Empty(t, w.pool(t, poolDR).DRTasks)
 }

@@ -43,6 +43,9 @@ type workerOptions struct {
 	// secrets maps a plan's ${secret:NAME} to the environment variable the
 	// worker reads it from (the configuration's secrets: section).
 	secrets map[string]string
+	// adapter is the storage adapter's command (default: bin/xapisim-adapter
+	// on the world's control API).
+	adapter []string
 }
 
 // workerProc is one lifeboat-worker process.
@@ -65,6 +68,9 @@ func newWorkerEnv(t *testing.T, w *simWorld) *workerEnv {
 func newWorkerEnvWith(t *testing.T, w *simWorld, o workerOptions) *workerEnv {
 	t.Helper()
 	dir := t.TempDir()
+	if o.adapter == nil {
+		o.adapter = []string{filepath.Join(srv.binDir, "xapisim-adapter"), "-control", w.ControlURL()}
+	}
 	tq := "lifeboat-e2e-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
 	cfg := fmt.Sprintf(`# written by the e2e test %s
 temporal:
@@ -89,10 +95,9 @@ sites:
 # The demo plan's test failovers run on snapshots made by the simulator's adapter.
 adapters:
   xapisim:
-    command: [%q, -control, %q]
+    command: %s
     timeout: 30s
-`, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv,
-		filepath.Join(srv.binDir, "xapisim-adapter"), w.ControlURL())
+`, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv, yamlList(o.adapter))
 	if len(o.secrets) > 0 {
 		names := make([]string, 0, len(o.secrets))
 		for n := range o.secrets {
@@ -195,4 +200,13 @@ func (e *workerEnv) stopAll() {
 				e.t.Name(), i+1, tailWithout(p.logPath, 40, `"level":"debug"`))
 		}
 	}
+}
+
+// yamlList writes strings as a YAML flow sequence.
+func yamlList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }
