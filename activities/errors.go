@@ -260,7 +260,7 @@ var nextSteps = map[string]string{
 	codeUnreachable:                      "check that the site's pool master is up and reachable from the worker, then start the run again",
 	codeNoMaster:                         "check that a host of the site's pool is up and is its master (list the pool's hosts under hosts: in the worker configuration), then start the run again",
 	codeSecret:                           "configure the secret in the worker's secrets section, restart the worker, then start the run again",
-	codeMirror:                           "split or promote the mirror at the storage array, then start the run again",
+	codeMirror:                           "split or promote the mirror at the storage array (a test failover can run on a snapshot instead: test_storage in the plan), then start the run again",
 	codeNoAdapter:                        "define the adapter under adapters: and name it in the site's adapter: in the worker configuration (or correct the plan's adapter:), restart the worker, then start the run again",
 	codeAdapter:                          "check the storage adapter and its array (the worker's log holds the adapter's stderr), then start the run again",
 	codeAdapterTimeout:                   "check that the storage adapter's array answers (or raise the adapter's timeout in the worker configuration), then start the run again",

@@ -100,6 +100,17 @@ func (a *Activities) callAdapter(ctx context.Context, site string, st plan.Stora
 	return nil, nonRetryable(codeAdapter, msg, nil)
 }
 
+// AdapterNotCalled says whether an adapter activity failed before any
+// adapter ran (the site has none, or not that one): nothing was made, so
+// there is nothing to delete.
+func AdapterNotCalled(err error) bool {
+	switch ErrorCode(err) {
+	case codeNoAdapter, codeBadInput:
+		return true
+	}
+	return false
+}
+
 // lunOf is what an adapter is told of a storage's LUN: never a secret.
 func lunOf(st plan.StorageTarget) adapter.LUN {
 	dc := st.DeviceConfig

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
@@ -90,6 +91,9 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 		st := storage[c.i]
 		var res activities.SnapshotStorageResult
 		if err := c.f.Get(ctx, &res); err != nil {
+			if activities.AdapterNotCalled(err) {
+				r.ts.snapshots = slices.DeleteFunc(r.ts.snapshots, func(s testSnapshot) bool { return s.Index == c.i })
+			}
 			if firstErr == nil {
 				firstErr = stepError(fmt.Sprintf("making the test snapshot of storage %s at site %s", storageName(st, c.i), r.target), err,
 					"check the storage adapter and its array, then start the run again")

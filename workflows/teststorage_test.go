@@ -135,3 +135,15 @@ func TestStorageReadyByAdapter(t *testing.T) {
 		})
 	}
 }
+
+// A worker with no adapter for the site made nothing: the run fails with
+// the configuration's next step and asks no adapter to delete anything.
+func TestNoAdapterAtTheSiteDeletesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.mockAdapter(temporal.NewNonRetryableApplicationError(`Storage "lun1" names adapter array, but the worker configuration gives site dc2 no adapter.`, "LIFEBOAT_NO_ADAPTER", nil))
+	e.run(plan.ModeTestFailover, drillPlan())
+	_, msg, rep := e.failure()
+	assert.Equal(t, `Making the test snapshot of storage lun1 at site dc2 failed: Storage "lun1" names adapter array, but the worker configuration gives site dc2 no adapter; define the adapter under adapters: and name it in the site's adapter: in the worker configuration (or correct the plan's adapter:), restart the worker, then start the run again.`, msg)
+	assert.Equal(t, []string{"SnapshotStorage"}, e.calls.steps())
+	assert.Empty(t, rep.Leftovers)
+}
