@@ -18,7 +18,7 @@ TEMPORAL_VERSION := v1.5.1
 all: build
 
 help:
-	@echo "make build    build bin/lifeboat, bin/lifeboat-worker, bin/xapisim"
+	@echo "make build    build bin/lifeboat, bin/lifeboat-worker, bin/xapisim, bin/xapisim-adapter"
 	@echo "make test     lint + unit, replay, integration and end-to-end tests"
 	@echo "make lint     gofmt, go vet, staticcheck, workflowcheck (workflow determinism)"
 	@echo "make race     unit and integration tests under the race detector, 3 times"
@@ -32,6 +32,7 @@ build:
 	$(GO) build -o $(BIN)/lifeboat ./starter
 	$(GO) build -o $(BIN)/lifeboat-worker ./worker
 	$(GO) build -o $(BIN)/xapisim ./dev/xapisim
+	$(GO) build -o $(BIN)/xapisim-adapter ./dev/xapisim-adapter
 
 # Built once, then reused: building the CLI takes minutes on a cold cache.
 $(TEMPORAL): dev/tools/go.mod dev/tools/go.sum

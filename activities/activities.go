@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/lifeboat-dr/lifeboat/activities/adapter"
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
@@ -33,6 +34,8 @@ type SiteConfig struct {
 	// Observer, when set, is told of every XAPI call to the site (the
 	// worker's metrics).
 	Observer xapi.CallObserver
+	// Adapter is the storage adapter of the site's arrays (Name "" if none).
+	Adapter adapter.Config
 }
 
 // Secrets resolves "${secret:NAME}" references in plan device_config values.
@@ -67,7 +70,7 @@ func New(sites map[string]SiteConfig, secrets Secrets, logger *zap.Logger) (*Act
 		logger = zap.NewNop()
 	}
 	a := &Activities{sites: map[string]*site{}, secrets: secrets, log: logger, lim: defaultLimits,
-		foreign: newForeignDBs(logger, defaultLimits.cleanupTimeout), views: map[string]*vmView{}}
+		foreign: newForeignDBs(logger, defaultLimits.cleanupTimeout), views: map[string]*vmView{}, adapters: storageAdapters(sites)}
 	names := make([]string, 0, len(sites))
 	for name := range sites {
 		names = append(names, name)
@@ -104,6 +107,8 @@ type Activities struct {
 	views  map[string]*vmView
 	// scans keeps a paged scan's full result for its later pages.
 	scans scanCache
+	// adapters is each site's storage adapter (storageadapter.go).
+	adapters map[string]adapter.Config
 }
 
 // Close logs every site session out; the worker calls it when it stops. It

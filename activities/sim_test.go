@@ -217,7 +217,7 @@ func TestIntroduceReplicatingMirrorSaysSplit(t *testing.T) {
 	assert.Equal(t, codeMirror, ae.Type())
 	assert.Contains(t, ae.Message(), `storage "dr-gold-1"`)
 	assert.Contains(t, ae.Message(), "is still a read-only mirror copy")
-	assert.Equal(t, "split or promote the mirror at the storage array, then start the run again", NextStep(err, "fallback"), "the code gives the next step")
+	assert.Equal(t, "split or promote the mirror at the storage array (a test failover can run on a snapshot instead: test_storage in the plan), then start the run again", NextStep(err, "fallback"), "the code gives the next step")
 	assert.Len(t, f.w.Control().State().Pools[1].DRTasks, before, "the failed DR task was destroyed")
 }
 

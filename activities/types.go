@@ -323,3 +323,48 @@ type Inventory struct {
 	Networks []string          `json:"networks"` // UUIDs
 	DRTasks  []string          `json:"dr_tasks"` // UUIDs
 }
+
+// SnapshotStorageInput asks the storage's adapter for a named snapshot of
+// its LUN at the site.
+type SnapshotStorageInput struct {
+	Site         string             `json:"site"`
+	Storage      plan.StorageTarget `json:"storage"`
+	StorageIndex int                `json:"storage_index"`
+	Snapshot     string             `json:"snapshot"`
+}
+
+// SnapshotStorageResult is the snapshot LUN, ready to probe.
+type SnapshotStorageResult struct {
+	Snapshot     string            `json:"snapshot"`
+	Created      bool              `json:"created"` // false: it existed (a retry)
+	DeviceConfig map[string]string `json:"device_config"`
+	Message      string            `json:"message,omitempty"`
+}
+
+// DeleteSnapshotInput asks the storage's adapter to delete a snapshot.
+type DeleteSnapshotInput struct {
+	Site         string             `json:"site"`
+	Storage      plan.StorageTarget `json:"storage"`
+	StorageIndex int                `json:"storage_index"`
+	Snapshot     string             `json:"snapshot"`
+}
+
+// DeleteSnapshotResult says whether there was a snapshot to delete.
+type DeleteSnapshotResult struct {
+	Deleted bool   `json:"deleted"`
+	Message string `json:"message,omitempty"`
+}
+
+// PromoteStorageInput asks the storage's adapter to make its LUN writable.
+type PromoteStorageInput struct {
+	Site         string             `json:"site"`
+	Storage      plan.StorageTarget `json:"storage"`
+	StorageIndex int                `json:"storage_index"`
+}
+
+// PromoteStorageResult is the mirror's state after promotion.
+type PromoteStorageResult struct {
+	Mirror  string `json:"mirror"`
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
+}

@@ -49,6 +49,9 @@ const (
 )
 
 func (r *run) storageReadyGate(ctx workflow.Context) error {
+	if done, err := r.promoteStorage(ctx); done || err != nil {
+		return err
+	}
 	var names []string
 	for i, st := range r.plan.StorageFor(r.mode) {
 		names = append(names, storageName(st, i))

@@ -41,10 +41,11 @@ func TestRunFailuresNameOneNextStep(t *testing.T) {
 		{"site unreachable", activities.SiteConfig{URL: "http://127.0.0.1:1/", Username: "root", Password: "lifeboat", Timeout: 2 * time.Second}, true,
 			"check that the site's pool master is up and reachable from the worker, then start the run again"},
 		{"mirror not promoted", activities.SiteConfig{URL: w.PoolURL("dr"), Username: "root", Password: "lifeboat"}, false,
-			"split or promote the mirror at the storage array, then start the run again"},
+			"split or promote the mirror at the storage array (a test failover can run on a snapshot instead: test_storage in the plan), then start the run again"},
 	}
 	p, err := plan.Load("../dev/plans/demo.yaml")
 	require.NoError(t, err)
+	p.TestStorage = nil // on the DR copies themselves: no storage adapter here
 	auto := plan.GatePolicy{Timeout: plan.Duration(time.Hour), OnTimeout: plan.TimeoutApprove}
 	p.Approvals = plan.Approvals{StorageReady: auto, Recover: auto}
 	for _, tt := range tests {

@@ -51,6 +51,9 @@ var (
 	optDestroyDR   = activityOpt{startToClose: 30 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 10}
 	optCleanup     = activityOpt{startToClose: 2 * time.Hour, heartbeat: heartbeatTimeout, maxAttempts: 10}
 	optInventory   = activityOpt{startToClose: 10 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 5}
+	// optAdapter: a storage adapter call (its own timeout, 2 m by default, is
+	// far below start-to-close; every action is idempotent at the adapter).
+	optAdapter = activityOpt{startToClose: 15 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 3}
 )
 
 // withActivity returns ctx with the options of one activity call. Activities

@@ -30,6 +30,9 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.DestroyDRTasks, optDestroyDR},
 		{acts.CleanupTest, optCleanup},
 		{acts.Inventory, optInventory},
+		{acts.SnapshotStorage, optAdapter},
+		{acts.DeleteSnapshot, optAdapter},
+		{acts.PromoteStorage, optAdapter},
 	}
 	covered := map[string]bool{}
 	for _, row := range table {

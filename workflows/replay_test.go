@@ -36,6 +36,9 @@ var recorded = []struct{ file, id string }{
 	{"test-failover-v2", WorkflowID("p1", plan.ModeTestFailover)},
 	{"recover-units-v2", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
 	{"start-vms-v2", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
+	// Storage adapters: test snapshots, storage-ready by adapter (record_adapter_test.go).
+	{"test-failover-adapter", WorkflowID("p1", plan.ModeTestFailover)},
+	{"failover-adapter", WorkflowID("p1", plan.ModeFailover)},
 }
 
 func replay(t *testing.T, r worker.WorkflowReplayer, file, id string) error {

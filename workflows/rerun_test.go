@@ -46,6 +46,9 @@ func newSimWorld(t *testing.T) *simWorld {
 	auto := plan.GatePolicy{Timeout: plan.Duration(time.Hour), OnTimeout: plan.TimeoutApprove}
 	p.Approvals = plan.Approvals{StorageReady: auto, Recover: auto}
 	p.Test.Hold = 0
+	// The mirrors are split below: test failovers run on the DR copies
+	// themselves, with no storage adapter (teststorage_test.go has those).
+	p.TestStorage = nil
 	// The disaster: the primary site is lost, the DR copies are promoted.
 	w.Control().SyncAll()
 	require.NoError(t, w.Control().SiteDown("primary"))

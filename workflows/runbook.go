@@ -192,6 +192,7 @@ type run struct {
 	adopted     []string        // VM and vApp UUIDs: the precheck's adopted units and own copies
 	adoptedText string          // the adopted units, for the recover gate's summary
 	before      *activities.Inventory
+	ts          testStorageState // teststorage.go
 }
 
 func newRun(ctx workflow.Context, mode plan.Mode, in *RunInput) *run {
@@ -325,6 +326,7 @@ func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 		r.cleanupTest(ctx)
 	}
 	r.destroyDRTasks(ctx)
+	r.deleteTestSnapshots(ctx)
 	if r.mode == plan.ModeTestFailover {
 		r.inventoryAfter(ctx)
 		if outcome == OutcomeSucceeded && len(r.leftovers) > 0 {

@@ -18,7 +18,10 @@ import (
 // goes on with the others.
 
 func (r *run) probe(ctx workflow.Context) error {
-	storage := r.plan.StorageFor(r.mode)
+	if err := r.makeTestStorage(ctx); err != nil {
+		return err
+	}
+	storage := r.storage()
 	if len(storage) == 0 {
 		field := "storage"
 		if r.mode == plan.ModeFailback {
@@ -58,7 +61,7 @@ func (r *run) inventory(ctx workflow.Context) (*activities.Inventory, error) {
 // plan's srs if given, else every probed SR with pool metadata. SRs already in
 // the pool are not introduced (no DR task would own them) but are scanned.
 func (r *run) introduce(ctx workflow.Context) error {
-	storage := r.plan.StorageFor(r.mode)
+	storage := r.storage()
 	whitelist := make([][]string, len(storage))
 	var inPool []string
 	for i, st := range storage {

@@ -76,14 +76,14 @@ func newLane(ctx context.Context, cfg *config, name string, srv *server, seed in
 	if err != nil {
 		return nil, err
 	}
-	w, err := sim.Start(ctx, sc, sim.Options{Speed: cfg.speed, FreePorts: true, ControlAddr: "-", Seed: seed,
+	w, err := sim.Start(ctx, sc, sim.Options{Speed: cfg.speed, FreePorts: true, Seed: seed,
 		JournalPath: filepath.Join(dir, "journal.jsonl")})
 	if err != nil {
 		return nil, fmt.Errorf("start the simulator: %w", err)
 	}
 	l := &lane{name: name, cfg: cfg, dir: dir, srv: srv, world: w, sc: sc, taskQueue: "chaos-" + name,
 		wcfg: filepath.Join(dir, "worker.yaml"), log: lf}
-	if err := writeWorkerConfig(l.wcfg, srv.hostPort, l.taskQueue, l.site(poolPrimary), l.site(poolDR)); err != nil {
+	if err := writeWorkerConfig(l.wcfg, srv.hostPort, l.taskQueue, l.site(poolPrimary), l.site(poolDR), adapterCommand(cfg.workerBin, w.ControlURL())); err != nil {
 		l.close()
 		return nil, err
 	}

@@ -211,7 +211,7 @@ func (s site) hostList() string {
 
 // writeWorkerConfig writes a worker configuration for one lane: its own task
 // queue, the lane's simulator's pools as the sites.
-func writeWorkerConfig(path, hostPort, taskQueue string, primary, dr site) error {
+func writeWorkerConfig(path, hostPort, taskQueue string, primary, dr site, adapter string) error {
 	cfg := fmt.Sprintf(`# written by make chaos
 temporal:
   address: %s
@@ -233,7 +233,12 @@ sites:
     password_env: %s
     timeout: 30s
     hosts: %s
-`, hostPort, taskQueue, primary.url, workerPassword, primary.hostList(), dr.url, workerPassword, dr.hostList())
+    adapter: xapisim
+adapters:
+  xapisim:
+    command: %s
+    timeout: 30s
+`, hostPort, taskQueue, primary.url, workerPassword, primary.hostList(), dr.url, workerPassword, dr.hostList(), adapter)
 	return os.WriteFile(path, []byte(cfg), 0o600)
 }
 
@@ -253,4 +258,15 @@ func startWorker(ctx context.Context, bin, config, logPath string, wait bool) (*
 		return nil, err
 	}
 	return p, nil
+}
+
+// adapterCommand is the worker configuration's command of the simulator's
+// storage adapter (built next to the worker), which the demo plan's test
+// failovers use for their snapshots.
+func adapterCommand(workerBin, controlURL string) string {
+	bin, err := filepath.Abs(filepath.Join(filepath.Dir(workerBin), "xapisim-adapter"))
+	if err != nil {
+		bin = filepath.Join(filepath.Dir(workerBin), "xapisim-adapter")
+	}
+	return fmt.Sprintf("[%q, -control, %q]", bin, controlURL)
 }

@@ -94,7 +94,7 @@ func run() int {
 		say("demo: %v", err)
 		return 2
 	}
-	for _, b := range []string{"bin/temporal", "bin/lifeboat", "bin/lifeboat-worker", "bin/xapisim"} {
+	for _, b := range []string{"bin/temporal", "bin/lifeboat", "bin/lifeboat-worker", "bin/xapisim", "bin/xapisim-adapter"} {
 		if _, err := os.Stat(b); err != nil {
 			say("demo: %s is missing; run 'make demo' (it builds everything first)", b)
 			return 2

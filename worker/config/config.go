@@ -46,6 +46,9 @@ type Config struct {
 	Secrets   map[string]Secret `yaml:"secrets"`
 	Metrics   Metrics           `yaml:"metrics"`
 	Notify    Notify            `yaml:"notify"`
+	// Adapters are the storage adapters sites refer to by name
+	// (docs/storage-adapters.md); plans name them, never their command.
+	Adapters map[string]Adapter `yaml:"adapters"`
 
 	// Warnings are problems that do not stop the worker (an http:// site
 	// that is not on this machine, for instance).
@@ -101,6 +104,17 @@ type Site struct {
 	// master among them as well as among the hosts it read from the pool;
 	// listing them matters most for a worker that starts while url is down.
 	Hosts []string `yaml:"hosts"`
+	// Adapter names the entry of adapters that manages this site's arrays.
+	Adapter string `yaml:"adapter"`
+}
+
+// Adapter is one storage adapter: an executable lifeboat runs per request.
+type Adapter struct {
+	// Command is the executable and its arguments; a relative path with a
+	// '/' is taken relative to this file's directory.
+	Command []string `yaml:"command"`
+	// Timeout of one call (0: the default, 2m); the adapter is killed after it.
+	Timeout plan.Duration `yaml:"timeout"`
 }
 
 // Secret says where one "${secret:NAME}" of the plans comes from.
@@ -243,6 +257,13 @@ func (c *Config) resolvePaths(dir string) {
 		abs(&w.URLFile)
 		c.Notify.Webhooks[name] = w
 	}
+	for name, a := range c.Adapters {
+		if len(a.Command) > 0 && strings.Contains(a.Command[0], "/") {
+			a.Command = append([]string(nil), a.Command...)
+			abs(&a.Command[0])
+		}
+		c.Adapters[name] = a
+	}
 }
 
 // SiteNames returns the configured site names, sorted.
@@ -299,6 +320,7 @@ func (v *checker) config(c *Config) {
 	}
 	v.metrics(c.Metrics)
 	v.notify(c)
+	v.adapters(c)
 	names := make([]string, 0, len(c.Secrets))
 	for n := range c.Secrets {
 		names = append(names, n)
@@ -457,4 +479,39 @@ func webhookURLProblem(s string) string {
 		return "holds credentials"
 	}
 	return ""
+}
+
+// adapters checks the storage adapters and the sites' references to them.
+func (v *checker) adapters(c *Config) {
+	used := map[string]bool{}
+	for _, site := range c.SiteNames() {
+		name := c.Sites[site].Adapter
+		if name == "" {
+			continue
+		}
+		used[name] = true
+		if _, ok := c.Adapters[name]; !ok {
+			v.errorf("sites."+site+".adapter", "no adapter is named %s; define it under adapters: (command and timeout) or remove adapter from site %s", name, site)
+		}
+	}
+	names := make([]string, 0, len(c.Adapters))
+	for n := range c.Adapters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a, f := c.Adapters[name], "adapters."+name
+		if !nameRE.MatchString(name) {
+			v.errorf(f, "adapter name %q is used in plans; use letters, digits, '-', '_' and '.'", name)
+		}
+		if len(a.Command) == 0 || strings.TrimSpace(a.Command[0]) == "" {
+			v.errorf(f, "adapter %s has no command; add command: [path/to/adapter, its arguments...]", name)
+		}
+		if a.Timeout < 0 {
+			v.errorf(f+".timeout", "the timeout is negative; write 0 for the default (2m) or a duration such as 30s")
+		}
+		if !used[name] {
+			v.warnf(f, "no site uses adapter %s; add adapter: %s to the site whose arrays it manages, or remove it", name, name)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/adapter"
 	"github.com/lifeboat-dr/lifeboat/notify"
 )
 
@@ -40,6 +41,11 @@ func (c *Config) ResolveWith(lookupEnv func(string) (string, bool)) (map[string]
 			Insecure: s.Insecure,
 			Timeout:  time.Duration(s.Timeout),
 			Hosts:    append([]string(nil), s.Hosts...),
+		}
+		if a, ok := c.Adapters[s.Adapter]; ok && s.Adapter != "" {
+			sc := sites[name]
+			sc.Adapter = adapter.Config{Name: s.Adapter, Command: append([]string(nil), a.Command...), Timeout: time.Duration(a.Timeout)}
+			sites[name] = sc
 		}
 	}
 	store := &secretStore{values: map[string]string{}}

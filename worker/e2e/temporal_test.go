@@ -58,7 +58,7 @@ func runMain(m *testing.M) int {
 	}
 	// Relative paths are the repository's (make e2e passes bin/temporal and bin).
 	temporalBin, binDir = fromRoot(root, temporalBin), fromRoot(root, binDir)
-	for _, p := range []string{temporalBin, filepath.Join(binDir, "lifeboat"), filepath.Join(binDir, "lifeboat-worker")} {
+	for _, p := range []string{temporalBin, filepath.Join(binDir, "lifeboat"), filepath.Join(binDir, "lifeboat-worker"), filepath.Join(binDir, "xapisim-adapter")} {
 		if _, err := os.Stat(p); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %v; run 'make build temporal' first\n", err)
 			return 2

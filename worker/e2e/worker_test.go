@@ -45,6 +45,9 @@ type workerOptions struct {
 	secrets map[string]string
 	// extra is appended to the configuration (metrics:, notify:).
 	extra string
+	// adapter is the storage adapter's command (default: bin/xapisim-adapter
+	// on the world's control API).
+	adapter []string
 }
 
 // workerProc is one lifeboat-worker process.
@@ -67,6 +70,9 @@ func newWorkerEnv(t *testing.T, w *simWorld) *workerEnv {
 func newWorkerEnvWith(t *testing.T, w *simWorld, o workerOptions) *workerEnv {
 	t.Helper()
 	dir := t.TempDir()
+	if o.adapter == nil {
+		o.adapter = []string{filepath.Join(srv.binDir, "xapisim-adapter"), "-control", w.ControlURL()}
+	}
 	tq := "lifeboat-e2e-" + strings.ToLower(strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
 	cfg := fmt.Sprintf(`# written by the e2e test %s
 temporal:
@@ -87,7 +93,13 @@ sites:
     username: root
     password_env: %s
     timeout: 30s
-`, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv)
+    adapter: xapisim
+# The demo plan's test failovers run on snapshots made by the simulator's adapter.
+adapters:
+  xapisim:
+    command: %s
+    timeout: 30s
+`, t.Name(), srv.hostPort, tq, w.PoolURL(poolPrimary), passwordEnv, w.PoolURL(poolDR), passwordEnv, yamlList(o.adapter))
 	if len(o.secrets) > 0 {
 		names := make([]string, 0, len(o.secrets))
 		for n := range o.secrets {
@@ -191,4 +203,13 @@ func (e *workerEnv) stopAll() {
 				e.t.Name(), i+1, tailWithout(p.logPath, 40, `"level":"debug"`))
 		}
 	}
+}
+
+// yamlList writes strings as a YAML flow sequence.
+func yamlList(items []string) string {
+	quoted := make([]string, len(items))
+	for i, s := range items {
+		quoted[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }

@@ -61,6 +61,11 @@ type Plan struct {
 	// TestFailover; FailbackStorage lists those to probe at the Source for Failback.
 	Storage         []StorageTarget `yaml:"storage" json:"storage"`
 	FailbackStorage []StorageTarget `yaml:"failback_storage,omitempty" json:"failback_storage,omitempty"`
+	// TestStorage says, per entry of Storage, which LUN a test failover uses
+	// instead of the mirror's destination (which stays read-only while the
+	// mirror replicates): a snapshot made for the run by the storage's
+	// adapter, or one listed here. Storage without an entry is used as is.
+	TestStorage []TestStorage `yaml:"test_storage,omitempty" json:"test_storage,omitempty"`
 
 	Selection      Selection       `yaml:"selection" json:"selection"`
 	PriorityGroups []PriorityGroup `yaml:"priority_groups,omitempty" json:"priority_groups,omitempty"`
@@ -87,6 +92,30 @@ type StorageTarget struct {
 	// SRs optionally restricts which SR UUIDs found on the device are introduced;
 	// empty means every SR on which pool metadata was detected.
 	SRs []string `yaml:"srs,omitempty" json:"srs,omitempty"`
+	// Adapter names the storage adapter (defined in the worker configuration
+	// for the site this LUN is at) that manages this LUN's array: it makes
+	// test snapshots of it and, when the storage-ready gate's method says so,
+	// promotes its mirror. Empty: no adapter.
+	Adapter string `yaml:"adapter,omitempty" json:"adapter,omitempty"`
+}
+
+// Test storage snapshot sources.
+const (
+	// SnapshotByAdapter: the storage's adapter makes a snapshot for the run
+	// and deletes it at cleanup.
+	SnapshotByAdapter = "adapter"
+)
+
+// TestStorage is the LUN a test failover uses for one storage target.
+type TestStorage struct {
+	// Storage is the name of the entry of storage this stands in for.
+	Storage string `yaml:"storage" json:"storage"`
+	// Snapshot is "adapter": a snapshot made by the storage's adapter at the
+	// start of the run, deleted at cleanup.
+	Snapshot string `yaml:"snapshot,omitempty" json:"snapshot,omitempty"`
+	// DeviceConfig is a snapshot (or clone) LUN made beforehand on the array,
+	// of the storage's type; lifeboat uses it as is and never deletes it.
+	DeviceConfig map[string]string `yaml:"device_config,omitempty" json:"device_config,omitempty"`
 }
 
 // Selection picks vApps and VMs from the metadata found. Names are globs
@@ -139,7 +168,24 @@ type GatePolicy struct {
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// OnTimeout is reject (default) or approve.
 	OnTimeout TimeoutAction `yaml:"on_timeout,omitempty" json:"on_timeout,omitempty"`
+	// Method (storage-ready only) is how the gate is satisfied in a failover
+	// or failback: approval (default), adapter (the storage's adapters
+	// promote the LUNs; nobody approves) or adapter-then-approval. A test
+	// failover never promotes: it leaves replication alone.
+	Method GateMethod `yaml:"method,omitempty" json:"method,omitempty"`
 }
+
+// GateMethod is how the storage-ready gate is satisfied.
+type GateMethod string
+
+const (
+	MethodApproval            GateMethod = "approval"
+	MethodAdapter             GateMethod = "adapter"
+	MethodAdapterThenApproval GateMethod = "adapter-then-approval"
+)
+
+// Promotes says whether the method has the adapters promote the LUNs.
+func (m GateMethod) Promotes() bool { return m == MethodAdapter || m == MethodAdapterThenApproval }
 
 // TestPolicy governs test failovers.
 type TestPolicy struct {

@@ -80,6 +80,7 @@ func (v *validator) plan(p *Plan) {
 		v.warnf("failback_storage", "failback will not be possible until failback_storage is set; add the LUNs to probe at the source site")
 	}
 	v.storage("failback_storage", p.FailbackStorage)
+	v.testStorage(p)
 
 	v.selection(&p.Selection)
 	v.groups(p.PriorityGroups)
@@ -143,59 +144,67 @@ func (v *validator) storage(field string, targets []StorageTarget) {
 		default:
 			v.errorf(f+".type", "%q is not a storage type lifeboat can recover from; use lvmoiscsi or lvmohba", st.Type)
 		}
-		keys := sortedKeys(st.DeviceConfig)
-		for _, k := range keys {
-			for _, known := range knownKeys {
-				if k != known && strings.EqualFold(k, known) {
-					v.errorf(dc+"."+k, "XAPI spells this key %s; rename %s to %s", known, k, known)
-				}
-			}
-		}
-		for _, req := range requiredKeys[st.Type] {
-			if strings.TrimSpace(st.DeviceConfig[req.key]) == "" {
-				hint := "add it"
-				if st.Type == StorageISCSI && req.key != "target" {
-					hint = "add it or run discovery"
-				}
-				v.errorf(dc, "%s needs %s (%s); %s", st.Type, req.key, req.what, hint)
-			}
-		}
-		if port, ok := st.DeviceConfig["port"]; ok && st.Type == StorageISCSI {
-			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-				v.errorf(dc+".port", "port %q is not a TCP port number; write a number such as 3260", port)
-			}
-		}
+		v.deviceConfig(dc, st)
 		if id := st.DeviceConfig["SCSIid"]; id != "" {
 			if prev, dup := scsi[id]; dup {
 				v.errorf(dc+".SCSIid", "SCSIid %s is also listed in %s; list each LUN once", id, prev)
 			}
 			scsi[id] = f
 		}
-		for _, k := range secretKeys {
-			val, ok := st.DeviceConfig[k]
-			if !ok {
-				continue
-			}
-			if _, isRef := secretRef(val); !isRef {
-				v.errorf(dc+"."+k, "%s must be a reference such as ${secret:%s} resolved by the worker, never the password itself: plans are checked into repositories and travel in workflow history", k, suggestSecretName(st, k))
-			}
-		}
-		if _, ok := st.DeviceConfig["chappassword"]; ok && st.DeviceConfig["chapuser"] == "" {
-			v.errorf(dc, "chappassword is set without chapuser; add chapuser or remove chappassword")
-		}
-		if _, ok := st.DeviceConfig["incoming_chappassword"]; ok && st.DeviceConfig["incoming_chapuser"] == "" {
-			v.errorf(dc, "incoming_chappassword is set without incoming_chapuser; add incoming_chapuser or remove incoming_chappassword")
-		}
-		for _, k := range keys {
-			if val := st.DeviceConfig[k]; strings.Contains(val, "${secret:") && !slices.Contains(secretKeys, k) {
-				if _, isRef := secretRef(val); !isRef {
-					v.errorf(dc+"."+k, "%q is not a valid secret reference; write the whole value as ${secret:NAME} with NAME made of letters, digits, '-', '_' or '.'", val)
-				}
-			}
+		if st.Adapter != "" && !safeName.MatchString(st.Adapter) {
+			v.errorf(f+".adapter", "%q is not an adapter name; write the name the worker configuration gives the adapter (letters, digits, '-', '_', '.')", st.Adapter)
 		}
 		for j, sr := range st.SRs {
 			if !uuidRE.MatchString(sr) {
 				v.errorf(fmt.Sprintf("%s.srs[%d]", f, j), "%q is not an SR UUID; write the SR's uuid (as shown by xe sr-list) or remove srs to introduce every SR found", sr)
+			}
+		}
+	}
+}
+
+// deviceConfig checks one device_config (field dc) for a storage's type.
+func (v *validator) deviceConfig(dc string, st StorageTarget) {
+	keys := sortedKeys(st.DeviceConfig)
+	for _, k := range keys {
+		for _, known := range knownKeys {
+			if k != known && strings.EqualFold(k, known) {
+				v.errorf(dc+"."+k, "XAPI spells this key %s; rename %s to %s", known, k, known)
+			}
+		}
+	}
+	for _, req := range requiredKeys[st.Type] {
+		if strings.TrimSpace(st.DeviceConfig[req.key]) == "" {
+			hint := "add it"
+			if st.Type == StorageISCSI && req.key != "target" {
+				hint = "add it or run discovery"
+			}
+			v.errorf(dc, "%s needs %s (%s); %s", st.Type, req.key, req.what, hint)
+		}
+	}
+	if port, ok := st.DeviceConfig["port"]; ok && st.Type == StorageISCSI {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			v.errorf(dc+".port", "port %q is not a TCP port number; write a number such as 3260", port)
+		}
+	}
+	for _, k := range secretKeys {
+		val, ok := st.DeviceConfig[k]
+		if !ok {
+			continue
+		}
+		if _, isRef := secretRef(val); !isRef {
+			v.errorf(dc+"."+k, "%s must be a reference such as ${secret:%s} resolved by the worker, never the password itself: plans are checked into repositories and travel in workflow history", k, suggestSecretName(st, k))
+		}
+	}
+	if _, ok := st.DeviceConfig["chappassword"]; ok && st.DeviceConfig["chapuser"] == "" {
+		v.errorf(dc, "chappassword is set without chapuser; add chapuser or remove chappassword")
+	}
+	if _, ok := st.DeviceConfig["incoming_chappassword"]; ok && st.DeviceConfig["incoming_chapuser"] == "" {
+		v.errorf(dc, "incoming_chappassword is set without incoming_chapuser; add incoming_chapuser or remove incoming_chappassword")
+	}
+	for _, k := range keys {
+		if val := st.DeviceConfig[k]; strings.Contains(val, "${secret:") && !slices.Contains(secretKeys, k) {
+			if _, isRef := secretRef(val); !isRef {
+				v.errorf(dc+"."+k, "%q is not a valid secret reference; write the whole value as ${secret:NAME} with NAME made of letters, digits, '-', '_' or '.'", val)
 			}
 		}
 	}

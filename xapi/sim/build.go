@@ -84,7 +84,7 @@ func (w *World) build(sc *Scenario) error {
 			m.Dst.Image = m.Src.Image.clone()
 		}
 	}
-	return nil
+	return w.buildSnapshots(sc.Snapshots)
 }
 
 func (w *World) buildPool(seed int64, site *Site, ps PoolSpec) (*Pool, error) {

@@ -225,6 +225,8 @@ type State struct {
 	Pools   []PoolState   `json:"pools"`
 	Mirrors []MirrorState `json:"mirrors"`
 	LUNs    []LUNState    `json:"luns"`
+	// Snapshots are the arrays' snapshots of LUNs (snapshot.go).
+	Snapshots []SnapshotState `json:"snapshots"`
 }
 
 // SiteState is a site in the dump.
@@ -404,6 +406,7 @@ func (ct *Control) State() State {
 		}
 		st.LUNs = append(st.LUNs, ls)
 	}
+	st.Snapshots = w.snapshotStates()
 	return st
 }
 
@@ -465,6 +468,7 @@ func (ct *Control) handler() http.Handler {
 			fail(rw, fmt.Errorf("unknown mirror action %q (split, promote, reverse, resume, sync)", r.PathValue("action")))
 		}
 	})
+	ct.snapshotRoutes(mux, ok, fail)
 	mux.HandleFunc("POST /mirrors/sync", func(rw http.ResponseWriter, r *http.Request) { ct.SyncAll(); done(rw, nil) })
 	mux.HandleFunc("GET /faults", func(rw http.ResponseWriter, r *http.Request) { ok(rw, ct.Faults()) })
 	mux.HandleFunc("POST /faults", func(rw http.ResponseWriter, r *http.Request) {

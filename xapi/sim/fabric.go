@@ -16,6 +16,8 @@ type Fabric struct {
 	targets []*Target
 	luns    []*LUN
 	mirrors []*Mirror
+	// snapshots are array snapshots of LUNs (snapshot.go).
+	snapshots []*Snapshot
 }
 
 // Target is an iSCSI target portal with one IQN.

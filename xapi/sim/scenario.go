@@ -21,6 +21,8 @@ type Scenario struct {
 	Timing  TimingSpec   `yaml:"timing"`
 	Sites   []SiteSpec   `yaml:"sites"`
 	Mirrors []MirrorSpec `yaml:"mirrors"`
+	// Snapshots are array snapshots taken when the world starts (snapshot.go).
+	Snapshots []SnapshotSpec `yaml:"snapshots"`
 }
 
 // TimingSpec is the timing model; unset values take the defaults of DefaultTiming.
@@ -477,5 +479,5 @@ func (sc *Scenario) validate(root *yaml.Node) error {
 			return bad(fmt.Sprintf("mirror %q: state must be replicating, split or reversed", m.Name), "mirrors", mi, "state")
 		}
 	}
-	return nil
+	return sc.validateSnapshots(bad)
 }

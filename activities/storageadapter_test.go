@@ -1,0 +1,76 @@
+package activities
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
+
+	"github.com/lifeboat-dr/lifeboat/activities/adapter"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+)
+
+// script writes an adapter that answers body (after reading its request).
+func script(t *testing.T, body string) []string {
+	path := filepath.Join(t.TempDir(), "adapter")
+	require.NoError(t, os.WriteFile(path, []byte("#!/bin/sh\ncat >/dev/null\n"+body+"\n"), 0o755))
+	return []string{path}
+}
+
+func TestAdapterActivities(t *testing.T) {
+	st := plan.StorageTarget{Name: "gold", Type: plan.StorageISCSI, Adapter: "array",
+		DeviceConfig: map[string]string{"target": "a", "targetIQN": "iqn", "SCSIid": "3601", "chappassword": "${secret:chap}"}}
+	ok := script(t, `echo '{"ok": true, "message": "made", "snapshot": {"name": "s", "created": true, "device_config": {"SCSIid": "3609"}}}'`)
+	hang := script(t, "exec sleep 60")
+	refuse := script(t, `echo '{"ok": false, "error": {"code": "CONFLICT", "message": "the volume is busy"}}'`)
+	for _, tc := range []struct {
+		name    string
+		sites   map[string]SiteConfig
+		storage plan.StorageTarget
+		code    string
+		retry   bool
+		msg     string
+	}{
+		{"answers", map[string]SiteConfig{"dr": {Adapter: adapter.Config{Name: "array", Command: ok}}}, st, "", false, ""},
+		{"no adapter at the site", map[string]SiteConfig{"dr": {}}, st, codeNoAdapter, false,
+			`Storage "gold" names adapter array, but the worker configuration gives site dr no adapter.`},
+		{"another adapter", map[string]SiteConfig{"dr": {Adapter: adapter.Config{Name: "other", Command: ok}}}, st, codeNoAdapter, false,
+			`Storage "gold" names adapter array, but the worker configuration gives site dr adapter other.`},
+		{"timeout", map[string]SiteConfig{"dr": {Adapter: adapter.Config{Name: "array", Command: hang, Timeout: 200 * time.Millisecond}}}, st, codeAdapterTimeout, true,
+			`For storage "gold", storage adapter array did not answer snapshot within 200ms and was stopped.`},
+		{"refused", map[string]SiteConfig{"dr": {Adapter: adapter.Config{Name: "array", Command: refuse}}}, st, codeAdapter, false,
+			`For storage "gold", storage adapter array could not snapshot: the volume is busy (CONFLICT).`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Activities{adapters: storageAdapters(tc.sites), log: zap.NewNop()}
+			res, err := a.SnapshotStorage(context.Background(), &SnapshotStorageInput{Site: "dr", Storage: tc.storage, Snapshot: "s"})
+			if tc.code == "" {
+				require.NoError(t, err)
+				assert.Equal(t, "3609", res.DeviceConfig["SCSIid"])
+				assert.True(t, res.Created)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, tc.code, ErrorCode(err))
+			assert.Equal(t, tc.msg, messageOf(err))
+			var ae *temporal.ApplicationError
+			require.ErrorAs(t, err, &ae)
+			assert.Equal(t, tc.retry, !ae.NonRetryable())
+		})
+	}
+	assert.Equal(t, adapter.LUN{Type: "lvmoiscsi", SCSIid: "3601", Target: "a", TargetIQN: "iqn"}, lunOf(st), "no CHAP secret reaches an adapter")
+}
+
+func TestAdapterSnapshotName(t *testing.T) {
+	assert.Equal(t, "lifeboat-demo-test-failover-5f0c6a52-1", AdapterSnapshotName("lifeboat-demo-test-failover", "5f0c6a52-1d7e-4a8b", 0))
+	long := AdapterSnapshotName("lifeboat-a-very-long-plan-name-of-a-big-company-test-failover-2026-12-01T10:00:00Z", "5f0c6a52-1d7e", 2)
+	assert.LessOrEqual(t, len(long), 63)
+	assert.Regexp(t, `^[a-z0-9-]+-[0-9a-f]{8}-5f0c6a52-3$`, long)
+	assert.NotEqual(t, long, AdapterSnapshotName("lifeboat-a-very-long-plan-name-of-a-big-company-test-failover-2026-12-08T10:00:00Z", "5f0c6a52-1d7e", 2))
+}
