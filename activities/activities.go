@@ -99,6 +99,8 @@ type Activities struct {
 	views  map[string]*vmView
 	// scans keeps a paged scan's full result for its later pages.
 	scans scanCache
+	// mirrors is the storage adapter's status call, when there is one (readiness.go).
+	mirrors MirrorReader
 }
 
 // Close logs every site session out; the worker calls it when it stops. It

@@ -29,6 +29,8 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.DestroyDRTasks, optDestroyDR},
 		{acts.CleanupTest, optCleanup},
 		{acts.Inventory, optInventory},
+		{acts.ReadSource, optReadiness},
+		{acts.CheckTarget, optReadiness},
 	}
 	covered := map[string]bool{}
 	for _, row := range table {

@@ -40,6 +40,7 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(RecoverUnits, workflow.RegisterOptions{Name: RecoverUnitsWorkflowName})
 	r.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
 	r.RegisterWorkflowWithOptions(ReportPart, workflow.RegisterOptions{Name: ReportPartWorkflowName})
+	r.RegisterWorkflowWithOptions(ReadinessCheck, workflow.RegisterOptions{Name: ReadinessWorkflowName})
 }
 
 // Failover recovers the plan's vApps and VMs at its target site and starts them.
