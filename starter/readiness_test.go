@@ -11,6 +11,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -111,4 +112,43 @@ func TestReadinessCommand(t *testing.T) {
 	ta, _ = newResultApp(readinessOf(true))
 	assert.Equal(t, exitUsage, ta.run("readiness", "--plan", demoPlan, "--mode", "sideways"))
 	assert.Equal(t, exitUsage, ta.run("readiness"))
+}
+
+// TestProtectCommand: more than 8 SRs are refused before anything starts;
+// the worker's answer is printed SR by SR, a dry run says so.
+func TestProtectCommand(t *testing.T) {
+	ta, rc := newResultApp(nil)
+	nine := []string{"protect", "--site", "primary"}
+	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"} {
+		nine = append(nine, "--sr", n)
+	}
+	assert.Equal(t, exitUsage, ta.run(nine...))
+	assert.Contains(t, ta.errOut.String(), "at most 8")
+	assert.Empty(t, rc.started, "nothing started")
+	assert.Equal(t, exitUsage, ta.run("protect", "--sr", "gold-01"))
+
+	res := &activities.ProtectResult{Pool: "'Primary'", DryRun: true, Changes: []activities.SRChange{
+		{SR: activities.SRInfo{UUID: "u-fc", Name: "fc-silver-01"}, Action: activities.ActionDisable},
+		{SR: activities.SRInfo{UUID: "u-g2", Name: "gold-02"}, Action: activities.ActionEnable},
+		{SR: activities.SRInfo{UUID: "u-g1", Name: "gold-01"}, Action: activities.ActionKeep, Done: true},
+	}}
+	ta, rc = newResultApp(res)
+	require.Equal(t, 0, ta.run("protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02", "--dry-run"), ta.errOut.String())
+	assert.Equal(t, "Dry run: pool 'Primary' at site primary would change 2 SRs (nothing was changed):\n"+
+		"  disable  fc-silver-01 (u-fc)  (dry run)\n"+
+		"  enable   gold-02 (u-g2)  (dry run)\n"+
+		"  keep     gold-01 (u-g1)\n", ta.out.String())
+	require.Len(t, rc.started, 1)
+	assert.Equal(t, "lifeboat-protect-primary", rc.started[0].ID)
+	in := rc.startArgs[1].(*workflows.ProtectInput)
+	assert.Equal(t, []string{"gold-01", "gold-02"}, in.SRs)
+	assert.True(t, in.DryRun)
+
+	res.DryRun = false
+	res.Changes[1].Error = "Metadata replication could not be enabled on SR 'gold-02' at site primary: the pool already replicates its metadata to the maximum number of storage repositories (8)."
+	res.Errors = []string{res.Changes[1].Error}
+	ta, _ = newResultApp(res)
+	assert.Equal(t, exitRunFailed, ta.run("protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02"))
+	assert.Contains(t, ta.out.String(), "FAILED: Metadata replication could not be enabled")
+	assert.Contains(t, ta.errOut.String(), "fix it and run the same protect again")
 }

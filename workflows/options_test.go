@@ -31,6 +31,7 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.Inventory, optInventory},
 		{acts.ReadSource, optReadiness},
 		{acts.CheckTarget, optReadiness},
+		{acts.Protect, optProtect},
 	}
 	covered := map[string]bool{}
 	for _, row := range table {

@@ -41,6 +41,7 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
 	r.RegisterWorkflowWithOptions(ReportPart, workflow.RegisterOptions{Name: ReportPartWorkflowName})
 	r.RegisterWorkflowWithOptions(ReadinessCheck, workflow.RegisterOptions{Name: ReadinessWorkflowName})
+	r.RegisterWorkflowWithOptions(ProtectSite, workflow.RegisterOptions{Name: ProtectWorkflowName})
 }
 
 // Failover recovers the plan's vApps and VMs at its target site and starts them.
