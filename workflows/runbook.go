@@ -214,6 +214,12 @@ func newRun(ctx workflow.Context, mode plan.Mode, in *RunInput) *run {
 		recovered:  map[string]bool{},
 	}
 	r.source, r.target = in.Plan.Sites(mode)
+	if in.Unattended && mode == plan.ModeTestFailover {
+		// A drill keeps its VMs for the drill's hold, not the test hold
+		// that waits for a person (gates.go approves the other gates).
+		r.plan.Test.Hold = in.Plan.Drill.Hold
+		r.plan.Approvals.Cleanup.Required = nil
+	}
 	if in.Start != "" {
 		r.startMode = in.Start
 	}
@@ -256,6 +262,9 @@ func (r *run) setup(ctx workflow.Context) error {
 // validateInput checks what the run input adds to the plan (which is
 // validated by `lifeboat plan check`).
 func (r *run) validateInput() error {
+	if r.in.Unattended && r.mode != plan.ModeTestFailover {
+		return fmt.Errorf("a %s cannot run unattended: only a test failover (a drill) runs without a person at its gates; start it without unattended", r.mode)
+	}
 	switch r.startMode {
 	case plan.StartRunning, plan.StartPaused, plan.StartNone:
 		return nil
