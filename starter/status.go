@@ -250,7 +250,7 @@ func (a *app) report(ctx context.Context, arg string, f reportFlags) error {
 	case "json":
 		err = writeJSON(&buf, r)
 	case "html":
-		err = writeHTML(&buf, r, a.loc)
+		err = writeReportHTML(&buf, r, a.loc, uiLink(a.ui(), conn.namespace, ref.id, ref.runID))
 	default:
 		err = writeMarkdown(&buf, r, a.loc)
 	}
