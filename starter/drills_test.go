@@ -68,7 +68,9 @@ func execInfo(id string, start time.Time, status enumspb.WorkflowExecutionStatus
 func drillWorld() (*testApp, *listClient) {
 	ok := &workflows.Report{Plan: "demo", Mode: "test-failover", Outcome: workflows.OutcomeSucceeded, Unattended: true,
 		RequestedBy: "schedule lifeboat-demo-drill (set up by ops)", RTO: 2*time.Minute + 4*time.Second, TargetRTO: 10 * time.Minute,
-		VMCounts: map[string]int{"paused": 12}}
+		VMCounts: map[string]int{"paused": 12},
+		Gates: []workflows.GateStatus{{Gate: "recover", State: workflows.GateApproved,
+			Decisions: []workflows.Decision{{By: workflows.DecidedByUnattended, Approved: true, At: at(-7*24*60 - 6*60 + 1)}}}}}
 	bad := &workflows.Report{Plan: "demo", Mode: "test-failover", Outcome: workflows.OutcomeFailed, RequestedBy: "carol",
 		Message: "The test failover left 1 object behind at site dr: VM 'erp-db'; remove them by hand.",
 		RTO:     12 * time.Minute, TargetRTO: 10 * time.Minute, Leftovers: []string{"VM 'erp-db' could not be destroyed."}}
@@ -116,4 +118,35 @@ func TestDrills(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 84*24*time.Hour, d)
 	assert.True(t, strings.Contains(drillsSummary(nil, "demo", t0, time.UTC), "No drill of plan demo"))
+}
+
+// TestAuditReport: report --plan P --drills is the audit page of the plan's
+// drills, in Markdown, HTML (chart, alerts, links) or JSON; it needs --plan
+// and takes no RUN.
+func TestAuditReport(t *testing.T) {
+	ta, lc := drillWorld()
+	require.Equal(t, 0, ta.run("report", "--plan", "demo", "--drills", "--since", "30d", "--ui-url", "http://ui:8233"), ta.errOut.String())
+	md := ta.out.String()
+	assert.Contains(t, md, "# lifeboat drills of plan demo\n\nFrom 2026-02-12 09:00:00 UTC to 2026-03-14 09:00:00 UTC. 3 drills of plan demo")
+	assert.Contains(t, md, "**Left behind by drills**\n\n- 2026-03-11 09:00:00 UTC: VM 'erp-db' could not be destroyed.")
+	assert.Contains(t, md, "| 2026-03-07 03:00:00 UTC | schedule lifeboat-demo-drill | succeeded | 2m4s / 10m met | 12 | none | not known | [lifeboat-demo-test-failover-2026-03-07T03:00:00Z](http://ui:8233/")
+	assert.Contains(t, lc.queries[0], `LifeboatPlan = "demo"`)
+
+	require.Equal(t, 0, ta.run("report", "--plan", "demo", "--drills", "--format", "html"))
+	page := ta.out.String()
+	assert.Contains(t, page, `<svg class="chart"`)
+	assert.Contains(t, page, `class="target-rto"`)
+	assert.Contains(t, page, `<div class="alert problem"><h3>Drills that did not succeed</h3>`)
+	assert.Contains(t, page, `<td>unattended</td>`, "who decided each gate")
+	assert.Equal(t, 3, strings.Count(page, `<rect class="drill-`), "one bar per drill")
+
+	require.Equal(t, 0, ta.run("report", "--plan", "demo", "--drills", "--format", "json"))
+	var rows []drillRow
+	require.NoError(t, json.Unmarshal(ta.out.Bytes(), &rows))
+	assert.Len(t, rows, 3)
+
+	assert.Equal(t, exitUsage, ta.run("report", "--drills"))
+	assert.Contains(t, ta.errOut.String(), "--drills needs --plan NAME")
+	assert.Equal(t, exitUsage, ta.run("report", "lifeboat-demo-failover", "--drills", "--plan", "demo"))
+	assert.Equal(t, exitUsage, ta.run("report", "--plan", "demo", "--drills", "--since", "forever"))
 }

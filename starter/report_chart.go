@@ -138,7 +138,12 @@ func timelineSVG(r *workflows.Report) template.HTML {
 		more = len(bars) - chartMaxBars
 		bars = bars[:chartMaxBars]
 	}
-	span := max(total, r.TargetRTO, r.RTO, time.Minute)
+	// The axis covers the run; the target RTO joins it unless it would
+	// squeeze the bars into a corner, then it is marked off the scale.
+	span := max(total, r.RTO, 30*time.Second)
+	if r.TargetRTO > span && r.TargetRTO <= span*3/2 {
+		span = r.TargetRTO
+	}
 	span = niceSpan(span)
 	plotW := float64(chartWidth - chartLabel - chartRight)
 	x := func(d time.Duration) float64 { return chartLabel + plotW*float64(d)/float64(span) }
@@ -161,7 +166,19 @@ func timelineSVG(r *workflows.Report) template.HTML {
 	fmt.Fprintf(&b, `<svg class="chart" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="timeline of %d VMs">`,
 		chartWidth, height, chartWidth, height, len(bars))
 	b.WriteString(`<style>text{font:12px system-ui,sans-serif;fill:#1b1f24}.grp{font-weight:bold}.axis{fill:#57606a}.tick{stroke:#d0d7de}</style>`)
-	legend(&b, []string{"recovering", "starting", "running", "paused"})
+	seen := map[string]bool{}
+	for _, bar := range bars {
+		for _, sg := range bar.segs {
+			seen[sg.kind] = true
+		}
+	}
+	var kinds []string
+	for _, k := range []string{"recovering", "starting", "running", "paused", "failed"} {
+		if seen[k] {
+			kinds = append(kinds, k)
+		}
+	}
+	legend(&b, kinds)
 	plotTop := chartTop
 	plotBottom := chartTop + len(rows)*(chartRow+chartGap)
 	step := tickStep(span)
@@ -197,7 +214,10 @@ func timelineSVG(r *workflows.Report) template.HTML {
 		}
 		y += chartRow + chartGap
 	}
-	if r.TargetRTO > 0 {
+	if r.TargetRTO > span {
+		colour := "#1a7f37"
+		fmt.Fprintf(&b, `<text class="target-rto" x="%d" y="%d" text-anchor="end" fill="%s">target RTO %s →</text>`, chartWidth-chartRight, plotTop-8, colour, rto(r.TargetRTO))
+	} else if r.TargetRTO > 0 {
 		colour := "#1a7f37"
 		if r.RTO > r.TargetRTO {
 			colour = "#cf222e"
@@ -288,6 +308,8 @@ func drillsSVG(rows []drillRow, loc *time.Location) template.HTML {
 		cx := float64(left) + slot*(float64(i)+0.5)
 		colour := chartColours["running"]
 		switch {
+		case r.Outcome == outcomeRunning:
+			colour = "#8c959f"
 		case r.Outcome != workflows.OutcomeSucceeded:
 			colour = chartColours["failed"]
 		case r.MetTarget != nil && !*r.MetTarget:
@@ -307,7 +329,7 @@ func drillsSVG(rows []drillRow, loc *time.Location) template.HTML {
 		fmt.Fprintf(&b, `<line class="target-rto" x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#cf222e" stroke-width="2" stroke-dasharray="6 4"/><text x="%d" y="%.1f" text-anchor="end" fill="#cf222e">target RTO %s</text>`,
 			left, y(target), w-chartRight, y(target), w-chartRight, y(target)-4, rto(target))
 	}
-	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d">measured RTO of each drill (green: met, amber: missed, red: failed)</text>`, left, h-6)
+	fmt.Fprintf(&b, `<text class="axis" x="%d" y="%d">measured RTO of each drill (green: met, amber: missed, red: failed, grey: running)</text>`, left, h-6)
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // #nosec: built here, every name escaped
 }
