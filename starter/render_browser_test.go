@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -93,7 +94,7 @@ func screenshot(t *testing.T, browser, htmlFile string, width, height int) image
 	defer cancel()
 	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
 		"--hide-scrollbars", "--user-data-dir="+t.TempDir(), "--screenshot="+out,
-		"--window-size="+itoa(width)+","+itoa(height), "file://"+htmlFile)
+		"--window-size="+strconv.Itoa(width)+","+strconv.Itoa(height), "file://"+htmlFile)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Run(), "chromium: %s", stderr.String())
@@ -110,8 +111,6 @@ func screenshot(t *testing.T, browser, htmlFile string, width, height int) image
 	}
 	return img
 }
-
-func itoa(n int) string { return string(rune('0'+n/1000%10)) + string(rune('0'+n/100%10)) + string(rune('0'+n/10%10)) + string(rune('0'+n%10)) }
 
 // colourCount counts the pixels within a small distance of an #rrggbb colour.
 func colourCount(img image.Image, hex string) int {
