@@ -27,9 +27,14 @@ const (
 	checkVisible     = "storage-visible"
 )
 
-// ReadSourceInput asks for the live state of the plan's source site.
+// ReadSourceInput asks for the live state of the plan's source site. As
+// with Scan, Offset and Limit page the units (vApps, then standalone VMs;
+// Limit VMs' worth, at least one unit) so that no payload grows with the
+// pool; only the first page (Offset 0) carries the checks and the SRs.
 type ReadSourceInput struct {
-	Site string `json:"site"`
+	Site   string `json:"site"`
+	Offset int    `json:"offset,omitempty"`
+	Limit  int    `json:"limit,omitempty"`
 }
 
 // ReadSourceResult is the source pool as readiness needs it. When the site
@@ -48,6 +53,8 @@ type ReadSourceResult struct {
 	// SRs is every SR a VM's disk is on, and every SR holding the pool's
 	// metadata VDI.
 	SRs []SourceSR `json:"srs"`
+	// Next is the Offset of the next page, 0 when this page is the last.
+	Next int `json:"next,omitempty"`
 }
 
 // SourceVM is where one VM's disks and networks are.
@@ -97,6 +104,12 @@ type CheckTargetInput struct {
 	Networks []NetworkUse `json:"networks,omitempty"`
 	// SourceAPI is the source pool's XAPI API version, when it was read.
 	SourceAPI string `json:"source_api,omitempty"`
+	// A large selection is checked in chunks, as the precheck is: every
+	// chunk but the first sets SkipPoolChecks (reachable, role, HA,
+	// storage, mirrors, networks, memory, version) and only looks for
+	// same-UUID copies; TotalMemory is the whole selection's.
+	SkipPoolChecks bool  `json:"skip_pool_checks,omitempty"`
+	TotalMemory    int64 `json:"total_memory,omitempty"`
 }
 
 // CheckTargetResult is the target's readiness lines and, when a storage
@@ -148,8 +161,10 @@ func (a *Activities) ReadSource(ctx context.Context, in *ReadSourceInput) (*Read
 	}
 	out.Reachable = true
 	out.PoolUUID, out.PoolName = pool.UUID, pool.NameLabel
-	if err := a.checkRole(ctx, c, ck, "pool at site "+c.site); err != nil {
-		return nil, err
+	if in.Offset == 0 {
+		if err := a.checkRole(ctx, c, ck, "pool at site "+c.site); err != nil {
+			return nil, err
+		}
 	}
 	if h, err := c.s.GetHostRecord(ctx, pool.Master); err == nil {
 		out.APIVersion = fmt.Sprintf("%d.%d", h.APIVersionMajor, h.APIVersionMinor)
@@ -158,7 +173,34 @@ func (a *Activities) ReadSource(ctx context.Context, in *ReadSourceInput) (*Read
 		return nil, err
 	}
 	out.Checks = ck.list
+	if in.Limit > 0 {
+		pageSource(out, in)
+	}
 	return out, nil
+}
+
+// pageSource cuts the result down to one page of units and their VMs.
+func pageSource(out *ReadSourceResult, in *ReadSourceInput) {
+	out.Scan.VApps, out.Scan.VMs, out.Next = pageUnits(out.Scan.VApps, out.Scan.VMs, in.Offset, in.Limit)
+	keep := map[string]bool{}
+	for _, va := range out.Scan.VApps {
+		for _, vm := range va.VMs {
+			keep[vm.UUID] = true
+		}
+	}
+	for _, vm := range out.Scan.VMs {
+		keep[vm.UUID] = true
+	}
+	vms := []SourceVM{}
+	for _, v := range out.VMs {
+		if keep[v.UUID] {
+			vms = append(vms, v)
+		}
+	}
+	out.VMs = vms
+	if in.Offset > 0 {
+		out.SRs = []SourceSR{}
+	}
 }
 
 // reach logs in at the site and reads its pool. A site that cannot be
@@ -314,7 +356,7 @@ func ReplicationChecks(site string, srs []SourceSR, users map[string][]string) [
 	}
 	for _, sr := range srs {
 		obj := "SR " + q(sr.Name, sr.UUID)
-		who := strings.Join(users[sr.UUID], ", ")
+		who := nameList(users[sr.UUID])
 		switch {
 		case sr.MetadataVDI != "" && !sr.MetadataLatest:
 			ck.add(checkReplication, obj, sevProblem, "has the pool's metadata VDI %s but xapi marks its redo log unhealthy (metadata_latest false), so it no longer receives the pool's changes; enable it again with 'lifeboat protect --site %s --sr %s'", sr.MetadataVDI, site, srArg(sr))
@@ -344,6 +386,18 @@ func (a *Activities) CheckTarget(ctx context.Context, in *CheckTargetInput) (*Ch
 	defer a.keepAlive(ctx)()
 	out := &CheckTargetResult{Checks: []Check{}}
 	ck := &checks{}
+	if in.SkipPoolChecks {
+		c, err := a.connect(ctx, in.Site)
+		if err != nil {
+			return nil, err
+		}
+		out.Reachable = true
+		if err := a.checkCopies(ctx, c, in, ck); err != nil {
+			return nil, err
+		}
+		out.Checks = ck.list
+		return out, nil
+	}
 	c, _, pool, err := a.reach(ctx, in.Site, ck)
 	if err != nil || c == nil {
 		out.Checks = ck.list
@@ -378,7 +432,7 @@ func (a *Activities) CheckTarget(ctx context.Context, in *CheckTargetInput) (*Ch
 	}
 	networkLines(ck, c.site, netUsers, netFound)
 
-	pin := &PrecheckInput{Site: in.Site, Mode: in.Mode, Plan: in.Plan, Units: in.Units, VMs: in.VMs}
+	pin := &PrecheckInput{Site: in.Site, Mode: in.Mode, Plan: in.Plan, Units: in.Units, VMs: in.VMs, TotalMemory: in.TotalMemory}
 	mem := &checks{}
 	if err := a.checkMemory(ctx, c, pin, mem, poolObj); err != nil {
 		return nil, err
@@ -391,13 +445,9 @@ func (a *Activities) CheckTarget(ctx context.Context, in *CheckTargetInput) (*Ch
 		}
 		ck.list = append(ck.list, l)
 	}
-	snap, err := a.view(c).sync(ctx, c.s)
-	if err != nil {
-		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", "")
+	if err := a.checkCopies(ctx, c, in, ck); err != nil {
+		return nil, err
 	}
-	targetVMs, apps := snap.all()
-	checkExistingUnits(pin, unitVMs(pin), targetVMs, apps, c.site, ck)
-
 	if in.SourceAPI != "" {
 		if h, err := c.s.GetHostRecord(ctx, pool.Master); err == nil {
 			versionLine(ck, "metadata of the source pool", in.SourceAPI, fmt.Sprintf("%d.%d", h.APIVersionMajor, h.APIVersionMinor), c.site)
@@ -405,6 +455,19 @@ func (a *Activities) CheckTarget(ctx context.Context, in *CheckTargetInput) (*Ch
 	}
 	out.Checks = ck.list
 	return out, nil
+}
+
+// checkCopies looks for same-UUID copies of the units at the target (the
+// precheck's version rule; an earlier run's own copies are adopted).
+func (a *Activities) checkCopies(ctx context.Context, c *conn, in *CheckTargetInput, ck *checks) error {
+	snap, err := a.view(c).sync(ctx, c.s)
+	if err != nil {
+		return classify(ctx, err, "reading the VMs at site "+c.site+" failed", "")
+	}
+	targetVMs, apps := snap.all()
+	pin := &PrecheckInput{Site: in.Site, Mode: in.Mode, Plan: in.Plan, Units: in.Units, VMs: in.VMs}
+	checkExistingUnits(pin, unitVMs(pin), targetVMs, apps, c.site, ck)
+	return nil
 }
 
 // checkVisible probes the plan's storage (the Probe activity itself: it only
@@ -483,4 +546,15 @@ func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck 
 		}
 	}
 	return out
+}
+
+// nameListMax bounds the names a readiness line lists: a line about an SR of
+// 5,000 VMs names a few and counts the rest.
+const nameListMax = 8
+
+func nameList(names []string) string {
+	if len(names) <= nameListMax {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:nameListMax], ", "), len(names)-nameListMax)
 }

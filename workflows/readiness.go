@@ -94,9 +94,7 @@ func ReadinessCheck(ctx workflow.Context, in *ReadinessInput) (*ReadinessResult,
 		temporal.NewSearchAttributeKeyKeyword(SearchAttrPlan).ValueSet(p.Name),
 		temporal.NewSearchAttributeKeyKeyword(SearchAttrMode).ValueSet(string(ModeReadiness)))
 
-	var src activities.ReadSourceResult
-	err := workflow.ExecuteActivity(withActivity(ctx, optReadiness, "read site "+source),
-		acts.ReadSource, &activities.ReadSourceInput{Site: source}).Get(ctx, &src)
+	src, err := readSource(ctx, source)
 	if err != nil {
 		out.Checks = append(out.Checks, problem("reachable", "site "+source, "reading site %s failed: %s", source, errorText(err)))
 	}
@@ -109,7 +107,7 @@ func ReadinessCheck(ctx workflow.Context, in *ReadinessInput) (*ReadinessResult,
 			out.Checks = append(out.Checks, problem("selection", "plan "+p.Name, "%s", err.Error()))
 		} else {
 			out.Warnings = append(out.Warnings, sel.Warnings...)
-			srs, users, nets := selectionUses(sel, &src)
+			srs, users, nets := selectionUses(sel, src)
 			tin.Units, tin.VMs, tin.SRs, tin.Networks = units(sel), sel.VMs(), srs, nets
 			out.VMs = len(tin.VMs)
 			for _, u := range sel.Units {
@@ -123,17 +121,84 @@ func ReadinessCheck(ctx workflow.Context, in *ReadinessInput) (*ReadinessResult,
 		}
 	}
 
-	var tgt activities.CheckTargetResult
-	err = workflow.ExecuteActivity(withActivity(ctx, optReadiness, "check site "+target),
-		acts.CheckTarget, tin).Get(ctx, &tgt)
-	if err != nil {
-		out.Checks = append(out.Checks, problem("reachable", "site "+target, "checking site %s failed: %s", target, errorText(err)))
+	var mirrors []activities.MirrorStatus
+	for i, chunk := range targetChunks(tin) {
+		var tgt activities.CheckTargetResult
+		err = workflow.ExecuteActivity(withActivity(ctx, optReadiness, "check site "+target),
+			acts.CheckTarget, chunk).Get(ctx, &tgt)
+		if err != nil {
+			out.Checks = append(out.Checks, problem("reachable", "site "+target, "checking site %s failed: %s", target, errorText(err)))
+			break
+		}
+		out.Checks = append(out.Checks, tgt.Checks...)
+		if i == 0 {
+			mirrors = tgt.Mirrors
+			if !tgt.Reachable {
+				break
+			}
+		}
 	}
-	out.Checks = append(out.Checks, tgt.Checks...)
-	out.RPO = rpoOf(out.RPO.MetadataCurrent, tgt.Mirrors, src.Reachable)
+	out.RPO = rpoOf(out.RPO.MetadataCurrent, mirrors, src.Reachable)
 	out.Ready = !hasProblem(out.Checks)
 	out.Summary = readinessSummary(out)
 	return out, nil
+}
+
+// readSource reads the source pool page by page (scanPageVMs VMs' worth of
+// units each), so no activity result grows with the pool.
+func readSource(ctx workflow.Context, site string) (*activities.ReadSourceResult, error) {
+	all := &activities.ReadSourceResult{}
+	offset := 0
+	for {
+		var page activities.ReadSourceResult
+		err := workflow.ExecuteActivity(withActivity(ctx, optReadiness, "read site "+site),
+			acts.ReadSource, &activities.ReadSourceInput{Site: site, Offset: offset, Limit: scanPageVMs}).Get(ctx, &page)
+		if err != nil {
+			return all, err
+		}
+		if offset == 0 {
+			all.Reachable, all.Checks, all.PoolUUID, all.PoolName, all.APIVersion, all.SRs = page.Reachable, page.Checks, page.PoolUUID, page.PoolName, page.APIVersion, page.SRs
+		}
+		all.Scan.VApps = append(all.Scan.VApps, page.Scan.VApps...)
+		all.Scan.VMs = append(all.Scan.VMs, page.Scan.VMs...)
+		all.VMs = append(all.VMs, page.VMs...)
+		if !page.Reachable || page.Next == 0 {
+			return all, nil
+		}
+		offset = page.Next
+	}
+}
+
+// targetChunks cuts the target's check into chunks of at most scanPageVMs
+// VMs, as the precheck is cut: the first does the pool-wide checks (with
+// the whole selection's memory), the others only the same-UUID copies.
+func targetChunks(in *activities.CheckTargetInput) []*activities.CheckTargetInput {
+	var total int64
+	for _, vm := range in.VMs {
+		total += vm.MemoryMax
+	}
+	vmsOf := map[string][]activities.VMInfo{} // lookups only
+	for _, vm := range in.VMs {
+		key := vm.UUID
+		if vm.VApp != "" {
+			key = vm.VApp
+		}
+		vmsOf[key] = append(vmsOf[key], vm)
+	}
+	first := *in
+	first.Units, first.VMs, first.TotalMemory = nil, nil, total
+	chunks := []*activities.CheckTargetInput{&first}
+	cur := &first
+	for _, u := range in.Units {
+		vms := vmsOf[u.UUID]
+		if len(cur.VMs) > 0 && len(cur.VMs)+len(vms) > scanPageVMs {
+			cur = &activities.CheckTargetInput{Site: in.Site, Mode: in.Mode, Plan: in.Plan, SkipPoolChecks: true}
+			chunks = append(chunks, cur)
+		}
+		cur.Units = append(cur.Units, u)
+		cur.VMs = append(cur.VMs, vms...)
+	}
+	return chunks
 }
 
 func problem(check, object, format string, args ...any) CheckResult {
@@ -194,7 +259,12 @@ func selectionUses(sel *Selected, src *activities.ReadSourceResult) ([]activitie
 	sort.Strings(netNames)
 	nets := make([]activities.NetworkUse, 0, len(netNames))
 	for _, n := range netNames {
-		nets = append(nets, activities.NetworkUse{Name: n, VMs: netUsers[n]})
+		// A network of 5,000 VMs is named with a few of them.
+		users := netUsers[n]
+		if len(users) > 8 {
+			users = append(users[:8:8], fmt.Sprintf("%d more VMs", len(netUsers[n])-8))
+		}
+		nets = append(nets, activities.NetworkUse{Name: n, VMs: users})
 	}
 	return srs, users, nets
 }

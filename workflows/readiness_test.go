@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 	"go.uber.org/zap"
@@ -196,4 +198,63 @@ func inventoryOf(w *sim.World) string {
 		b.WriteString(m.Name + "=" + m.State + "\n")
 	}
 	return b.String()
+}
+
+// TestReadinessLargeWorld: a 1,200-VM world is read in pages and checked in
+// chunks of scanPageVMs VMs, so no activity payload grows with the pool,
+// and every VM is counted.
+func TestReadinessLargeWorld(t *testing.T) {
+	sc, err := sim.Generate(sim.GenSpec{VMs: 1200, VApps: 120})
+	require.NoError(t, err)
+	_, a, _ := readinessWorld(t, sc, true)
+	// The plan a user writes for it: every mirror's DR copy, everything.
+	dr := sc.Sites[1]
+	iqn := map[string]sim.TargetSpec{}
+	for _, tg := range dr.ISCSI {
+		for _, l := range tg.LUNs {
+			iqn[l.SCSIid] = tg
+		}
+	}
+	p := plan.Plan{Name: "big", Source: "primary", Target: "dr", Selection: plan.Selection{All: true}}
+	for _, m := range sc.Mirrors {
+		st := plan.StorageTarget{Name: "dr-" + m.Name, Type: plan.StorageHBA, DeviceConfig: map[string]string{"SCSIid": m.Destination}}
+		if tg, ok := iqn[m.Destination]; ok {
+			st.Type, st.DeviceConfig = plan.StorageISCSI, map[string]string{"target": tg.Address, "port": "3260", "targetIQN": tg.IQN, "SCSIid": m.Destination}
+		}
+		p.Storage = append(p.Storage, st)
+	}
+
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(2 * time.Minute)
+	Register(env)
+	env.RegisterActivity(a)
+	calls := map[string]int{}
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		calls[info.ActivityType.Name]++
+	})
+	env.ExecuteWorkflow(ReadinessCheck, &ReadinessInput{Plan: p})
+	require.NoError(t, env.GetWorkflowError())
+	var r ReadinessResult
+	require.NoError(t, env.GetWorkflowResult(&r))
+	assert.True(t, r.Ready, "%s %v", r.Summary, checkLines(&r, "", SeverityProblem))
+	assert.Equal(t, 1200, r.VMs)
+	assert.Equal(t, 120, r.VApps)
+	assert.GreaterOrEqual(t, calls["ReadSource"], 3, "pages of at most %d VMs", scanPageVMs)
+	assert.GreaterOrEqual(t, calls["CheckTarget"], 3, "chunks of at most %d VMs", scanPageVMs)
+	assert.Len(t, checkLines(&r, "existing", SeverityOK), 120+1200-countVAppMembers(sc), "one line per unit (vApps and standalone VMs), from every chunk")
+	for _, c := range r.Checks {
+		assert.Less(t, len(c.Message), 2000, "a line names a few VMs and counts the rest: %s", c.Object)
+	}
+}
+
+func countVAppMembers(sc *sim.Scenario) int {
+	n := 0
+	for _, vm := range sc.Sites[0].Pools[0].VMs {
+		if vm.VApp != "" {
+			n++
+		}
+	}
+	return n
 }
