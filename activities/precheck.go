@@ -69,11 +69,7 @@ func (a *Activities) Precheck(ctx context.Context, in *PrecheckInput) (*Precheck
 		}
 	}
 	if in.Mode == plan.ModeTestFailover && !in.SkipPoolChecks {
-		if pool.HAEnabled {
-			ck.add(checkHA, poolObj, sevProblem, "HA is enabled on the pool at site %s: turn HA off for the test failover (a test must not trigger HA restarts), then re-run", c.site)
-		} else {
-			ck.add(checkHA, poolObj, sevOK, "HA is off")
-		}
+		haLine(ck, pool, c.site, poolObj)
 	}
 	if in.Mode != plan.ModeTestFailover && in.SourceSite != "" {
 		a.checkSource(ctx, in, vmsOf, ck)
@@ -282,6 +278,22 @@ func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *P
 			return err
 		}
 	}
+	networkLines(ck, c.site, netUsers, netFound)
+	return nil
+}
+
+// haLine: a test failover must not trigger HA restarts.
+func haLine(ck *checks, pool xapi.Pool, site, obj string) {
+	if pool.HAEnabled {
+		ck.add(checkHA, obj, sevProblem, "HA is enabled on the pool at site %s: turn HA off for the test failover (a test must not trigger HA restarts), then re-run", site)
+	} else {
+		ck.add(checkHA, obj, sevOK, "HA is off")
+	}
+}
+
+// networkLines says, per network the VMs use (name -> VM labels), whether
+// the target has it (by name or bridge, as recovery maps VIFs).
+func networkLines(ck *checks, site string, netUsers map[string][]string, netFound map[string]bool) {
 	nets := make([]string, 0, len(netUsers))
 	for n := range netUsers {
 		nets = append(nets, n)
@@ -290,15 +302,24 @@ func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *P
 	for _, n := range nets {
 		obj := "network " + q(n, n)
 		if netFound[n] {
-			ck.add(checkNetwork, obj, sevOK, "present at site %s", c.site)
+			ck.add(checkNetwork, obj, sevOK, "present at site %s", site)
 			continue
 		}
 		users := netUsers[n]
 		sort.Strings(users)
 		ck.add(checkNetwork, obj, sevWarning, "does not exist at site %s and is used by %s: recovery will create it unconnected to any physical network; create it at site %s first if those VMs need connectivity",
-			c.site, strings.Join(users, ", "), c.site)
+			site, strings.Join(users, ", "), site)
 	}
-	return nil
+}
+
+// versionLine compares the API version that wrote the metadata with the
+// target's.
+func versionLine(ck *checks, obj, src, target, site string) {
+	if src != target {
+		ck.add(checkVersion, obj, sevWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, site, target)
+	} else {
+		ck.add(checkVersion, obj, sevOK, "same XAPI API version %s as the pool at site %s", src, site)
+	}
 }
 
 func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []Unit, vmsOf map[string][]VMInfo, targetAPI string,
@@ -338,11 +359,7 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 		if h, err := fs.GetHostRecord(ctx, fpool.Master); err == nil {
 			src := fmt.Sprintf("%d.%d", h.APIVersionMajor, h.APIVersionMinor)
 			obj := "metadata of pool " + q(fpool.NameLabel, fpool.UUID)
-			if src != targetAPI {
-				local.add(checkVersion, obj, sevWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, c.site, targetAPI)
-			} else {
-				local.add(checkVersion, obj, sevOK, "same XAPI API version %s as the pool at site %s", src, c.site)
-			}
+			versionLine(local, obj, src, targetAPI, c.site)
 		}
 	} else if foreignSessionRejected(err, fs) {
 		return err

@@ -144,6 +144,7 @@ A RUN is a workflow ID (its latest run), ID/RUNID, or a plan name with --mode.
 		a.decisionCommand(true), a.decisionCommand(false), a.abortCommand(),
 		a.statusCommand(), a.reportCommand(),
 		a.planCommand(), a.scheduleCommand(), a.setupCommand(),
+		a.readinessCommand(), a.protectCommand(), a.drillsCommand(),
 	)
 	return root
 }

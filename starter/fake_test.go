@@ -233,6 +233,9 @@ type fakeSchedules struct {
 	lag, lagLeft int
 	stale        []*client.ScheduleListEntry
 	lists        int
+	// triggered and running serve the handle's Trigger and Describe (schedule_test.go).
+	triggered []string
+	running   map[string]string
 }
 
 func (s *fakeSchedules) Create(_ context.Context, o client.ScheduleOptions) (client.ScheduleHandle, error) {

@@ -16,6 +16,18 @@ type reportDoc struct {
 	Title    string
 	Summary  [][2]string
 	Sections []section
+	// HTML only: the run in the Web UI, what needs attention first, and
+	// the timeline chart.
+	Link   string
+	Alerts []alert
+	Chart  template.HTML
+}
+
+// alert is a highlighted box at the top of the HTML report: class problem
+// (red) or warning (amber).
+type alert struct {
+	Class, Title string
+	Lines        []string
 }
 
 type section struct {
@@ -49,6 +61,13 @@ func buildReportDoc(r *workflows.Report, loc *time.Location) reportDoc {
 	d.Summary = append(d.Summary, [2]string{"VMs", fmt.Sprintf("%d selected, %d recovered, %d started", len(r.VMs), rec, started)})
 	if worst := worstRTO(r.VMs); worst > 0 {
 		d.Summary = append(d.Summary, [2]string{"Longest RTO", rto(worst)})
+	}
+	if v := rtoVerdict(r); v != "" {
+		d.Summary = append(d.Summary, [2]string{"RTO vs target", v})
+	}
+	d.Summary = append(d.Summary, [2]string{"Data as of (RPO)", rpoText(r, loc)})
+	if r.Unattended {
+		d.Summary = append(d.Summary, [2]string{"Drill", "unattended: its gates were decided by the plan's drill policy"})
 	}
 	if r.Message != "" {
 		d.Summary = append(d.Summary, [2]string{"Message", r.Message})
@@ -89,6 +108,67 @@ func buildReportDoc(r *workflows.Report, loc *time.Location) reportDoc {
 		d.Sections = append(d.Sections, section{Title: "Warnings", Lines: r.Warnings})
 	}
 	return d
+}
+
+// rtoVerdict compares the measured RTO with the plan's target.
+func rtoVerdict(r *workflows.Report) string {
+	switch {
+	case r.TargetRTO <= 0 && r.RTO <= 0:
+		return ""
+	case r.TargetRTO <= 0:
+		return rto(r.RTO) + " measured; the plan sets no target_rto"
+	case r.RTO <= 0:
+		return "target " + rto(r.TargetRTO) + "; nothing was measured (no VM came up)"
+	case r.RTO <= r.TargetRTO:
+		return fmt.Sprintf("%s measured, target %s: met", rto(r.RTO), rto(r.TargetRTO))
+	}
+	return fmt.Sprintf("%s measured, target %s: MISSED by %s", rto(r.RTO), rto(r.TargetRTO), rto(r.RTO-r.TargetRTO))
+}
+
+// rpoText is the age of the data the run recovered, when the storage
+// adapter said when the source last wrote it.
+func rpoText(r *workflows.Report, loc *time.Location) string {
+	if r.DataAsOf == nil || r.DataAsOf.IsZero() {
+		return "not known: no storage adapter reported when the source last wrote the storage this run recovered"
+	}
+	age := r.StartedAt.Sub(*r.DataAsOf)
+	if age < 0 {
+		return fmtTime(*r.DataAsOf, loc)
+	}
+	return fmt.Sprintf("%s (%s before the run started)", fmtTime(*r.DataAsOf, loc), rto(max(age, time.Second)))
+}
+
+// reportAlerts is what an operator or auditor must see first: why a run
+// did not succeed, what it left behind, a missed target, problems and
+// warnings.
+func reportAlerts(r *workflows.Report) []alert {
+	var out []alert
+	if r.Outcome != "" && r.Outcome != workflows.OutcomeSucceeded {
+		out = append(out, alert{Class: "problem", Title: "The run " + r.Outcome, Lines: []string{orText(r.Message, "see the timeline")}})
+	}
+	if len(r.Leftovers) > 0 {
+		out = append(out, alert{Class: "problem", Title: "Left behind", Lines: r.Leftovers})
+	}
+	if r.TargetRTO > 0 && r.RTO > r.TargetRTO {
+		out = append(out, alert{Class: "problem", Title: "Target RTO missed", Lines: []string{rtoVerdict(r)}})
+	}
+	var problems, warnings []string
+	for _, c := range r.Prechecks {
+		switch c.Severity {
+		case workflows.SeverityProblem:
+			problems = append(problems, c.Object+": "+c.Message)
+		case workflows.SeverityWarning:
+			warnings = append(warnings, c.Object+": "+c.Message)
+		}
+	}
+	if len(problems) > 0 {
+		out = append(out, alert{Class: "problem", Title: "Precheck problems", Lines: problems})
+	}
+	warnings = append(warnings, r.Warnings...)
+	if len(warnings) > 0 {
+		out = append(out, alert{Class: "warning", Title: "Warnings", Lines: warnings})
+	}
+	return out
 }
 
 // recoveredCell is when the object was recovered, and "adopted" when an
@@ -154,34 +234,57 @@ func mdText(s string) string {
 	return strings.ReplaceAll(r.Replace(s), "&lt;br&gt;", "<br>")
 }
 
+// reportStyle is shared by the run's report and the audit page.
+const reportStyle = `body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; max-width: 1100px; }
+table { border-collapse: collapse; margin-bottom: 1.5rem; }
+th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+a { color: #0969da; }
+.outcome-succeeded { color: #1a7f37; font-weight: bold; }
+.outcome-failed, .outcome-rejected, .outcome-aborted { color: #cf222e; font-weight: bold; }
+.alert { border-left: 6px solid; padding: .4rem .9rem; margin: 0 0 1rem; border-radius: 4px; }
+.alert h3 { margin: .2rem 0; font-size: 1rem; }
+.alert ul { margin: .2rem 0; padding-left: 1.2rem; }
+.alert.problem { border-color: #cf222e; background: #ffebe9; }
+.alert.warning { border-color: #bf8700; background: #fff8c5; }
+.sev-problem { background: #ffebe9; }
+.sev-warning { background: #fff8c5; }
+.chart { display: block; margin: .5rem 0 1.5rem; }
+.note { color: #57606a; }`
+
 var htmlReport = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>{{.Title}}</title>
 <style>
-body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; }
-table { border-collapse: collapse; margin-bottom: 1.5rem; }
-th, td { border: 1px solid #d0d7de; padding: .3rem .6rem; text-align: left; vertical-align: top; }
-th { background: #f6f8fa; }
-.outcome-succeeded { color: #1a7f37; font-weight: bold; }
-.outcome-failed, .outcome-rejected, .outcome-aborted { color: #cf222e; font-weight: bold; }
+{{.Style}}
 </style>
 </head>
 <body>
 <h1>{{.Title}}</h1>
+{{- if .Link}}
+<p>Run in the Temporal Web UI: <a href="{{.Link}}">{{.Link}}</a></p>
+{{- end}}
+{{- range .Alerts}}
+<div class="alert {{.Class}}"><h3>{{.Title}}</h3><ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul></div>
+{{- end}}
 <table>
 {{- range .Summary}}
 <tr><th>{{index . 0}}</th><td{{if eq (index . 0) "Outcome"}} class="outcome-{{index . 1}}"{{end}}>{{index . 1}}</td></tr>
 {{- end}}
 </table>
+{{- if .Chart}}
+<h2>Timeline chart</h2>
+{{.Chart}}
+{{- end}}
 {{- range .Sections}}
 <h2>{{.Title}}</h2>
 {{- if .Rows}}
 <table>
 <tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{- range .Rows}}
-<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>
+<tr{{if eq (index . 0) "problem" "warning"}} class="sev-{{index . 0}}"{{end}}>{{range .}}<td>{{.}}</td>{{end}}</tr>
 {{- end}}
 </table>
 {{- else if .Lines}}
@@ -200,5 +303,16 @@ th { background: #f6f8fa; }
 
 // writeHTML renders a report as one self-contained HTML page.
 func writeHTML(w io.Writer, r *workflows.Report, loc *time.Location) error {
-	return htmlReport.Execute(w, buildReportDoc(r, loc))
+	return writeReportHTML(w, r, loc, "")
+}
+
+// writeReportHTML is writeHTML with the run's Web UI link, the alerts and
+// the timeline chart.
+func writeReportHTML(w io.Writer, r *workflows.Report, loc *time.Location, link string) error {
+	d := buildReportDoc(r, loc)
+	d.Link, d.Alerts, d.Chart = link, reportAlerts(r), timelineSVG(r)
+	return htmlReport.Execute(w, struct {
+		reportDoc
+		Style template.CSS
+	}{d, template.CSS(reportStyle)})
 }

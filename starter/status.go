@@ -181,6 +181,7 @@ func redraw(w io.Writer, drawn int, frame []string) int {
 
 type reportFlags struct {
 	mode, format, out string
+	audit             auditFlags // --drills: the audit page (audit.go)
 }
 
 func (a *app) reportCommand() *cobra.Command {
@@ -195,11 +196,20 @@ interim report, which needs a worker.
 The format defaults to the output file's extension (.md, .json, .html), else markdown.
 Exits 8 for an interim report of a running run, else with the run's outcome (0 succeeded,
 1 failed, 4 rejected, 5 aborted), so scripts can archive the report and test the result.`,
-		Args: exactRun,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if f.audit.drills {
+				return noArgs(cmd, args)
+			}
+			return exactRun(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.audit.drills {
+				return a.auditReport(cmd.Context(), f)
+			}
 			return a.report(cmd.Context(), args[0], f)
 		},
 	}
+	addAuditFlags(cmd, &f.audit)
 	cmd.Flags().StringVar(&f.format, "format", "", "markdown, json or html")
 	cmd.Flags().StringVarP(&f.out, "output-file", "o", "", "write the report to `FILE` instead of standard output")
 	addModeFlag(cmd, &f.mode)
@@ -250,7 +260,7 @@ func (a *app) report(ctx context.Context, arg string, f reportFlags) error {
 	case "json":
 		err = writeJSON(&buf, r)
 	case "html":
-		err = writeHTML(&buf, r, a.loc)
+		err = writeReportHTML(&buf, r, a.loc, uiLink(a.ui(), conn.namespace, ref.id, ref.runID))
 	default:
 		err = writeMarkdown(&buf, r, a.loc)
 	}

@@ -41,6 +41,9 @@ type RunInput struct {
 	RequestedBy string `json:"requested_by,omitempty"`
 	// Start overrides the plan's start mode for this run.
 	Start plan.StartMode `json:"start,omitempty"`
+	// Unattended marks a drill (a scheduled test failover): nobody is
+	// there, so the plan's drill policy decides its gates (plan.DrillPolicy).
+	Unattended bool `json:"unattended,omitempty"`
 }
 
 // WorkflowID is the ID of a plan's run in one mode, so two runs of one plan in
@@ -199,6 +202,17 @@ type Report struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Counts of VMs by state, whether or not the VMs are inline.
 	VMCounts map[string]int `json:"vm_counts,omitempty"`
+	// RTO is the measured recovery time: the run's start to the last VM
+	// running (or paused, or recovered when not started); TargetRTO is the
+	// plan's promise (0: none).
+	RTO       time.Duration `json:"rto,omitempty"`
+	TargetRTO time.Duration `json:"target_rto,omitempty"`
+	// Unattended: a drill, whose gates the plan's drill policy decided.
+	Unattended bool `json:"unattended,omitempty"`
+	// DataAsOf is when the storage the run recovered from was last written
+	// by the source (a snapshot's time, a mirror's last copy), when the
+	// storage adapter said: the age of the data, an RPO indication.
+	DataAsOf *time.Time `json:"data_as_of,omitempty"`
 	// Paged lists the lists too long to be carried here (see pages.go): in a
 	// final report each names the ReportPart children holding its pages.
 	Paged []PagedList `json:"paged,omitempty"`

@@ -33,6 +33,9 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.SnapshotStorage, optAdapter},
 		{acts.DeleteSnapshot, optAdapter},
 		{acts.PromoteStorage, optAdapter},
+		{acts.ReadSource, optReadiness},
+		{acts.CheckTarget, optReadiness},
+		{acts.Protect, optProtect},
 	}
 	covered := map[string]bool{}
 	for _, row := range table {

@@ -40,6 +40,8 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(RecoverUnits, workflow.RegisterOptions{Name: RecoverUnitsWorkflowName})
 	r.RegisterWorkflowWithOptions(StartVMs, workflow.RegisterOptions{Name: StartVMsWorkflowName})
 	r.RegisterWorkflowWithOptions(ReportPart, workflow.RegisterOptions{Name: ReportPartWorkflowName})
+	r.RegisterWorkflowWithOptions(ReadinessCheck, workflow.RegisterOptions{Name: ReadinessWorkflowName})
+	r.RegisterWorkflowWithOptions(ProtectSite, workflow.RegisterOptions{Name: ProtectWorkflowName})
 }
 
 // Failover recovers the plan's vApps and VMs at its target site and starts them.
@@ -213,6 +215,12 @@ func newRun(ctx workflow.Context, mode plan.Mode, in *RunInput) *run {
 		recovered:  map[string]bool{},
 	}
 	r.source, r.target = in.Plan.Sites(mode)
+	if in.Unattended && mode == plan.ModeTestFailover {
+		// A drill keeps its VMs for the drill's hold, not the test hold
+		// that waits for a person (gates.go approves the other gates).
+		r.plan.Test.Hold = in.Plan.Drill.Hold
+		r.plan.Approvals.Cleanup.Required = nil
+	}
 	if in.Start != "" {
 		r.startMode = in.Start
 	}
@@ -255,6 +263,9 @@ func (r *run) setup(ctx workflow.Context) error {
 // validateInput checks what the run input adds to the plan (which is
 // validated by `lifeboat plan check`).
 func (r *run) validateInput() error {
+	if r.in.Unattended && r.mode != plan.ModeTestFailover {
+		return fmt.Errorf("a %s cannot run unattended: only a test failover (a drill) runs without a person at its gates; start it without unattended", r.mode)
+	}
 	switch r.startMode {
 	case plan.StartRunning, plan.StartPaused, plan.StartNone:
 		return nil

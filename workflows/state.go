@@ -175,8 +175,11 @@ func (r *run) report(outcome, msg string) *Report {
 		rep.VMCounts = map[string]int{}
 		for _, vm := range r.vms {
 			rep.VMCounts[vm.State]++
+			rep.RTO = max(rep.RTO, vm.RTO)
 		}
 	}
+	rep.TargetRTO = time.Duration(r.plan.TargetRTO)
+	rep.Unattended = r.in.Unattended
 	return rep
 }
 

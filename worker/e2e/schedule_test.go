@@ -19,9 +19,11 @@ import (
 )
 
 // TestScheduledDrill sets up a weekly drill with the CLI, fires it now, and
-// checks that the schedule runs a real test failover that succeeds, that a
-// second firing while the drill still runs is skipped (overlap policy skip),
-// and that the CLI lists and deletes the schedule.
+// checks that the schedule runs a real test failover that succeeds with
+// nobody at its gates (the plan requires the recover gate: the drill
+// approves it as "unattended"), that a second firing while the drill still
+// runs is skipped (overlap policy skip), and that the CLI describes,
+// pauses, unpauses, triggers, lists and deletes the schedule.
 func TestScheduledDrill(t *testing.T) {
 	t.Parallel()
 	w := startSimulator(t, simOptions{speed: demoSpeed})
@@ -32,7 +34,12 @@ func TestScheduledDrill(t *testing.T) {
 	raw, err := os.ReadFile("../../dev/plans/demo.yaml")
 	require.NoError(t, err)
 	planFile := filepath.Join(t.TempDir(), "drill.yaml")
-	require.NoError(t, os.WriteFile(planFile, []byte(strings.Replace(string(raw), "name: demo\n", "name: e2e-drill\n", 1)), 0o644))
+	text := strings.Replace(string(raw), "name: demo\n", "name: e2e-drill\n", 1)
+	text = strings.Replace(text, "  recover:\n", "  recover:\n    required: true\n", 1)
+	// The drill keeps its VMs at the cleanup gate for a while, so that a
+	// second firing meets it running.
+	text += "\ndrill:\n  hold: 30m\n"
+	require.NoError(t, os.WriteFile(planFile, []byte(text), 0o644))
 
 	res := lifeboat(t, e, "schedule", "create", "--plan", planFile, "--every", "168h", "--as", "carol")
 	require.Equal(t, exitOK, res.code, "schedule create")
@@ -44,9 +51,19 @@ func TestScheduledDrill(t *testing.T) {
 	require.Equal(t, exitOK, res.code)
 	assert.Contains(t, res.stdout, id)
 
+	res = lifeboat(t, e, "schedule", "pause", id, "--note", "e2e: paused")
+	require.Equal(t, exitOK, res.code, "schedule pause")
+	res = lifeboat(t, e, "schedule", "describe", id)
+	require.Equal(t, exitOK, res.code, "schedule describe")
+	assert.Contains(t, res.stdout, "Paused     yes\nNote       e2e: paused")
+	assert.Contains(t, res.stdout, "drill: unattended test failover")
+	res = lifeboat(t, e, "schedule", "unpause", id)
+	require.Equal(t, exitOK, res.code, "schedule unpause")
+
 	ctx := context.Background()
 	h := srv.client.ScheduleClient().GetHandle(ctx, id)
-	require.NoError(t, h.Trigger(ctx, client.ScheduleTriggerOptions{}), "fire the drill now")
+	res = lifeboat(t, e, "schedule", "trigger", id)
+	require.Equal(t, exitOK, res.code, "fire the drill now: %s", res.stderr)
 	var running []client.ScheduleWorkflowExecution
 	eventually(t, gateWithin, "the schedule's drill running", func() bool {
 		d, err := h.Describe(ctx)
@@ -79,6 +96,18 @@ func TestScheduledDrill(t *testing.T) {
 	rep := r.succeeded()
 	assert.Contains(t, rep.RequestedBy, "schedule "+id)
 	assert.Empty(t, rep.Leftovers)
+	assert.True(t, rep.Unattended)
+	for _, g := range rep.Gates {
+		if g.Gate == plan.GateRecover {
+			require.NotEmpty(t, g.Decisions)
+			assert.Equal(t, workflows.DecidedByUnattended, g.Decisions[0].By, "nobody approved the recover gate")
+		}
+	}
+
+	res = lifeboat(t, e, "drills", "--plan", "e2e-drill", "--output", "json")
+	require.Equal(t, exitOK, res.code, "drills: %s", res.stderr)
+	assert.Contains(t, res.stdout, r.id)
+	assert.Contains(t, res.stdout, `"outcome": "succeeded"`)
 
 	res = lifeboat(t, e, "schedule", "delete", id)
 	require.Equal(t, exitOK, res.code, "schedule delete")

@@ -77,6 +77,22 @@ type Plan struct {
 	Approvals   Approvals   `yaml:"approvals,omitempty" json:"approvals,omitempty"`
 	Test        TestPolicy  `yaml:"test,omitempty" json:"test,omitempty"`
 	Concurrency Concurrency `yaml:"concurrency,omitempty" json:"concurrency,omitempty"`
+
+	// TargetRTO is the recovery time the plan promises: reports and
+	// 'lifeboat drills' compare each run's measured RTO with it. 0: none.
+	TargetRTO Duration `yaml:"target_rto,omitempty" json:"target_rto,omitempty"`
+	// Drill governs unattended test failovers (scheduled drills).
+	Drill DrillPolicy `yaml:"drill,omitempty" json:"drill,omitempty"`
+}
+
+// DrillPolicy is how a drill runs with nobody there: the gates a test
+// failover of the plan requires are approved by the drill itself (recorded
+// as approved by "unattended"), and its VMs are kept Hold long before
+// cleanup instead of the test hold, which waits for a person.
+type DrillPolicy struct {
+	// Hold keeps a drill's VMs this long before cleanup (default 0: clean
+	// up as soon as they are verified).
+	Hold Duration `yaml:"hold,omitempty" json:"hold,omitempty"`
 }
 
 // StorageTarget is one device to probe and introduce through a DR_task.

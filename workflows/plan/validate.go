@@ -92,6 +92,12 @@ func (v *validator) plan(p *Plan) {
 	if p.Test.Hold < 0 {
 		v.errorf("test.hold", "the hold is negative (%s); write 0 to clean up at once or a duration such as 30m", p.Test.Hold)
 	}
+	if p.Drill.Hold < 0 {
+		v.errorf("drill.hold", "the hold is negative (%s); write 0 to clean up at once or a duration such as 10m", p.Drill.Hold)
+	}
+	if p.TargetRTO < 0 {
+		v.errorf("target_rto", "the target RTO is negative (%s); write a duration such as 30m, or leave it out", p.TargetRTO)
+	}
 	for _, c := range []struct {
 		field string
 		n     int

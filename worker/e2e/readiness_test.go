@@ -1,0 +1,64 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadinessAndProtect drives lifeboat readiness and protect against a
+// real worker, as an operator or a monitoring script would: the demo world
+// day to day is ready (exit 0) and changes nothing; protect --dry-run says
+// what it would change and changes nothing; with the primary site down,
+// readiness says not ready (exit 1) and names the site.
+func TestReadinessAndProtect(t *testing.T) {
+	t.Parallel()
+	w := startSimulator(t, simOptions{speed: demoSpeed})
+	e := newWorkerEnv(t, w)
+	e.start()
+
+	src, err := os.ReadFile("../../dev/plans/demo.yaml")
+	require.NoError(t, err)
+	planFile := filepath.Join(t.TempDir(), "ready.yaml")
+	require.NoError(t, os.WriteFile(planFile, bytes.Replace(src, []byte("\nname: demo\n"), []byte("\nname: e2e-ready\n"), 1), 0o600))
+
+	before := w.Control().State()
+	res := lifeboat(t, e, "readiness", "--plan", planFile)
+	require.Equal(t, exitOK, res.code, "readiness of the healthy world: %s", res.stderr)
+	assert.Contains(t, res.stdout, "READY  A failover of plan e2e-ready from site primary to site dr would work now")
+
+	res = lifeboat(t, e, "protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02", "--dry-run")
+	require.Equal(t, exitOK, res.code, "protect --dry-run: %s", res.stderr)
+	assert.Contains(t, res.stdout, "would change 2 SRs (nothing was changed)")
+	after := w.Control().State()
+	for i := range before.Pools {
+		assert.Equal(t, before.Pools[i].SRs, after.Pools[i].SRs, "readiness and a dry run change nothing")
+		assert.Equal(t, before.Pools[i].VMs, after.Pools[i].VMs)
+	}
+
+	w.primaryDown(t)
+	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile)
+	assert.Equal(t, 1, res.code, "not ready")
+	var got struct {
+		Ready  bool `json:"ready"`
+		Checks []struct {
+			Check, Object, Severity string
+		} `json:"checks"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got), res.stdout)
+	assert.False(t, got.Ready)
+	found := false
+	for _, c := range got.Checks {
+		if c.Check == "reachable" && c.Object == "site primary" && c.Severity == "problem" {
+			found = true
+		}
+	}
+	assert.True(t, found, "the lost site is named: %s", res.stdout)
+}
