@@ -34,32 +34,51 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	for ref, sr := range srs {
 		srByUUID[sr.UUID] = ref
 	}
-	out := &ReprotectResult{Enabled: []string{}}
-	for _, uuid := range in.SRUUIDs {
+	// The SRs side by side: each call sets up one SR's own redo log, and
+	// one SR after another took seconds for a plan's 41 LUNs.
+	enabled := make([]bool, len(in.SRUUIDs))
+	problems := make([]string, len(in.SRUUIDs))
+	errs := forEachLimited(ctx, len(in.SRUUIDs), storageParallel, func(i int) error {
+		uuid := in.SRUUIDs[i]
 		ref, ok := srByUUID[uuid]
 		if !ok {
-			out.Errors = append(out.Errors, fmt.Sprintf("SR %s is not in the pool at site %s, so its metadata replication was not enabled; enable it on the SR that holds the recovered VMs.", uuid, c.site))
-			continue
+			problems[i] = fmt.Sprintf("SR %s is not in the pool at site %s, so its metadata replication was not enabled; enable it on the SR that holds the recovered VMs.", uuid, c.site)
+			return nil
 		}
 		// Already replicating: not asked again (with 8 redo logs active,
 		// xapi would refuse even this SR, see replicatingTo).
 		if replicatingTo(ctx, c, poolRef, ref, vdis) {
-			out.Enabled = append(out.Enabled, uuid)
-			continue
+			enabled[i] = true
+			return nil
 		}
 		name := q(srs[ref].NameLabel, uuid)
 		if err := c.s.EnableDatabaseReplication(ctx, ref); err != nil {
 			if isTransient(ctx, err) {
-				return nil, classify(ctx, err, "enabling metadata replication on SR "+name+" at site "+c.site+" failed", "")
+				return classify(ctx, err, "enabling metadata replication on SR "+name+" at site "+c.site+" failed", "")
 			}
 			next := "enable it by hand (Configure DR) so that a failback is possible"
 			if xapi.IsCode(err, xapi.CodeNoMoreRedoLogsAllowed) {
 				next = "disable metadata replication on an SR that no longer needs it (Configure DR), then enable it on this one so that a failback is possible"
 			}
-			out.Errors = append(out.Errors, sentence(fmt.Sprintf("Metadata replication could not be enabled on SR %s at site %s", name, c.site), reason(err), next))
-			continue
+			problems[i] = sentence(fmt.Sprintf("Metadata replication could not be enabled on SR %s at site %s", name, c.site), reason(err), next)
+			return nil
 		}
-		out.Enabled = append(out.Enabled, uuid)
+		enabled[i] = true
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := &ReprotectResult{Enabled: []string{}}
+	for i, uuid := range in.SRUUIDs {
+		if enabled[i] {
+			out.Enabled = append(out.Enabled, uuid)
+		}
+		if problems[i] != "" {
+			out.Errors = append(out.Errors, problems[i])
+		}
 	}
 	return out, nil
 }
@@ -109,17 +128,24 @@ func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput
 			}
 		}
 	}
-	for _, uuid := range uuids {
-		ref, err := c.s.GetDRTaskByUUID(ctx, uuid)
+	// Each DR task detaches its own SRs: side by side, as they were made.
+	errs := forEachLimited(ctx, len(uuids), storageParallel, func(i int) error {
+		ref, err := c.s.GetDRTaskByUUID(ctx, uuids[i])
 		if gone(err) {
-			continue
+			return nil
 		}
 		if err == nil {
 			err = c.s.DestroyDRTask(ctx, ref)
 		}
 		if err != nil && !gone(err) {
-			return classify(ctx, err, fmt.Sprintf("destroying DR task %s at site %s failed", uuid, c.site),
+			return classify(ctx, err, fmt.Sprintf("destroying DR task %s at site %s failed", uuids[i], c.site),
 				"check the SRs it introduced can be detached, or destroy it with xe drtask-destroy")
+		}
+		return nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
 		}
 	}
 	return nil
