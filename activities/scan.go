@@ -162,6 +162,12 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 func pageOf(full *ScanResult, in *ScanInput) *ScanResult {
 	out := *full
 	out.VApps, out.VMs, out.Next = pageUnits(full.VApps, full.VMs, in.Offset, in.Limit)
+	if in.Offset == 0 {
+		for next := out.Next; next > 0; {
+			out.Pages = append(out.Pages, next)
+			_, _, next = pageUnits(full.VApps, full.VMs, next, in.Limit)
+		}
+	}
 	return &out
 }
 

@@ -95,6 +95,9 @@ type ScanResult struct {
 	Ignored []string `json:"ignored,omitempty"`
 	// Next is the Offset of the next page, 0 when this page is the last.
 	Next int `json:"next,omitempty"`
+	// Pages, on the first page of a paged scan, is the Offset of every
+	// later page, so that they can be asked for at once.
+	Pages []int `json:"pages,omitempty"`
 }
 
 // MetadataSource is one metadata VDI read.

@@ -1,12 +1,15 @@
 package workflows
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
@@ -72,7 +75,58 @@ func pageOf(all *activities.ScanResult, in *activities.ScanInput) *activities.Sc
 	if i < units {
 		out.Next = i
 	}
+	if in.Offset == 0 && in.Limit > 0 {
+		for next := out.Next; next > 0; next = pageOf(all, &activities.ScanInput{Offset: next, Limit: in.Limit}).Next {
+			out.Pages = append(out.Pages, next)
+		}
+	}
 	return &out
+}
+
+// The scan step asks for every later page at once, once the first page
+// listed them, and keeps each unit once, in page order.
+func TestScanAsksForTheLaterPagesTogether(t *testing.T) {
+	world := bigScan(60, 1700) // 600 + 1,700 VMs: five pages
+	world.Sources = []activities.MetadataSource{{PoolName: "dc1"}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	scanOnly := func(ctx workflow.Context) (*activities.ScanResult, error) {
+		r := &run{target: "dc2", scanSRs: []string{"sr-1"}}
+		if err := r.scan(ctx); err != nil {
+			return nil, err
+		}
+		return r.found, nil
+	}
+	env.RegisterWorkflowWithOptions(scanOnly, workflow.RegisterOptions{Name: "scan-only"})
+	var mu sync.Mutex
+	asked := 0
+	all := make(chan struct{})
+	env.OnActivity(acts.Scan, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.ScanInput) (*activities.ScanResult, error) {
+		page := pageOf(world, in)
+		if in.Offset == 0 {
+			return page, nil
+		}
+		// Each later page answers only once every later page was asked for.
+		mu.Lock()
+		asked++
+		if asked == len(pageOf(world, &activities.ScanInput{Limit: scanPageVMs}).Pages) {
+			close(all)
+		}
+		mu.Unlock()
+		select {
+		case <-all:
+		case <-time.After(30 * time.Second):
+			return nil, fmt.Errorf("page at %d asked for alone", in.Offset)
+		}
+		return page, nil
+	})
+	env.ExecuteWorkflow("scan-only")
+	require.NoError(t, env.GetWorkflowError())
+	var got activities.ScanResult
+	require.NoError(t, env.GetWorkflowResult(&got))
+	assert.Equal(t, world.VApps, got.VApps)
+	assert.Equal(t, world.VMs, got.VMs)
+	assert.Empty(t, got.Pages)
 }
 
 // TestTenThousandVMPayloads computes, without running the world, every

@@ -142,12 +142,29 @@ func (r *run) scan(ctx workflow.Context) error {
 	actx := withActivity(ctx, optScan, fmt.Sprintf("scan metadata on %s at site %s", plural(len(r.scanSRs), "SR"), r.target))
 	// The result comes in pages of scanPageVMs VMs (no payload grows with the
 	// plan); a plan that fits one page makes one call.
+	// Runs begun before the first page listed the others asked for each
+	// page after the one before; they replay so.
+	together := workflow.GetVersion(ctx, "scan-pages-together", workflow.DefaultVersion, 1) == 1
 	seen := map[string]bool{}
+	var later []workflow.Future
 	for offset, page := 0, 1; ; page++ {
 		var part activities.ScanResult
 		in := &activities.ScanInput{Site: r.target, SRUUIDs: r.scanSRs, Offset: offset, Limit: scanPageVMs}
-		if err := workflow.ExecuteActivity(actx, acts.Scan, in).Get(ctx, &part); err != nil {
+		var err error
+		if page == 1 || later == nil {
+			err = workflow.ExecuteActivity(actx, acts.Scan, in).Get(ctx, &part)
+		} else {
+			err = later[page-2].Get(ctx, &part)
+		}
+		if err != nil {
 			return stepError("reading the metadata on the SRs at site "+r.target, err, "check the SRs hold replicated metadata, then start the run again")
+		}
+		if page == 1 && together && len(part.Pages) > 0 {
+			// Every later page at once: they slice what the first page read.
+			for _, off := range part.Pages {
+				pin := &activities.ScanInput{Site: r.target, SRUUIDs: r.scanSRs, Offset: off, Limit: scanPageVMs}
+				later = append(later, workflow.ExecuteActivity(actx, acts.Scan, pin))
+			}
 		}
 		if page == 1 {
 			res = part
@@ -170,12 +187,18 @@ func (r *run) scan(ctx workflow.Context) error {
 		for _, vm := range part.VMs {
 			seen[vm.UUID] = true
 		}
+		if later != nil {
+			if page-1 == len(later) {
+				break
+			}
+			continue
+		}
 		if part.Next <= offset {
 			break
 		}
 		offset = part.Next
 	}
-	res.Next = 0
+	res.Next, res.Pages = 0, nil
 	r.found = &res
 	for _, why := range res.Ignored {
 		r.event(ctx, "Ignored: %s", why)
