@@ -183,7 +183,13 @@ func TestTenThousandVMPayloads(t *testing.T) {
 		r.prechecks = append(r.prechecks, CheckResult{Check: "existing", Object: "VM 'production-vm-00001'", Severity: SeverityOK, Message: "no VM with this UUID at site dc2"})
 	}
 
-	jobs := r.recoverJobs()
+	// The largest recovery children this version makes (recover-lanes).
+	jobs := r.recoverJobsOf(r.balancedRecoverBatch(4))
+	widest := 0
+	for _, j := range jobs {
+		widest = max(widest, jobVMs(j))
+	}
+	require.Greater(t, widest, r.plan.Limits().BatchSize, "batches above batch_size are measured")
 	for _, job := range jobs {
 		in := &activities.RecoverInput{Site: r.target}
 		for _, u := range job.units {
