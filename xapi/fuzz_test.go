@@ -10,6 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/kolo/xmlrpc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -204,4 +205,39 @@ func FuzzParseDevlist(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, d, again)
 	})
+}
+
+// FuzzFastNormalizeAgrees: whatever the byte-level normaliser accepts, the
+// tokenizer accepts too, and both decode to the same value and flags.
+func FuzzFastNormalizeAgrees(f *testing.F) {
+	addGoldenSeeds(f)
+	f.Add(string(recordsDoc(3)))
+	f.Add(success(`<value>a &amp; b &#233; &#x1F600; &lt;x&gt;</value>`))
+	f.Add(success("<value>\r\n  spaced\t</value>"))
+	f.Add(success(`<value><int> 42 </int></value>`))
+	f.Fuzz(func(t *testing.T, body string) {
+		fast, ok := fastNormalize([]byte(body))
+		if !ok {
+			return
+		}
+		slow, err := slowNormalize([]byte(body))
+		require.NoError(t, err, "the tokenizer refuses what the fast path accepted")
+		assert.Equal(t, slow.fault, fast.fault)
+		assert.Equal(t, slow.emptyName, fast.emptyName)
+		var a, b any
+		errA := xmlrpcUnmarshal(fast.body, &a)
+		errB := xmlrpcUnmarshal(slow.body, &b)
+		assert.Equal(t, errB == nil, errA == nil, "decoding: fast %v, tokenizer %v", errA, errB)
+		assert.Equal(t, b, a)
+	})
+}
+
+// xmlrpcUnmarshal decodes a normalised document with kolo, a panic as an error.
+func xmlrpcUnmarshal(body []byte, out *any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return xmlrpc.Response(body).Unmarshal(out)
 }

@@ -45,6 +45,15 @@ func Normalize(in []byte) ([]byte, error) {
 }
 
 func normalize(in []byte) (normalized, error) {
+	if res, ok := fastNormalize(in); ok {
+		return res, nil
+	}
+	return slowNormalize(in)
+}
+
+// slowNormalize is normalize through encoding/xml's tokenizer: any
+// document, with its errors.
+func slowNormalize(in []byte) (normalized, error) {
 	var res normalized
 	dec := xml.NewDecoder(bytes.NewReader(in))
 	var out bytes.Buffer
