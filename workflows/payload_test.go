@@ -184,7 +184,7 @@ func TestTenThousandVMPayloads(t *testing.T) {
 	}
 
 	// The largest recovery children this version makes (recover-lanes).
-	jobs := r.recoverJobsOf(r.balancedRecoverBatch(4))
+	jobs := r.recoverJobsOf(r.balancedRecoverBatch(true))
 	widest := 0
 	for _, j := range jobs {
 		widest = max(widest, jobVMs(j))

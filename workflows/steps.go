@@ -401,18 +401,24 @@ func (r *run) recoverJobs() []recoverJob {
 }
 
 // balancedRecoverBatch is the batch size of recovery that keeps the lanes
-// even: a child recovers its units one after another, so a batch of 50
-// standalone VMs started last would still run when every other lane is
-// done. About two batches per lane (concurrency.recover), at most
-// batch_size VMs each.
+// (concurrency.recover) even: a child recovers its units one after another,
+// so a batch of 50 standalone VMs started last would still run when every
+// other lane is done.
 //
-// Capped at batch_size at first; at 10,000 VMs that made five rounds of
-// equal batches whose lanes all changed child at once, and the pool's
-// database lock idled while 40 children ended and 40 began (make bench).
-// Runs from recover-lanes on allow four times batch_size.
-func (r *run) balancedRecoverBatch(capFactor int) int {
+// Runs before recover-lanes made about two batches per lane of at most
+// batch_size VMs. At 10,000 VMs that was five rounds of equal batches whose
+// lanes all changed child at once, the pool's database lock idle for
+// seconds while 40 children ended and 40 began; and each change of child
+// costs Temporal more than a small unit's recovery. From recover-lanes on,
+// one batch per lane (up to ten times batch_size VMs, far below any payload
+// limit); the longest first, so the few partial batches of a group's or a
+// metadata VDI's end fill in.
+func (r *run) balancedRecoverBatch(lanes bool) int {
 	lim := r.plan.Limits()
-	return min(capFactor*lim.BatchSize, max(1, (len(r.vms)+2*lim.Recover-1)/(2*lim.Recover)))
+	if lanes {
+		return min(10*lim.BatchSize, max(1, (len(r.vms)+lim.Recover-1)/lim.Recover))
+	}
+	return min(lim.BatchSize, max(1, (len(r.vms)+2*lim.Recover-1)/(2*lim.Recover)))
 }
 
 func (r *run) recoverJobsOf(batch int) []recoverJob {
@@ -490,11 +496,8 @@ func (r *run) recover(ctx workflow.Context) error {
 	// Runs begun before recovery was balanced replay as they ran: batches
 	// of batch_size in selection order.
 	if workflow.GetVersion(ctx, "balanced-recover", workflow.DefaultVersion, 1) == 1 {
-		capFactor := 1
-		if workflow.GetVersion(ctx, "recover-lanes", workflow.DefaultVersion, 1) == 1 {
-			capFactor = 4
-		}
-		jobs = r.recoverJobsOf(r.balancedRecoverBatch(capFactor))
+		lanes := workflow.GetVersion(ctx, "recover-lanes", workflow.DefaultVersion, 1) == 1
+		jobs = r.recoverJobsOf(r.balancedRecoverBatch(lanes))
 		// The longest first (LPT): the lanes then end together.
 		sort.SliceStable(jobs, func(a, b int) bool { return jobVMs(jobs[a]) > jobVMs(jobs[b]) })
 	}
