@@ -184,7 +184,7 @@ func TestTenThousandVMPayloads(t *testing.T) {
 	}
 
 	// The largest recovery children this version makes (recover-lanes).
-	jobs := r.recoverJobsOf(r.balancedRecoverBatch(true))
+	jobs := r.recoverJobsOf(r.balancedRecoverBatch(true), true)
 	widest := 0
 	for _, j := range jobs {
 		widest = max(widest, jobVMs(j))

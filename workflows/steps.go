@@ -397,7 +397,7 @@ type recoverJob struct {
 }
 
 func (r *run) recoverJobs() []recoverJob {
-	return r.recoverJobsOf(r.plan.Limits().BatchSize)
+	return r.recoverJobsOf(r.plan.Limits().BatchSize, r.packVApps())
 }
 
 // balancedRecoverBatch is the batch size of recovery that keeps the lanes
@@ -421,11 +421,12 @@ func (r *run) balancedRecoverBatch(lanes bool) int {
 	return min(lim.BatchSize, max(1, (len(r.vms)+2*lim.Recover-1)/(2*lim.Recover)))
 }
 
-func (r *run) recoverJobsOf(batch int) []recoverJob {
+// recoverJobsOf makes the children of up to batch VMs each; with pack,
+// vApps share children too.
+func (r *run) recoverJobsOf(batch int, pack bool) []recoverJob {
 	var jobs []recoverJob
 	n := 0
 	units := r.selected.Units
-	pack := r.packVApps()
 	var packed []SelectedUnit
 	packedVMs := 0
 	flush := func() {
@@ -480,13 +481,17 @@ func (r *run) recoverJobsOf(batch int) []recoverJob {
 const packVAppsAbove = 100
 
 func (r *run) packVApps() bool {
+	return r.vappUnits() > packVAppsAbove
+}
+
+func (r *run) vappUnits() int {
 	n := 0
 	for _, u := range r.selected.Units {
 		if u.Kind == activities.KindVApp {
 			n++
 		}
 	}
-	return n > packVAppsAbove
+	return n
 }
 
 // recover recovers the selected units in child workflows, at most
@@ -497,7 +502,14 @@ func (r *run) recover(ctx workflow.Context) error {
 	// of batch_size in selection order.
 	if workflow.GetVersion(ctx, "balanced-recover", workflow.DefaultVersion, 1) == 1 {
 		lanes := workflow.GetVersion(ctx, "recover-lanes", workflow.DefaultVersion, 1) == 1
-		jobs = r.recoverJobsOf(r.balancedRecoverBatch(lanes))
+		pack := r.packVApps()
+		if lanes {
+			// More vApps than lanes: a child per vApp would leave the lanes
+			// waiting for the parent to start the next one, each vApp's
+			// recovery being shorter than Temporal's turn of a child.
+			pack = r.vappUnits() > r.plan.Limits().Recover
+		}
+		jobs = r.recoverJobsOf(r.balancedRecoverBatch(lanes), pack)
 		// The longest first (LPT): the lanes then end together.
 		sort.SliceStable(jobs, func(a, b int) bool { return jobVMs(jobs[a]) > jobVMs(jobs[b]) })
 	}
