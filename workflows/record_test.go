@@ -187,8 +187,11 @@ func TestRecordHistories(t *testing.T) {
 
 // recordedVersion names the files of the histories recorded now: "" was the
 // first version, "-v2" has shared start slots, start batches and balanced
-// recovery (the GetVersion markers of workflows/steps.go and children.go).
-const recordedVersion = "-v3"
+// recovery (the GetVersion markers of workflows/steps.go and children.go),
+// "-v3" one StartBatch activity per start child (start-chains), "-v4" the
+// scan's later pages asked for together, one recovery batch per lane
+// (scan-pages-together, recover-lanes) and the run's notifications.
+const recordedVersion = "-v4"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {
