@@ -45,6 +45,7 @@ import (
 // the CLI's defaults use.
 const (
 	temporalAddr = "127.0.0.1:7233"
+	namespace    = "default"
 	uiAddr       = "127.0.0.1:8233"
 	controlURL   = "http://127.0.0.1:18000"
 	planFile     = "dev/plans/demo.yaml"
@@ -223,7 +224,7 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	lifeboat(ctx, "report", id)
 
 	step("Done in %s", time.Since(began).Round(time.Second))
-	say("  Web UI of the run:  http://%s/namespaces/default/workflows/%s", uiAddr, id)
+	say("  Web UI of the run:  http://%s/namespaces/%s/workflows/%s", uiAddr, namespace, id)
 	say("  Simulator state:    curl -s %s/state", controlURL)
 	say("  Logs:               %s/temporal.log, xapisim.log, worker.log", stateDir)
 	code := 0
@@ -257,7 +258,7 @@ func (st *stack) start(name, path string, env []string, args ...string) (*proc, 
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = childEnv(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		_ = f.Close()
@@ -443,9 +444,8 @@ func lifeboat(ctx context.Context, args ...string) int {
 		shown[i] = a
 	}
 	say("\n$ lifeboat %s", strings.Join(shown, " "))
-	cmd := exec.CommandContext(ctx, "bin/lifeboat", args...)
+	cmd := lifeboatCmd(ctx, os.Environ(), args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "LIFEBOAT_UI_URL=http://"+uiAddr)
 	err := cmd.Run()
 	say("")
 	var ee *exec.ExitError
@@ -457,6 +457,35 @@ func lifeboat(ctx context.Context, args ...string) int {
 		return 1
 	}
 	return 0
+}
+
+// lifeboatCmd is the CLI pointed at the demo's own Temporal, whatever the
+// user's shell says: a shell set up for a real cluster (LIFEBOAT_ADDRESS,
+// LIFEBOAT_CONFIG, ...) must never receive the demo's failover.
+func lifeboatCmd(ctx context.Context, environ []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "bin/lifeboat", args...)
+	cmd.Env = childEnv(environ, demoCLIEnv()...)
+	return cmd
+}
+
+// demoCLIEnv is where the demo's CLI finds the demo's stack.
+func demoCLIEnv() []string {
+	return []string{"LIFEBOAT_ADDRESS=" + temporalAddr, "LIFEBOAT_NAMESPACE=" + namespace, "LIFEBOAT_UI_URL=http://" + uiAddr}
+}
+
+// childEnv is the environment of a process the demo starts: the user's,
+// less every variable that points lifeboat or Temporal somewhere (LIFEBOAT_*,
+// TEMPORAL_*), plus the demo's own settings.
+func childEnv(environ []string, set ...string) []string {
+	env := make([]string, 0, len(environ)+len(set))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "LIFEBOAT_") || strings.HasPrefix(name, "TEMPORAL_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, set...)
 }
 
 // control calls the simulator's control API.
