@@ -137,7 +137,7 @@ A RUN is a workflow ID (its latest run), ID/RUNID, or a plan name with --mode.
 		return nil
 	}
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return usageErr("%v; see 'lifeboat %s --help'", err, strings.TrimPrefix(cmd.CommandPath(), "lifeboat "))
+		return usageErr("%v; see %s", err, helpRef(cmd))
 	})
 	root.AddCommand(
 		a.startCommand("failover"), a.startCommand("failback"), a.startCommand("test-failover"),
@@ -166,6 +166,7 @@ func (a *app) connection() (connection, error) {
 	}
 	c := connection{
 		address:   firstOf(a.address, a.env("LIFEBOAT_ADDRESS"), cfg.Temporal.Address),
+		from:      addressSource(a.address, a.env("LIFEBOAT_ADDRESS"), path, cfg.Temporal.Address != config.Default().Temporal.Address),
 		namespace: firstOf(a.namespace, a.env("LIFEBOAT_NAMESPACE"), cfg.Temporal.Namespace),
 		taskQueue: cfg.TaskQueue,
 		tls:       cfg.Temporal.TLS,
@@ -174,6 +175,21 @@ func (a *app) connection() (connection, error) {
 		c.tls = a.tls
 	}
 	return c, nil
+}
+
+// addressSource says where the Temporal address came from, for the sentence
+// that says it cannot be reached: an address the user did not know they set
+// (a LIFEBOAT_ADDRESS left in the shell) is the usual surprise.
+func addressSource(flag, env, configPath string, configSets bool) string {
+	switch {
+	case flag != "":
+		return "--address"
+	case env != "":
+		return "LIFEBOAT_ADDRESS"
+	case configPath != "" && configSets:
+		return "the configuration " + configPath
+	}
+	return "the default"
 }
 
 // client connects to Temporal for one command; the caller closes it.
@@ -194,6 +210,11 @@ func (a *app) ui() string {
 }
 
 func (a *app) json() bool { return a.output == "json" }
+
+// helpRef is the help command of cmd, quoted: 'lifeboat schedule create --help'.
+func helpRef(cmd *cobra.Command) string {
+	return "'" + cmd.CommandPath() + " --help'"
+}
 
 func firstOf(vals ...string) string {
 	for _, v := range vals {

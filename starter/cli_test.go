@@ -103,7 +103,7 @@ func TestStartRefusals(t *testing.T) {
 		{"bad start", []string{"failover", "--plan", demoPlan, "--start", "up"}, 2, `--start "up" is not a start mode`},
 		{"test running", []string{"test-failover", "--plan", demoPlan, "--start", "running"}, 2, "running them next to production is unsafe"},
 		{"invalid plan", []string{"failover", "--plan", bad}, 3, "bad.yaml:3:9: target: source and target are both \"a\""},
-		{"missing plan", []string{"failover", "--plan", filepath.Join(dir, "none.yaml")}, 3, "cannot read the plan: no such file or directory"},
+		{"missing plan", []string{"failover", "--plan", filepath.Join(dir, "none.yaml")}, 3, "lifeboat: cannot read the plan " + filepath.Join(dir, "none.yaml") + ": no such file or directory; check the path\n"},
 		{"failback without storage", []string{"failback", "--plan", noFailback}, 3, "has no failback_storage"},
 		{"bad output", []string{"--output", "yaml", "failover", "--plan", demoPlan}, 2, `--output "yaml" is not a format`},
 	} {
@@ -320,7 +320,13 @@ func TestUnreachable(t *testing.T) {
 	f.describeErr = serviceerror.NewUnavailable("connection refused")
 	ta := newTestApp(f, nil)
 	assert.Equal(t, 7, ta.run("status", "lifeboat-demo-failover", "--address", "tmp:7233"))
-	assert.Equal(t, "lifeboat: cannot reach Temporal at tmp:7233 to look up run lifeboat-demo-failover: is the server running? Start it with 'make demo' or pass --address\n", ta.errOut.String())
+	assert.Equal(t, "lifeboat: cannot reach Temporal at tmp:7233 to look up run lifeboat-demo-failover (address from --address): is Temporal running there? Give its address with --address HOST:PORT, LIFEBOAT_ADDRESS or --config FILE\n", ta.errOut.String())
+	assert.NotContains(t, ta.errOut.String(), "make demo", "the demo is not the user's Temporal")
+
+	// An address left in the shell is named as such.
+	ta = newTestApp(f, map[string]string{"LIFEBOAT_ADDRESS": "prod:7233"})
+	assert.Equal(t, 7, ta.run("status", "lifeboat-demo-failover"))
+	assert.Contains(t, ta.errOut.String(), "cannot reach Temporal at prod:7233 to look up run lifeboat-demo-failover (address from LIFEBOAT_ADDRESS)")
 
 	ta = newTestApp(newFake(), nil)
 	ta.dial = func() func(ctxT, connection) (temporalClient, error) {
@@ -336,9 +342,10 @@ func TestConnectionPrecedence(t *testing.T) {
 	var got connection
 	ta.dial = func(_ ctxT, c connection) (temporalClient, error) { got = c; return ta.fake, nil }
 	require.Equal(t, 0, ta.run("setup"))
-	assert.Equal(t, connection{address: "env:7233", namespace: "envns", taskQueue: "lifeboat"}, got)
+	assert.Equal(t, connection{address: "env:7233", from: "LIFEBOAT_ADDRESS", namespace: "envns", taskQueue: "lifeboat"}, got)
 	require.Equal(t, 0, ta.run("setup", "--address", "flag:7233", "--tls-server-name", "t"))
 	assert.Equal(t, "flag:7233", got.address)
+	assert.Equal(t, "--address", got.from)
 	assert.True(t, got.tls.On())
 
 	ta = newTestApp(newFake(), map[string]string{"LIFEBOAT_CONFIG": "../worker/config/testdata/bad.yaml"})
@@ -488,4 +495,43 @@ func TestStatusWatchLiveStartOrder(t *testing.T) {
 	ta := newTestApp(f, nil)
 	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
 	golden(t, "watch-live.txt", ta.out.String())
+}
+
+func TestHelpReferences(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"--bogus"}, "see 'lifeboat --help'\n"},
+		{[]string{"schedule", "list", "extra"}, `unexpected argument "extra"; see 'lifeboat schedule list --help'` + "\n"},
+		{[]string{"status", "x", "--bogus"}, "see 'lifeboat status --help'\n"},
+	} {
+		ta := newTestApp(newFake(), nil)
+		assert.Equal(t, 2, ta.run(tc.args...))
+		assert.Contains(t, ta.errOut.String(), tc.msg)
+		assert.NotContains(t, ta.errOut.String(), "lifeboat lifeboat")
+	}
+}
+
+// The server keeps a cron expression as a calendar (these are the ranges it
+// answers for each expression); schedule list shows it as cron again.
+func TestCalendarCron(t *testing.T) {
+	r := func(start, end, step int) client.ScheduleRange {
+		return client.ScheduleRange{Start: start, End: end, Step: step}
+	}
+	cal := func(min, hour, dom []client.ScheduleRange, dow []client.ScheduleRange) client.ScheduleCalendarSpec {
+		return client.ScheduleCalendarSpec{Second: []client.ScheduleRange{r(0, 0, 1)}, Minute: min, Hour: hour, DayOfMonth: dom,
+			Month: []client.ScheduleRange{r(1, 12, 1)}, DayOfWeek: dow}
+	}
+	for _, tc := range []struct {
+		cal  client.ScheduleCalendarSpec
+		want string
+	}{
+		{cal([]client.ScheduleRange{r(0, 0, 1)}, []client.ScheduleRange{r(3, 3, 1)}, []client.ScheduleRange{r(1, 31, 1)}, []client.ScheduleRange{r(6, 6, 1)}), "0 3 * * 6"},
+		{cal([]client.ScheduleRange{r(0, 59, 15)}, []client.ScheduleRange{r(1, 5, 1)}, []client.ScheduleRange{r(1, 1, 1), r(15, 15, 1)}, []client.ScheduleRange{r(1, 5, 1)}), "*/15 1-5 1,15 * 1-5"},
+		{client.ScheduleCalendarSpec{Second: []client.ScheduleRange{r(30, 0, 0)}, Hour: []client.ScheduleRange{r(2, 0, 0)}}, "30 * 2 * * *"},
+	} {
+		assert.Equal(t, tc.want, calendarCron(tc.cal))
+		assert.Equal(t, tc.want, specText(&client.ScheduleSpec{Calendars: []client.ScheduleCalendarSpec{tc.cal}}))
+	}
 }

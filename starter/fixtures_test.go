@@ -30,6 +30,7 @@ func waitingProgress() *workflows.Progress {
 		Prechecks: []workflows.CheckResult{
 			{Check: "same-uuid", Object: "erp", Severity: workflows.SeverityOK, Message: "not present at dr"},
 			{Check: "memory", Object: "dr", Severity: workflows.SeverityWarning, Message: "free memory after recovery is 6% of the pool"},
+			{Check: "network", Object: `network "Lab-only"`, Severity: workflows.SeverityWarning, Message: "does not exist at site dr"},
 		},
 		VApps: []workflows.ObjectState{
 			{UUID: "va-erp", Name: "erp", Kind: "vapp", Group: "databases-first", State: workflows.StatePending},

@@ -123,7 +123,7 @@ func renderStatus(v statusView, loc *time.Location) []string {
 			if c.Severity == workflows.SeverityOK {
 				continue
 			}
-			add("  %-8s %s %s: %s", c.Severity, c.Check, c.Object, c.Message)
+			add("  %-8s %s: %s", c.Severity, checkSubject(c), c.Message)
 		}
 	}
 
@@ -143,6 +143,19 @@ func renderStatus(v statusView, loc *time.Location) []string {
 		}
 	}
 	return out
+}
+
+// checkSubject names what a precheck line is about: its check, then its
+// object, without saying a word twice when the object already starts with
+// it (check "network", object "network \"Lab-only\"").
+func checkSubject(c workflows.CheckResult) string {
+	if c.Object == "" {
+		return c.Check
+	}
+	if c.Object == c.Check || strings.HasPrefix(c.Object, c.Check+" ") {
+		return c.Object
+	}
+	return c.Check + " " + c.Object
 }
 
 func approvals(g *workflows.GateStatus) int {

@@ -130,7 +130,7 @@ func rpcError(err error, conn connection, what string) error {
 	}
 	switch {
 	case isUnreachable(err):
-		return fail(exitUnreachable, "cannot reach Temporal at %s to %s: is the server running? Start it with 'make demo' or pass --address", conn.address, what)
+		return unreachableErr(conn, what, "")
 	case isNotFound(err):
 		return fail(exitNotFound, "cannot %s: %v", what, err)
 	}

@@ -223,12 +223,9 @@ func (a *app) scheduleCreate(ctx context.Context, planFile, every, cron, id, sta
 	default:
 		return usageErr("--start %q is not a start mode for a test failover; use paused or none", start)
 	}
-	p, warnings, err := plan.LoadChecked(planFile)
+	p, err := a.loadPlan(planFile, "schedule")
 	if err != nil {
-		return fail(exitInvalid, "the plan %s is invalid; fix these and schedule again:\n%s", planFile, indent(err.Error()))
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(a.stderr, "warning: "+w.String())
+		return err
 	}
 	kind := kindDrill
 	if readiness {
@@ -391,8 +388,8 @@ func scheduleRowOf(e *client.ScheduleListEntry) scheduleRow {
 	return r
 }
 
-// specText says when a schedule fires; the server stores cron expressions as
-// calendars, which are shown by their next run instead.
+// specText says when a schedule fires. The server keeps a cron expression
+// as a calendar, which is written back as cron.
 func specText(s *client.ScheduleSpec) string {
 	if s == nil {
 		return "-"
@@ -402,13 +399,54 @@ func specText(s *client.ScheduleSpec) string {
 		parts = append(parts, "every "+plan.Duration(iv.Every).String())
 	}
 	parts = append(parts, s.CronExpressions...)
-	if len(s.Calendars) > 0 {
-		parts = append(parts, "calendar")
+	for _, c := range s.Calendars {
+		parts = append(parts, calendarCron(c))
 	}
 	if len(parts) == 0 {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// calendarCron writes a calendar as the cron expression it came from:
+// minute hour day-of-month month day-of-week, with the seconds first when
+// they are not 0 and the years last when there are any.
+func calendarCron(c client.ScheduleCalendarSpec) string {
+	f := []string{cronField(c.Minute, 0, 59), cronField(c.Hour, 0, 23), cronField(c.DayOfMonth, 1, 31),
+		cronField(c.Month, 1, 12), cronField(c.DayOfWeek, 0, 6)}
+	if sec := cronField(c.Second, 0, 59); sec != "0" {
+		f = append([]string{sec}, f...)
+	}
+	if len(c.Year) > 0 {
+		f = append(f, cronField(c.Year, 0, 0))
+	}
+	return strings.Join(f, " ")
+}
+
+// cronField is one field: "*", "*/15", "1-5", "1,15"; an empty list or one
+// covering lo..hi is "*".
+func cronField(rs []client.ScheduleRange, lo, hi int) string {
+	if len(rs) == 0 {
+		return "*"
+	}
+	var parts []string
+	for _, r := range rs {
+		end := max(r.End, r.Start)
+		var p string
+		switch {
+		case r.Start == lo && end == hi && hi > lo:
+			p = "*"
+		case end > r.Start:
+			p = fmt.Sprintf("%d-%d", r.Start, end)
+		default:
+			p = fmt.Sprint(r.Start)
+		}
+		if r.Step > 1 {
+			p += fmt.Sprintf("/%d", r.Step)
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, ",")
 }
 
 func renderSchedules(rows []scheduleRow, loc *time.Location) string {

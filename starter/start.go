@@ -60,9 +60,27 @@ its outcome (0 succeeded, 1 failed, 4 rejected, 5 aborted).`,
 	return cmd
 }
 
+// loadPlan reads and checks a plan for a command that starts runs (verb:
+// "start", "schedule"), printing its warnings; a file that cannot be read is
+// said so, not called invalid.
+func (a *app) loadPlan(file, verb string) (*plan.Plan, error) {
+	p, warnings, err := plan.LoadChecked(file)
+	var re *plan.ReadError
+	if errors.As(err, &re) {
+		return nil, fail(exitInvalid, "%v", err)
+	}
+	if err != nil {
+		return nil, fail(exitInvalid, "the plan %s is invalid; fix these and %s again:\n%s", file, verb, indent(err.Error()))
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "warning: "+w.String())
+	}
+	return p, nil
+}
+
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageErr("unexpected argument %q; see 'lifeboat %s --help'", args[0], cmd.Name())
+		return usageErr("unexpected argument %q; see %s", args[0], helpRef(cmd))
 	}
 	return nil
 }
@@ -80,12 +98,9 @@ func (a *app) startRun(ctx context.Context, mode plan.Mode, f startFlags) error 
 	if mode == plan.ModeTestFailover && start == plan.StartRunning {
 		return usageErr("a test failover cannot start VMs running: the recovered copies keep their MAC addresses and UUIDs, so running them next to production is unsafe; use --start paused or none")
 	}
-	p, warnings, err := plan.LoadChecked(f.planFile)
+	p, err := a.loadPlan(f.planFile, "start")
 	if err != nil {
-		return fail(exitInvalid, "the plan %s is invalid; fix these and start again:\n%s", f.planFile, indent(err.Error()))
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(a.stderr, "warning: "+w.String())
+		return err
 	}
 	if mode == plan.ModeFailback && len(p.FailbackStorage) == 0 {
 		return fail(exitInvalid, "the plan %s has no failback_storage, so a failback has no LUNs to probe at %s; add failback_storage and start again", f.planFile, p.Source)

@@ -37,6 +37,7 @@ var _ temporalClient = client.Client(nil)
 // configuration file and defaults, in that order of precedence.
 type connection struct {
 	address   string
+	from      string // where address came from (addressSource)
 	namespace string
 	taskQueue string
 	tls       config.TLS
@@ -61,9 +62,30 @@ func dialTemporal(ctx context.Context, c connection) (temporalClient, error) {
 		ConnectionOptions: client.ConnectionOptions{TLS: tlsConf},
 	})
 	if err != nil {
-		return nil, fail(exitUnreachable, "cannot reach Temporal at %s (%s): is the server running? Start it with 'make demo' or pass --address", c.address, dialReason(err))
+		return nil, unreachableErr(c, "", dialReason(err))
 	}
 	return cl, nil
+}
+
+// unreachableErr is the one sentence for a Temporal that does not answer:
+// where the address came from, and how to give another. what is what the
+// command was doing ("" while connecting), reason why it failed if known.
+func unreachableErr(c connection, what, reason string) error {
+	msg := "cannot reach Temporal at " + c.address
+	if what != "" {
+		msg += " to " + what
+	}
+	var why []string
+	if reason != "" {
+		why = append(why, reason)
+	}
+	if c.from != "" {
+		why = append(why, "address from "+c.from)
+	}
+	if len(why) > 0 {
+		msg += " (" + strings.Join(why, "; ") + ")"
+	}
+	return fail(exitUnreachable, "%s: is Temporal running there? Give its address with --address HOST:PORT, LIFEBOAT_ADDRESS or --config FILE", msg)
 }
 
 // quietLogger drops the SDK's own log lines: a command line prints its

@@ -328,6 +328,7 @@ func (e *stopError) Error() string { return e.msg }
 func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 	outcome, msg := r.outcome(ctx, stepErr)
 	canceled := r.aborted == nil && ctx.Err() != nil
+	stoppedIn := r.phase
 	if outcome != OutcomeSucceeded {
 		r.event(ctx, "%s", msg)
 	}
@@ -344,6 +345,9 @@ func (r *run) finish(ctx workflow.Context, stepErr error) (*Report, error) {
 			outcome = OutcomeFailed
 			msg = fmt.Sprintf("The test failover left %s behind at site %s: %s; remove them by hand.", plural(len(r.leftovers), "object"), r.target, firstOf(r.leftovers, 3))
 		}
+	}
+	if outcome != OutcomeSucceeded {
+		r.skipUnreached(stoppedIn)
 	}
 	r.setPhase(ctx, PhaseReport)
 	r.drainSignals(ctx)

@@ -376,6 +376,12 @@ func TestPrecheckProblemBlocksTheRun(t *testing.T) {
 	assert.Empty(t, e.calls.named("Recover"))
 	assert.Equal(t, []string{"DestroyDRTasks drtask-1"}, e.calls.named("DestroyDRTasks"))
 	assert.Len(t, rep.Gates, 1, "the recover gate never opened")
+	require.NotEmpty(t, rep.VMs)
+	for _, o := range append(rep.VApps, rep.VMs...) {
+		assert.Equal(t, StateSkipped, o.State, "%s %s is not left pending", o.Kind, o.Name)
+		assert.Equal(t, "not recovered: the run stopped during precheck", o.Error)
+	}
+	assert.Equal(t, len(rep.VMs), rep.VMCounts[StateSkipped])
 }
 
 func TestOneVAppFailingToRecoverFailsTheRunAtTheEnd(t *testing.T) {

@@ -84,6 +84,20 @@ func (r *run) addUnit(u SelectedUnit, group string) {
 	}
 }
 
+// skipUnreached marks the objects a stopped run never reached (still
+// pending) as skipped, saying where the run stopped, so no report of a
+// finished run shows a VM as if it were still to come.
+func (r *run) skipUnreached(phase string) {
+	for _, list := range [][]ObjectState{r.vapps, r.vms} {
+		for i := range list {
+			if list[i].State == StatePending {
+				list[i].State = StateSkipped
+				list[i].Error = "not recovered: the run stopped during " + phase
+			}
+		}
+	}
+}
+
 // vm returns a VM's progress entry, or nil for a VM the run does not know.
 func (r *run) vm(uuid string) *ObjectState {
 	if i, ok := r.vmIndex[uuid]; ok {

@@ -33,10 +33,23 @@ func Parse(data []byte, filename string) (*Plan, error) {
 func LoadChecked(path string) (*Plan, Problems, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, Problems{{File: path, Message: fmt.Sprintf("cannot read the plan: %v; check the path", unwrapPathError(err))}}
+		return nil, nil, &ReadError{Path: path, Err: unwrapPathError(err)}
 	}
 	return Check(data, path)
 }
+
+// ReadError is a plan file that could not be read at all (missing, not
+// readable): not an invalid plan, and said so.
+type ReadError struct {
+	Path string
+	Err  error
+}
+
+func (e *ReadError) Error() string {
+	return fmt.Sprintf("cannot read the plan %s: %v; check the path", e.Path, e.Err)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }
 
 // Check decodes and validates a plan, returning the plan, its warnings and,
 // if it is invalid, Problems as the error. The plan is nil when the YAML

@@ -191,7 +191,7 @@ func TestDemoPlan(t *testing.T) {
 func TestLoadMissingFile(t *testing.T) {
 	_, err := Load("testdata/no-such-plan.yaml")
 	require.Error(t, err)
-	assert.Equal(t, "testdata/no-such-plan.yaml: cannot read the plan: no such file or directory; check the path", err.Error())
+	assert.Equal(t, "cannot read the plan testdata/no-such-plan.yaml: no such file or directory; check the path", err.Error())
 }
 
 func TestValidateWithoutPositions(t *testing.T) {
