@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
@@ -31,8 +32,10 @@ type app struct {
 	// now and loc make rendering deterministic in tests.
 	now func() time.Time
 	loc *time.Location
-	// isTerminal says whether stdout redraws in place (ANSI) or gets lines.
+	// isTerminal says whether stdout redraws in place (ANSI) or gets lines;
+	// termSize is its width and height then.
 	isTerminal bool
+	termSize   func() (width, height int)
 	// tick paces --watch and --wait; tests give a channel that is always ready.
 	tick func() (<-chan time.Time, func())
 }
@@ -42,7 +45,7 @@ type app struct {
 const pollInterval = 2 * time.Second
 
 func newApp(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *app {
-	return &app{
+	a := &app{
 		stdout:     stdout,
 		stderr:     stderr,
 		lookupEnv:  lookupEnv,
@@ -50,22 +53,25 @@ func newApp(stdout, stderr io.Writer, lookupEnv func(string) (string, bool)) *ap
 		now:        time.Now,
 		loc:        time.Local,
 		isTerminal: isTerminal(stdout),
+		termSize:   func() (int, int) { return 0, 0 },
 		tick: func() (<-chan time.Time, func()) {
 			t := time.NewTicker(pollInterval)
 			return t.C, t.Stop
 		},
 	}
+	if f, ok := stdout.(*os.File); ok && a.isTerminal {
+		a.termSize = terminalSize(f)
+	}
+	return a
 }
 
-// isTerminal reports whether w is a character device (a terminal), the
-// usual test without a terminal library; TERM=dumb is treated as not one.
+// isTerminal reports whether w is a terminal; TERM=dumb is treated as not one.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok || os.Getenv("TERM") == "dumb" {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
 
 func (a *app) env(name string) string {

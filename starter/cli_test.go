@@ -3,12 +3,14 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
@@ -236,7 +238,7 @@ func TestStatusExitCodes(t *testing.T) {
 				return
 			}
 			assert.Empty(t, ta.errOut.String(), "the screen says it all")
-			assert.Contains(t, ta.out.String(), "Run      lifeboat-demo-failover/run-1\n")
+			assert.Contains(t, ta.out.String(), "Run      lifeboat-demo-failover\nRun ID   run-1\n")
 		})
 	}
 }
@@ -248,15 +250,52 @@ func TestStatusWatchLines(t *testing.T) {
 	golden(t, "watch-run.txt", ta.out.String())
 }
 
-func TestStatusWatchTerminal(t *testing.T) {
-	f := newFake(demoRun(running(waitingProgress()), completed(doneReport())))
-	ta := newTestApp(f, nil)
-	ta.isTerminal = true
-	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "-w"))
-	out := ta.out.String()
-	assert.True(t, strings.HasPrefix(out, "\x1b[2KRun      lifeboat-demo-failover/run-1\n"))
-	assert.Equal(t, 1, strings.Count(out, "A\r"), "the second frame moves up over the first")
-	assert.True(t, strings.HasSuffix(out, "\x1b[J"))
+// frames splits what --watch wrote to a terminal into its frames' lines.
+func frames(t *testing.T, out string) [][]string {
+	t.Helper()
+	require.True(t, strings.HasPrefix(out, enterAltScreen+hideCursor), "watching takes the alternate screen")
+	body, last, ok := strings.Cut(strings.TrimPrefix(out, enterAltScreen+hideCursor), showCursor+leaveAltScreen)
+	require.True(t, ok, "and gives it back")
+	require.NotContains(t, last, "\x1b[", "the last frame is printed plainly after")
+	var fs [][]string
+	for _, f := range strings.Split(body, cursorHome)[1:] {
+		require.True(t, strings.HasSuffix(f, clearBelow), "each frame clears what is below it")
+		var ls []string
+		for _, l := range strings.Split(strings.TrimSuffix(f, clearBelow), "\r\n") {
+			require.True(t, strings.HasPrefix(l, clearLineEnd), "each line is cleared first")
+			ls = append(ls, strings.TrimPrefix(l, clearLineEnd))
+		}
+		fs = append(fs, ls)
+	}
+	return fs
+}
+
+// Every frame fits the terminal, whatever its size: no line wraps and no
+// frame scrolls, so nothing of an earlier frame can be left on the screen.
+func TestStatusWatchTerminalFitsEveryWidth(t *testing.T) {
+	for _, size := range [][2]int{{60, 30}, {100, 30}, {160, 50}, {40, 12}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			f := newFake(demoRun(running(waitingProgress()), running(recoveringProgress()), completed(doneReport())))
+			ta := newTestApp(f, nil)
+			ta.isTerminal = true
+			ta.termSize = func() (int, int) { return w, h }
+			assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "-w"))
+			fs := frames(t, ta.out.String())
+			require.Len(t, fs, 3)
+			for i, fr := range fs {
+				assert.LessOrEqual(t, len(fr), h, "frame %d", i)
+				assert.Equal(t, "Run      lifeboat-demo-failover", fr[0], "frame %d starts at the top", i)
+				for _, l := range fr {
+					assert.LessOrEqual(t, runewidth.StringWidth(l), w, "frame %d: %q", i, l)
+				}
+			}
+			_, last, _ := strings.Cut(ta.out.String(), leaveAltScreen)
+			assert.Equal(t, strings.Join(renderStatus(statusView{ref: runRef{"lifeboat-demo-failover", "run-1"}, status: "completed",
+				progress: progressFromReport(doneReport()), outcome: workflows.OutcomeSucceeded, message: doneReport().Message}, time.UTC), "\n")+"\n", last,
+				"the last frame, whole, stays in the scrollback")
+		})
+	}
 }
 
 func TestStatusJSON(t *testing.T) {
@@ -534,4 +573,82 @@ func TestCalendarCron(t *testing.T) {
 		assert.Equal(t, tc.want, calendarCron(tc.cal))
 		assert.Equal(t, tc.want, specText(&client.ScheduleSpec{Calendars: []client.ScheduleCalendarSpec{tc.cal}}))
 	}
+}
+
+// noWorker is a running run that no worker answers for; p gives what its
+// search attributes say.
+func noWorker(p *workflows.Progress) step {
+	return step{status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, progress: p, noWorker: true}
+}
+
+// With no worker, status says so at once (no query left to time out), shows
+// what Temporal knows, and exits 8: the run is running, not failed.
+func TestStatusWithoutWorker(t *testing.T) {
+	f := newFake(demoRun(noWorker(waitingProgress())))
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Empty(t, f.queries, "no query is sent to a task queue nobody polls")
+	assert.Equal(t, `Run      lifeboat-demo-failover
+Run ID   run-1
+Plan     demo (failover)
+State    running, phase recover-gate
+Started  2026-03-14 09:00:00 UTC
+
+No lifeboat worker answered (none polls task queue lifeboat); the run has not failed: it waits, and goes on where it is once lifeboat-worker runs on task queue lifeboat
+`, ta.out.String())
+	assert.Empty(t, ta.errOut.String())
+
+	// A worker that polls but does not answer (it died a moment ago).
+	f = newFake(demoRun(running(waitingProgress())))
+	f.deadSticky = map[string]bool{"lifeboat-demo-failover": true}
+	f.stickyStaysDead = true
+	ta = newTestApp(f, nil)
+	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Contains(t, ta.out.String(), "No lifeboat worker answered (none answered within 15s); the run has not failed")
+
+	// The server's own answer when the worker that polled is gone.
+	f = newFake(demoRun(running(waitingProgress())))
+	f.queryErr = serviceerror.NewFailedPrecondition("no poller seen for task queue recently, worker may be down")
+	ta = newTestApp(f, nil)
+	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Contains(t, ta.out.String(), "No lifeboat worker answered (Temporal has seen none poll task queue lifeboat lately); the run has not failed")
+}
+
+// Watching outlives a worker restart: while no worker answers, the screen
+// says so over the last progress seen; the run is never called failed, and
+// the watch ends with the run.
+func TestStatusWatchSurvivesAWorkerRestart(t *testing.T) {
+	steps := func() *fakeRun {
+		return demoRun(running(waitingProgress()), noWorker(waitingProgress()), noWorker(waitingProgress()),
+			running(recoveringProgress()), completed(doneReport()))
+	}
+	ta := newTestApp(newFake(steps()), nil)
+	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	out := ta.out.String()
+	assert.Equal(t, 1, strings.Count(out, "no lifeboat worker answered"), "said once, when it starts:\n%s", out)
+	assert.Contains(t, out, "09:00:00 no lifeboat worker answered (none polls task queue lifeboat); the run has not failed: it waits, and goes on where it is once lifeboat-worker runs on task queue lifeboat; still watching\n09:00:00 a worker answers again\n")
+	assert.True(t, strings.HasSuffix(out, "lifeboat-demo-failover succeeded\n"), out)
+
+	ta = newTestApp(newFake(steps()), nil)
+	ta.isTerminal = true
+	ta.termSize = func() (int, int) { return 100, 40 }
+	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	fs := frames(t, ta.out.String())
+	require.Len(t, fs, 5)
+	for _, i := range []int{1, 2} {
+		lost := strings.Join(fs[i], "\n")
+		assert.Contains(t, lost, "Since 09:00:00: no lifeboat worker answered (none polls task queue lifeboat); the run has not\n  failed")
+		assert.Contains(t, lost, "Waiting at gate recover", "the last progress seen stays on the screen")
+	}
+	assert.NotContains(t, strings.Join(fs[3], "\n"), "no lifeboat worker")
+}
+
+// Temporal itself not answering for a while does not end the watch either.
+func TestStatusWatchSurvivesTemporalGoingAway(t *testing.T) {
+	f := newFake(demoRun(running(waitingProgress()), completed(doneReport())))
+	f.describeErrs = []error{nil, serviceerror.NewUnavailable("connection refused"), serviceerror.NewUnavailable("connection refused")}
+	ta := newTestApp(f, nil)
+	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	assert.Contains(t, ta.out.String(), "09:00:00 cannot reach Temporal at 127.0.0.1:7233 to follow lifeboat-demo-failover/run-1 (address from the default): is Temporal running there?")
+	assert.True(t, strings.HasSuffix(ta.out.String(), "lifeboat-demo-failover succeeded\n"))
 }

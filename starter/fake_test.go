@@ -12,11 +12,13 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
@@ -28,6 +30,9 @@ type step struct {
 	result   *workflows.Report   // result once completed
 	err      error               // Get's error once failed
 	children []fakeChild         // pending child workflows while running
+	// noWorker: no worker polls the task queue (stopped, or restarting), so
+	// queries are never answered.
+	noWorker bool
 }
 
 // fakeChild is a pending child workflow of a step and its answer to the
@@ -76,6 +81,13 @@ type fakeClient struct {
 	// time out until their sticky queue is reset.
 	deadSticky  map[string]bool
 	stickyReset []string
+	queueLooks  int // DescribeTaskQueue calls
+	// stickyStaysDead: no worker answers even after the reset (the only one died).
+	stickyStaysDead bool
+	// queryErr is the error of every query.
+	queryErr error
+	// describeErrs are the errors of the describe calls in turn (nil: answer).
+	describeErrs []error
 }
 
 func newFake(runs ...*fakeRun) *fakeClient {
@@ -113,6 +125,12 @@ func (f *fakeClient) QueryWorkflow(_ context.Context, id, _, name string, _ ...a
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries = append(f.queries, name)
+	if r, ok := f.runs[id]; ok && r.cur().noWorker {
+		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
+	}
+	if f.queryErr != nil {
+		return nil, f.queryErr
+	}
 	if f.deadSticky[id] {
 		return nil, serviceerror.NewDeadlineExceeded("context deadline exceeded")
 	}
@@ -148,6 +166,13 @@ func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 	if f.describeErr != nil {
 		return nil, f.describeErr
 	}
+	if len(f.describeErrs) > 0 {
+		err := f.describeErrs[0]
+		f.describeErrs = f.describeErrs[1:]
+		if err != nil {
+			return nil, err
+		}
+	}
 	r, ok := f.runs[id]
 	if !ok {
 		return nil, serviceerror.NewNotFound("workflow not found")
@@ -161,11 +186,35 @@ func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 		Execution: &commonpb.WorkflowExecution{WorkflowId: r.id, RunId: r.runID},
 		Status:    r.cur().status,
 	}}
+	if p := r.cur().progress; p != nil {
+		// The search attributes the workflow keeps up to date.
+		attrs := map[string]*commonpb.Payload{}
+		for k, v := range map[string]string{workflows.SearchAttrPlan: p.Plan, workflows.SearchAttrMode: string(p.Mode), workflows.SearchAttrPhase: p.Phase} {
+			attrs[k], _ = converter.GetDefaultDataConverter().ToPayload(v)
+		}
+		d.WorkflowExecutionInfo.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: attrs}
+		d.WorkflowExecutionInfo.StartTime = timestamppb.New(p.StartedAt)
+	}
 	for _, ch := range r.cur().children {
 		d.PendingChildren = append(d.PendingChildren, &workflowpb.PendingChildExecutionInfo{
 			WorkflowId: ch.id, RunId: ch.id + "-run", WorkflowTypeName: ch.typ})
 	}
 	return d, nil
+}
+
+// DescribeTaskQueue lists a worker polling unless a run's current step has
+// none.
+func (f *fakeClient) DescribeTaskQueue(_ context.Context, queue string, _ enumspb.TaskQueueType) (*workflowservice.DescribeTaskQueueResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queueLooks++
+	for _, r := range f.runs {
+		if r.cur().noWorker {
+			return &workflowservice.DescribeTaskQueueResponse{}, nil
+		}
+	}
+	return &workflowservice.DescribeTaskQueueResponse{Pollers: []*taskqueuepb.PollerInfo{
+		{Identity: "worker@" + queue, LastAccessTime: timestamppb.Now()}}}, nil
 }
 
 func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -192,7 +241,9 @@ func (s *fakeWorkflowService) ResetStickyTaskQueue(_ context.Context, in *workfl
 	defer s.f.mu.Unlock()
 	id := in.GetExecution().GetWorkflowId()
 	s.f.stickyReset = append(s.f.stickyReset, id)
-	delete(s.f.deadSticky, id)
+	if !s.f.stickyStaysDead {
+		delete(s.f.deadSticky, id)
+	}
 	return &workflowservice.ResetStickyTaskQueueResponse{}, nil
 }
 

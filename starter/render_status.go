@@ -20,6 +20,9 @@ type statusView struct {
 	// outcome is set once the run has ended.
 	outcome string
 	message string
+	// noWorker says that no worker answered for the running run, so what is
+	// shown is what Temporal knows or the last progress seen.
+	noWorker string
 }
 
 // progressFromReport shows a finished run in the same shape as a running one.
@@ -46,13 +49,20 @@ func renderStatus(v statusView, loc *time.Location) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 
-	add("Run      %s", v.ref)
+	add("Run      %s", v.ref.id)
+	if v.ref.runID != "" {
+		add("Run ID   %s", v.ref.runID)
+	}
 	add("Plan     %s (%s)", p.Plan, p.Mode)
 	state := v.status
 	if v.outcome != "" {
 		state = v.outcome
 	}
-	add("State    %s, phase %s", state, p.Phase)
+	if p.Phase != "" {
+		add("State    %s, phase %s", state, p.Phase)
+	} else {
+		add("State    %s", state)
+	}
 	if !p.StartedAt.IsZero() {
 		add("Started  %s", fmtTime(p.StartedAt, loc))
 	}
@@ -65,6 +75,10 @@ func renderStatus(v statusView, loc *time.Location) []string {
 	}
 	if v.message != "" {
 		add("Message  %s", v.message)
+	}
+	if v.noWorker != "" {
+		add("")
+		add("%s", strings.ToUpper(v.noWorker[:1])+v.noWorker[1:])
 	}
 
 	if g := p.WaitingGate; g != nil {

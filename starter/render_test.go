@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -82,14 +83,29 @@ func TestChangesLines(t *testing.T) {
 	golden(t, "watch-lines.txt", strings.Join(all, "\n")+"\n")
 }
 
-func TestRedraw(t *testing.T) {
-	var b bytes.Buffer
-	n := redraw(&b, 0, []string{"a", "b"})
-	assert.Equal(t, 2, n)
-	assert.Equal(t, "\x1b[2Ka\n\x1b[2Kb\n\x1b[J", b.String())
-	b.Reset()
-	redraw(&b, 2, []string{"c"})
-	assert.Equal(t, "\x1b[2A\r\x1b[2Kc\n\x1b[J", b.String(), "moves up over the previous frame, clears below the new one")
+func TestFitFrame(t *testing.T) {
+	frame := renderStatus(statusView{ref: runRef{id: "lifeboat-demo-failover", runID: "run-1"}, status: "running", progress: recoveringProgress()}, time.UTC)
+	for _, tc := range []struct{ width, height int }{{60, 30}, {100, 30}, {160, 50}, {20, 5}, {8, 2}} {
+		got := fitFrame(frame, tc.width, tc.height)
+		assert.LessOrEqual(t, len(got), tc.height, "%dx%d", tc.width, tc.height)
+		for _, l := range got {
+			assert.LessOrEqual(t, runewidth.StringWidth(l), tc.width, "%dx%d: %q", tc.width, tc.height, l)
+		}
+		assert.True(t, strings.HasPrefix(got[0], "Run"), "the top is kept")
+		if len(frame) > tc.height {
+			assert.True(t, strings.HasPrefix(got[len(got)-1], "… "), "the last line says lines are not shown")
+		}
+	}
+	lines := []string{"  approve: lifeboat approve lifeboat-demo-failover --gate recover --as NAME", "erp-db 数据库数据库 primary", strings.Repeat("x", 25)}
+	assert.Equal(t, []string{
+		"  approve: lifeboat approve",
+		"    lifeboat-demo-failover",
+		"    --gate recover --as",
+		"    NAME",
+	}, fitFrame(lines[:1], 27, 10), "wrapped at spaces")
+	assert.Equal(t, []string{"erp-db 数据库数据库", "  primary", strings.Repeat("x", 20), "  xxxxx"}, fitFrame(lines[1:], 20, 10),
+		"wide characters count twice, a word longer than the room is cut")
+	assert.Equal(t, lines, fitFrame(lines, 0, 0), "an unknown size changes nothing")
 }
 
 func TestVMCountsAndBar(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/grpc/codes"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
@@ -170,16 +171,25 @@ func pageQuery(c temporalClient, conn connection, ref runRef) live.PageQuery {
 // (a crash, a SIGKILL) the query times out after about 5 s although another
 // worker runs. query then resets the run's sticky queue, so that any worker
 // answers, and asks once more.
+//
+// A task queue that no worker has polled lately is said at once, without a
+// query left to time out.
 func query(ctx context.Context, c temporalClient, conn connection, ref runRef, name string, out any, args ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
+	if polled, err := workerPolls(ctx, c, conn.taskQueue); err == nil && !polled {
+		return &exitError{code: exitRunFailed, err: &noWorkerError{queue: conn.taskQueue, why: "none polls task queue " + conn.taskQueue}}
+	}
 	v, err := c.QueryWorkflow(ctx, ref.id, ref.runID, name, args...)
 	if err != nil && ctx.Err() == nil && isQueryTimeout(err) && resetSticky(ctx, c, conn, ref) == nil {
 		v, err = c.QueryWorkflow(ctx, ref.id, ref.runID, name, args...)
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
-			return fail(exitRunFailed, "no lifeboat worker answered the %s query of %s within %s; is lifeboat-worker running on task queue %s?", name, ref, queryTimeout, conn.taskQueue)
+		switch {
+		case isNoPoller(err):
+			return &exitError{code: exitRunFailed, err: &noWorkerError{queue: conn.taskQueue, why: "Temporal has seen none poll task queue " + conn.taskQueue + " lately"}}
+		case isQueryTimeout(err) || ctx.Err() != nil:
+			return &exitError{code: exitRunFailed, err: &noWorkerError{queue: conn.taskQueue, why: fmt.Sprintf("none answered within %s", queryTimeout)}}
 		}
 		return rpcError(err, conn, "query the "+name+" of "+ref.String())
 	}
@@ -210,11 +220,53 @@ func resetSticky(ctx context.Context, c temporalClient, conn connection, ref run
 	return nil
 }
 
-// isQueryTimeout tells a query the server gave up on (no worker took it in
-// time) from other failures.
+// isQueryTimeout tells a query nobody answered in time (the server gave up,
+// or the SDK's own call deadline cut the stream) from other failures.
 func isQueryTimeout(err error) bool {
 	var de *serviceerror.DeadlineExceeded
-	return errors.As(err, &de) || errors.Is(err, context.DeadlineExceeded)
+	if errors.As(err, &de) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	s := serviceerror.ToStatus(err)
+	return s.Code() == codes.DeadlineExceeded || s.Code() == codes.Canceled
+}
+
+// isNoPoller is the server's own refusal of a query: no worker has polled
+// the task queue lately (a worker that just died).
+func isNoPoller(err error) bool {
+	s := serviceerror.ToStatus(err) // the SDK's errors and gRPC's alike
+	return s.Code() == codes.FailedPrecondition && strings.Contains(s.Message(), "no poller")
+}
+
+// noWorkerError is a running run whose query no lifeboat worker answered.
+// The run has not failed: it waits for a worker and goes on where it is.
+type noWorkerError struct {
+	queue string
+	why   string
+}
+
+func (e *noWorkerError) Error() string {
+	return fmt.Sprintf("no lifeboat worker answered (%s); the run has not failed: it waits, and goes on where it is once lifeboat-worker runs on task queue %s", e.why, e.queue)
+}
+
+// pollerFresh is how recent a poll must be for its worker to count as alive:
+// a live worker polls again at least every minute (the server's long poll),
+// while the server lists a gone worker for minutes.
+const pollerFresh = 90 * time.Second
+
+// workerPolls says whether a worker has polled the task queue's workflow
+// tasks lately (only a worker's workflow pollers answer queries).
+func workerPolls(ctx context.Context, c temporalClient, queue string) (bool, error) {
+	resp, err := c.DescribeTaskQueue(ctx, queue, enumspb.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range resp.GetPollers() {
+		if time.Since(p.GetLastAccessTime().AsTime()) < pollerFresh {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // fetchReport reads a run's report without a worker when the run is closed:

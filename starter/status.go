@@ -3,18 +3,23 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 type statusFlags struct {
@@ -88,11 +93,18 @@ func (v statusView) jsonValue() map[string]any {
 // snapshot reads a run's state: the progress query while it runs (needs a
 // worker), with the live state of the child workflows that recover or start
 // its VMs laid over it (live.Overlay), or its report from history once it has
-// ended (needs none).
+// ended (needs none). A running run that no worker answers for is shown from
+// what Temporal itself knows (its phase search attribute), saying so.
 func (a *app) snapshot(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (statusView, error) {
 	v := statusView{ref: ref, status: statusName(d)}
 	if isRunning(d) {
 		p, err := queryProgress(ctx, c, conn, ref)
+		var nw *noWorkerError
+		if errors.As(err, &nw) {
+			v.progress = progressFromDescription(d)
+			v.noWorker = nw.Error()
+			return v, nil
+		}
 		if err != nil {
 			return v, err
 		}
@@ -109,24 +121,89 @@ func (a *app) snapshot(ctx context.Context, c temporalClient, conn connection, r
 	return v, nil
 }
 
+// progressFromDescription is what Temporal knows of a run without its
+// worker: plan, mode and phase from the search attributes, the start time.
+func progressFromDescription(d *workflowservice.DescribeWorkflowExecutionResponse) *workflows.Progress {
+	info := d.GetWorkflowExecutionInfo()
+	attr := func(name string) string {
+		var s string
+		if pl := info.GetSearchAttributes().GetIndexedFields()[name]; pl != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(pl, &s)
+		}
+		return s
+	}
+	p := &workflows.Progress{Plan: attr(workflows.SearchAttrPlan), Mode: plan.Mode(attr(workflows.SearchAttrMode)), Phase: attr(workflows.SearchAttrPhase)}
+	if t := info.GetStartTime(); t != nil {
+		p.StartedAt = t.AsTime()
+	}
+	return p
+}
+
 // follow shows a run until it ends, then exits with its outcome. On a
-// terminal the screen is redrawn in place; otherwise each change is a line.
-// d is the run's description if the caller already has it, else nil.
+// terminal each look is a frame of the screen (see screen); otherwise each
+// change is a line. d is the run's description if the caller already has
+// it, else nil.
+//
+// Watching outlives what a run outlives: a worker that stops answering (a
+// restart, a crash) or a Temporal that does not answer for a while is said
+// on the screen, with the last progress seen, and the watch goes on; only
+// the run's end, Ctrl-C or an error that will not pass (the run is gone)
+// ends it.
 func (a *app) follow(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) error {
 	tick, stop := a.tick()
 	defer stop()
-	var prev *workflows.Progress
-	drawn := 0
+	var scr *screen
+	var resized chan os.Signal
+	if a.isTerminal && !a.json() {
+		scr = &screen{w: a.stdout, size: a.termSize}
+		resized = make(chan os.Signal, 1)
+		signal.Notify(resized, syscall.SIGWINCH)
+		defer signal.Stop(resized)
+	}
+	var (
+		prev      *workflows.Progress
+		last      statusView // the last look that had the worker's answer
+		frame     []string
+		lostSince time.Time
+	)
 	for {
-		if d == nil {
-			var err error
-			if d, err = c.DescribeWorkflowExecution(ctx, ref.id, ref.runID); err != nil {
-				return rpcError(err, conn, "follow "+ref.String())
+		v, err := a.look(ctx, c, conn, ref, d)
+		d = nil
+		lost := ""
+		switch {
+		case err == nil && v.noWorker == "":
+			if !lostSince.IsZero() && scr == nil && !a.json() {
+				fmt.Fprintf(a.stdout, "%s a worker answers again\n", fmtClock(a.now(), a.loc))
 			}
-		}
-		v, err := a.snapshot(ctx, c, conn, ref, d)
-		if err != nil {
+			lostSince = time.Time{}
+		case err == nil:
+			lost = v.noWorker
+		case watchGoesOn(err):
+			lost = err.Error()
+		default:
+			if scr != nil {
+				scr.close(frame)
+			}
 			return err
+		}
+		if lost != "" {
+			if lostSince.IsZero() {
+				lostSince = a.now()
+				if scr == nil && !a.json() {
+					fmt.Fprintf(a.stdout, "%s %s; still watching\n", fmtClock(lostSince, a.loc), lost)
+				}
+			}
+			note := "Still watching."
+			switch {
+			case last.progress != nil:
+				v = last
+				note = "Still watching; the progress below is the last seen."
+			case v.progress == nil: // Temporal did not answer the first look
+				v = statusView{ref: ref, status: "unknown", progress: &workflows.Progress{}}
+			}
+			v.noWorker = fmt.Sprintf("Since %s: %s. %s", fmtClock(lostSince, a.loc), lost, note)
+		} else {
+			last = v
 		}
 		switch {
 		case a.json():
@@ -135,48 +212,72 @@ func (a *app) follow(ctx context.Context, c temporalClient, conn connection, ref
 					return err
 				}
 			}
-		case a.isTerminal:
-			drawn = redraw(a.stdout, drawn, renderStatus(v, a.loc))
+		case scr != nil:
+			frame = renderStatus(v, a.loc)
+			scr.draw(frame)
 		default:
-			for _, l := range changes(prev, v.progress, a.loc) {
-				fmt.Fprintln(a.stdout, l)
+			if lost == "" {
+				for _, l := range changes(prev, v.progress, a.loc) {
+					fmt.Fprintln(a.stdout, l)
+				}
+				prev = v.progress
 			}
-			if v.outcome != "" {
+		}
+		if v.outcome != "" {
+			if scr != nil {
+				scr.close(frame)
+			} else if !a.json() {
 				line := ref.id + " " + v.outcome
 				if v.message != "" {
 					line += ": " + v.message
 				}
 				fmt.Fprintln(a.stdout, line)
 			}
-		}
-		prev, d = v.progress, nil
-		if v.outcome != "" {
 			return a.viewExit(v)
 		}
 		select {
 		case <-ctx.Done():
+			if scr != nil {
+				scr.close(frame)
+			}
 			return fail(exitRunning, "stopped following %s, which is still running", ref)
 		case <-tick:
+		case <-resized:
 		}
 	}
 }
 
-// redraw replaces the previous frame (of drawn lines) with the new one in a
-// single write: cursor up, then each line cleared and rewritten, then the
-// rest of the screen cleared. Writing one buffer is what avoids flicker.
-func redraw(w io.Writer, drawn int, frame []string) int {
-	var b bytes.Buffer
-	if drawn > 0 {
-		fmt.Fprintf(&b, "\x1b[%dA\r", drawn)
+// look describes the run (unless d is already its description) and takes a
+// snapshot of it.
+func (a *app) look(ctx context.Context, c temporalClient, conn connection, ref runRef, d *workflowservice.DescribeWorkflowExecutionResponse) (statusView, error) {
+	if d == nil {
+		var err error
+		if d, err = c.DescribeWorkflowExecution(ctx, ref.id, ref.runID); err != nil {
+			return statusView{}, rpcError(err, conn, "follow "+ref.String())
+		}
 	}
-	for _, l := range frame {
-		b.WriteString("\x1b[2K")
-		b.WriteString(l)
-		b.WriteString("\n")
+	return a.snapshot(ctx, c, conn, ref, d)
+}
+
+// watchGoesOn says whether --watch outlives an error: all but a run that is
+// gone and a configuration that is wrong pass (a Temporal or a worker that
+// does not answer for a while, a query that fails once), and none of them
+// is the run's failure, which only its end says.
+func watchGoesOn(err error) bool {
+	switch exitCode(err) {
+	case exitNotFound, exitInvalid, exitUsage:
+		return false
 	}
-	b.WriteString("\x1b[J")
-	_, _ = w.Write(b.Bytes())
-	return len(frame)
+	return true
+}
+
+// exitCode is the exit code an error ends a command with.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitRunFailed
 }
 
 type reportFlags struct {
