@@ -5,14 +5,19 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
-// Approval gates. A gate is a named signal plus a timer in a selector.
+// Approval gates. A gate is a timer in a selector with the decisions sent to
+// it: as Workflow Updates (approve, reject), which answer the sender whether
+// they counted and refuse at once, in their validator, one that would not;
+// or as the signals of the same names, kept for older clients, which get no
+// answer and are noted in the progress when they do not count.
 //
-// Rules:
+// Rules (refusal holds them, for both ways):
 //   - A gate not required in the mode is recorded as skipped, approved by "auto".
 //   - An approval counts only while its gate is waiting: approvals for another
 //     gate, or sent before the gate opened (when the approver could not have
@@ -120,13 +125,17 @@ func (r *run) gate(ctx workflow.Context, name, summary string) error {
 	if wait > 0 {
 		timer = workflow.NewTimerWithOptions(timerCtx, wait, workflow.TimerOptions{Summary: "gate " + name + " deadline"})
 	}
-	var approvedBy []string
 	for {
 		var sig Approval
+		var upd *pendingDecision
 		approve, expired, stopped := false, false, false
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(r.approveCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &sig); approve = true })
 		sel.AddReceive(r.rejectCh, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &sig) })
+		sel.AddReceive(r.decisions, func(c workflow.ReceiveChannel, _ bool) {
+			c.Receive(ctx, &upd)
+			sig, approve = upd.Approval, upd.approve
+		})
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) { stopped = true })
 		if timer != nil {
 			sel.AddFuture(timer, func(f workflow.Future) { expired = f.Get(ctx, nil) == nil })
@@ -147,26 +156,31 @@ func (r *run) gate(ctx workflow.Context, name, summary string) error {
 			}
 			return &stopError{OutcomeRejected, fmt.Sprintf("Gate %s was not approved within %s, so the run stopped (on_timeout: reject); start a new run to try again.", name, wait)}
 		}
-		if !r.countable(ctx, gs, sig, approve) {
+		if why := r.refusal(sig, approve); why != "" {
+			r.note(ctx, "%s", why)
+			upd.refuse(why)
 			continue
 		}
+		by := strings.TrimSpace(sig.By)
 		if !approve {
 			gs.State = GateRejected
-			gs.Decisions = append(gs.Decisions, Decision{By: sig.By, Approved: false, Comment: sig.Comment, At: now})
+			gs.Decisions = append(gs.Decisions, Decision{By: by, Approved: false, Comment: sig.Comment, At: now})
 			r.touch(ctx)
-			return &stopError{OutcomeRejected, fmt.Sprintf("Gate %s was rejected by %s: %s.", name, sig.By, strings.TrimSuffix(orText(sig.Comment, "no comment given"), "."))}
+			upd.answer(GateAnswer{Gate: name, State: gs.State, Approvals: approvalsOf(*gs), Quorum: gs.Quorum,
+				Message: fmt.Sprintf("Gate %s rejected by %s: the run cleans up and ends as rejected.", name, by)})
+			return &stopError{OutcomeRejected, fmt.Sprintf("Gate %s was rejected by %s: %s.", name, by, strings.TrimSuffix(orText(sig.Comment, "no comment given"), "."))}
 		}
-		if containsFold(approvedBy, sig.By) {
-			r.note(ctx, "Approval of gate %s by %s counted once: %s had already approved.", name, sig.By, sig.By)
-			continue
-		}
-		approvedBy = append(approvedBy, sig.By)
-		gs.Decisions = append(gs.Decisions, Decision{By: sig.By, Approved: true, Comment: sig.Comment, At: now})
-		r.event(ctx, "Gate %s approved by %s (%d of %d).", name, sig.By, len(approvedBy), gs.Quorum)
-		if len(approvedBy) >= gs.Quorum {
+		gs.Decisions = append(gs.Decisions, Decision{By: by, Approved: true, Comment: sig.Comment, At: now})
+		n := approvalsOf(*gs)
+		r.event(ctx, "Gate %s approved by %s (%d of %d).", name, by, n, gs.Quorum)
+		if n >= gs.Quorum {
 			gs.State = GateApproved
+			upd.answer(GateAnswer{Gate: name, State: gs.State, Approvals: n, Quorum: gs.Quorum,
+				Message: fmt.Sprintf("Gate %s approved by %s (%d of %d): the run goes on.", name, by, n, gs.Quorum)})
 			return nil
 		}
+		upd.answer(GateAnswer{Gate: name, State: gs.State, Approvals: n, Quorum: gs.Quorum,
+			Message: fmt.Sprintf("Approval of gate %s by %s counted (%d of %d): the gate waits for %d more.", name, by, n, gs.Quorum, gs.Quorum-n)})
 		r.updateDetails(ctx)
 	}
 }
@@ -187,26 +201,104 @@ func (r *run) gateDeadline(name string, pol plan.GatePolicy) (time.Duration, pla
 	return timeout, action, DecidedByTimeout
 }
 
-// countable says whether a signal received at a waiting gate counts, and
-// notes why not when it does not.
-func (r *run) countable(ctx workflow.Context, g *GateStatus, sig Approval, approve bool) bool {
+// refusal is the approval rule, in one place: why a decision would not be
+// counted at the gate waiting now, or "" when it counts. The Update
+// validators refuse with it (the sender hears it at once), the gate notes it
+// for a signal; the CLI asks the run instead of deciding. Names and gates
+// are compared without case and surrounding spaces, once, here.
+func (r *run) refusal(a Approval, approve bool) string {
 	verb := "Rejection"
 	if approve {
 		verb = "Approval"
 	}
-	by := strings.TrimSpace(sig.By)
+	by := strings.TrimSpace(a.By)
+	if r.waiting < 0 {
+		return fmt.Sprintf("%s of gate %q by %s not counted: no gate is waiting (phase %s).", verb, a.Gate, orUnknown(by), r.phase)
+	}
+	g := &r.gates[r.waiting]
 	switch {
 	case by == "":
-		r.note(ctx, "%s of gate %q not counted: it names nobody; send {\"gate\": %q, \"by\": \"your name\"}.", verb, sig.Gate, g.Gate)
-		return false
-	case !strings.EqualFold(strings.TrimSpace(sig.Gate), g.Gate):
-		r.note(ctx, "%s by %s for gate %q not counted: gate %s is the one waiting.", verb, by, sig.Gate, g.Gate)
-		return false
+		return fmt.Sprintf("%s of gate %q not counted: it names nobody; send {\"gate\": %q, \"by\": \"your name\"}.", verb, a.Gate, g.Gate)
+	case !strings.EqualFold(strings.TrimSpace(a.Gate), g.Gate):
+		return fmt.Sprintf("%s by %s for gate %q not counted: gate %s is the one waiting.", verb, by, a.Gate, g.Gate)
 	case len(g.Approvers) > 0 && !containsFold(g.Approvers, by):
-		r.note(ctx, "%s of gate %s by %s not counted: only %s may decide it.", verb, g.Gate, by, strings.Join(g.Approvers, ", "))
-		return false
+		return fmt.Sprintf("%s of gate %s by %s not counted: only %s may decide it.", verb, g.Gate, by, strings.Join(g.Approvers, ", "))
 	}
-	return true
+	if approve {
+		for _, d := range g.Decisions {
+			if d.Approved && strings.EqualFold(d.By, by) {
+				return fmt.Sprintf("Approval of gate %s by %s not counted again: %s had already approved, and a quorum of %d needs distinct approvers.", g.Gate, by, d.By, g.Quorum)
+			}
+		}
+	}
+	return ""
+}
+
+// GateAnswer is what an approve or reject Update answers once the gate has
+// counted the decision.
+type GateAnswer struct {
+	Gate      string `json:"gate"`
+	State     string `json:"state"` // the gate's state after the decision
+	Approvals int    `json:"approvals"`
+	Quorum    int    `json:"quorum"`
+	Message   string `json:"message"`
+}
+
+// pendingDecision is a decision sent as an Update, on its way from the
+// Update's handler to the gate, which answers it.
+type pendingDecision struct {
+	Approval
+	approve bool
+	done    bool
+	result  GateAnswer
+	refused string
+}
+
+func (p *pendingDecision) answer(a GateAnswer) {
+	if p != nil {
+		p.result, p.done = a, true
+	}
+}
+
+func (p *pendingDecision) refuse(why string) {
+	if p != nil {
+		p.refused, p.done = why, true
+	}
+}
+
+// setupDecisionUpdates registers the approve and reject Updates. The
+// validator refuses what refusal refuses, before anything is written to the
+// run's history; an accepted decision goes to the gate, and the handler
+// answers with what the gate made of it.
+func (r *run) setupDecisionUpdates(ctx workflow.Context) error {
+	r.decisions = workflow.NewBufferedChannel(ctx, 8)
+	for _, u := range []struct {
+		name    string
+		approve bool
+	}{{UpdateApprove, true}, {UpdateReject, false}} {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, u.name,
+			func(ctx workflow.Context, a Approval) (GateAnswer, error) {
+				d := &pendingDecision{Approval: a, approve: u.approve}
+				r.decisions.Send(ctx, d)
+				if err := workflow.Await(ctx, func() bool { return d.done }); err != nil {
+					return GateAnswer{}, err
+				}
+				if d.refused != "" {
+					return GateAnswer{}, temporal.NewApplicationError(d.refused, ErrDecisionRefused)
+				}
+				return d.result, nil
+			},
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, a Approval) error {
+				if why := r.refusal(a, u.approve); why != "" {
+					return temporal.NewApplicationError(why, ErrDecisionRefused)
+				}
+				return nil
+			}})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dropUnexpectedSignals takes the approvals and rejections waiting in the
@@ -224,6 +316,15 @@ func (r *run) dropUnexpectedSignals(ctx workflow.Context, when string) {
 			}
 			r.note(ctx, "%s of gate %q by %s not counted: it arrived %s; send it again while the gate waits.", ch.verb, sig.Gate, orUnknown(sig.By), when)
 		}
+	}
+	// Updates passed their validator while the gate waited, but the gate
+	// closed before it took them (a timeout in the same moment).
+	for {
+		var d *pendingDecision
+		if !r.decisions.ReceiveAsync(&d) {
+			return
+		}
+		d.refuse(fmt.Sprintf("Decision on gate %q by %s not counted: the gate closed before it arrived.", d.Gate, orUnknown(d.By)))
 	}
 }
 

@@ -17,14 +17,23 @@ const (
 	TestFailoverWorkflowName = "TestFailover"
 )
 
-// Message names: signals sendable from the Temporal UI or the CLI, and queries.
+// Message names: updates and signals sendable from the Temporal UI or the
+// CLI, and queries. approve and reject are Updates (they answer GateAnswer,
+// or fail with ErrDecisionRefused and why) and, for older clients, signals
+// of the same names and payload (no answer).
 const (
+	UpdateApprove = "approve" // payload Approval, answer GateAnswer
+	UpdateReject  = "reject"  // payload Approval, answer GateAnswer
 	SignalApprove = "approve" // payload Approval
 	SignalReject  = "reject"  // payload Approval
 	SignalAbort   = "abort"   // payload Abort
 	QueryProgress = "progress"
 	QueryReport   = "report"
 )
+
+// ErrDecisionRefused is the error type of an approve or reject Update the
+// run refuses; its message says why, in the operator's words.
+const ErrDecisionRefused = "DecisionRefused"
 
 // Search attributes (Keyword) set on every run, registered on the dev server
 // by `make dev` and on other clusters by `lifeboat setup`.

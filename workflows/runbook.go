@@ -156,6 +156,7 @@ type run struct {
 	approveCh workflow.ReceiveChannel
 	rejectCh  workflow.ReceiveChannel
 	abortCh   workflow.ReceiveChannel
+	decisions workflow.Channel // approve and reject Updates, to the gate (gates.go)
 	aborted   *Abort
 
 	// Progress and report.
@@ -249,6 +250,9 @@ func (r *run) setup(ctx workflow.Context) error {
 	r.approveCh = workflow.GetSignalChannel(ctx, SignalApprove)
 	r.rejectCh = workflow.GetSignalChannel(ctx, SignalReject)
 	r.abortCh = workflow.GetSignalChannel(ctx, SignalAbort)
+	if err := r.setupDecisionUpdates(ctx); err != nil {
+		return err
+	}
 	r.upsert(ctx, temporal.NewSearchAttributeKeyKeyword(SearchAttrPlan).ValueSet(r.plan.Name),
 		temporal.NewSearchAttributeKeyKeyword(SearchAttrMode).ValueSet(string(r.mode)))
 	r.setPhase(ctx, PhaseStarting)

@@ -193,7 +193,7 @@ func TestQuorumOfDistinctApprovers(t *testing.T) {
 	assert.Equal(t, 6*time.Minute, vmByName(rep.VMs, "db-1").RTO)
 
 	notes := strings.Join(during.Errors, "\n")
-	assert.Contains(t, notes, "ALICE had already approved")
+	assert.Contains(t, notes, "Approval of gate recover by ALICE not counted again: alice had already approved, and a quorum of 2 needs distinct approvers.")
 	assert.Contains(t, notes, "by mallory not counted: only alice, bob, carol may decide it")
 	assert.Contains(t, notes, `by bob for gate "storage-ready" not counted`)
 }
