@@ -136,68 +136,107 @@ func TestStartWaitFollowsToOutcome(t *testing.T) {
 }
 
 func TestApprove(t *testing.T) {
+	refused := func(msg string) error {
+		return temporal.NewApplicationError(msg, workflows.ErrDecisionRefused)
+	}
 	for _, tc := range []struct {
 		name   string
 		args   []string
+		answer error // the run's refusal, nil: it counts the decision
 		code   int
+		out    string
 		msg    string
-		signal bool
+		sent   bool
 	}{
-		{"ok", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob", "--comment", "prechecks read"}, 0, "", true},
-		{"plan name and mode", []string{"approve", "demo", "--mode", "failover", "--gate", "recover", "--as", "alice"}, 0, "", true},
-		{"wrong gate", []string{"approve", "lifeboat-demo-failover", "--gate", "storage-ready", "--as", "bob"}, 1,
-			"lifeboat: run lifeboat-demo-failover is waiting at gate recover, not storage-ready; run 'lifeboat approve lifeboat-demo-failover --gate recover --as bob' instead\n", false},
-		{"not an approver", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "mallory"}, 1,
-			"lifeboat: mallory is not an approver of gate recover (approvers: alice, bob); ask one of them, or fix approvals in the plan for later runs\n", false},
-		{"force", []string{"approve", "lifeboat-demo-failover", "--gate", "storage-ready", "--as", "mallory", "--force"}, 0, "", true},
-		{"no as", []string{"approve", "lifeboat-demo-failover", "--gate", "recover"}, 2, "say who you are with --as NAME", false},
-		{"bad gate", []string{"approve", "lifeboat-demo-failover", "--gate", "go", "--as", "bob"}, 2, `--gate "go" is not a gate`, false},
-		{"no run", []string{"approve", "--gate", "recover", "--as", "bob"}, 2, "approve needs exactly one RUN", false},
-		{"not found", []string{"approve", "demo", "--gate", "recover", "--as", "bob"}, 6,
+		{"ok", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob", "--comment", "prechecks read"}, nil, 0,
+			"Gate recover approved by bob (1 of 1): the run goes on.\nFollow it with: lifeboat status lifeboat-demo-failover --watch\n", "", true},
+		{"plan name and mode", []string{"approve", "demo", "--mode", "failover", "--gate", "recover", "--as", "alice"}, nil, 0, "Gate recover approved by alice", "", true},
+		{"refused by the run", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "mallory"},
+			refused("Approval of gate recover by mallory not counted: only alice, bob may decide it."), 1, "",
+			"lifeboat: Approval of gate recover by mallory not counted: only alice, bob may decide it (refused by the run); see 'lifeboat status lifeboat-demo-failover' for the gate waiting and who may decide it\n", true},
+		{"no as", []string{"approve", "lifeboat-demo-failover", "--gate", "recover"}, nil, 2, "", "say who you are with --as NAME", false},
+		{"bad gate", []string{"approve", "lifeboat-demo-failover", "--gate", "go", "--as", "bob"}, nil, 2, "", `--gate "go" is not a gate`, false},
+		{"no run", []string{"approve", "--gate", "recover", "--as", "bob"}, nil, 2, "", "approve needs exactly one RUN", false},
+		{"not found", []string{"approve", "demo", "--gate", "recover", "--as", "bob"}, nil, 6, "",
 			"lifeboat: no run demo in namespace default; if demo is a plan name, add --mode failover, failback or test-failover\n", false},
-		{"bad mode", []string{"approve", "demo", "--mode", "drill", "--gate", "recover", "--as", "bob"}, 2, `"drill" is not a mode`, false},
+		{"bad mode", []string{"approve", "demo", "--mode", "drill", "--gate", "recover", "--as", "bob"}, nil, 2, "", `"drill" is not a mode`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ta := newTestApp(newFake(demoRun(running(waitingProgress()))), nil)
+			f := newFake(demoRun(running(waitingProgress())))
+			f.updateErr = tc.answer
+			ta := newTestApp(f, nil)
 			assert.Equal(t, tc.code, ta.run(tc.args...), ta.errOut.String())
+			assert.Contains(t, ta.out.String(), tc.out)
 			if tc.msg != "" {
 				assert.Contains(t, ta.errOut.String(), tc.msg)
 			}
-			if !tc.signal {
-				assert.Empty(t, ta.fake.signals)
+			assert.Empty(t, f.signals, "decisions are Updates")
+			assert.Empty(t, f.queries, "the CLI does not decide for the run")
+			if !tc.sent {
+				assert.Empty(t, f.updates)
 				return
 			}
-			require.Len(t, ta.fake.signals, 1)
-			s := ta.fake.signals[0]
-			assert.Equal(t, workflows.SignalApprove, s.name)
-			assert.Equal(t, "run-1", s.runID)
-			assert.Equal(t, tc.args[len(tc.args)-1] == "--force", len(ta.fake.queries) == 0, "--force skips the progress query")
+			require.Len(t, f.updates, 1)
+			u := f.updates[0]
+			assert.Equal(t, workflows.UpdateApprove, u.UpdateName)
+			assert.Equal(t, "run-1", u.RunID)
+			assert.Equal(t, client.WorkflowUpdateStageCompleted, u.WaitForStage)
 		})
 	}
 }
 
 func TestApprovePayloadAndReject(t *testing.T) {
-	ta := newTestApp(newFake(demoRun(running(waitingProgress()))), nil)
+	f := newFake(demoRun(running(waitingProgress())))
+	ta := newTestApp(f, nil)
 	require.Equal(t, 0, ta.run("reject", "lifeboat-demo-failover/run-1", "--gate", "recover", "--as", "alice", "--comment", "memory too low"))
-	assert.Equal(t, "Rejected gate recover of lifeboat-demo-failover as alice.\n", ta.out.String())
-	require.Len(t, ta.fake.signals, 1)
-	assert.Equal(t, sentSignal{"lifeboat-demo-failover", "run-1", workflows.SignalReject,
-		workflows.Approval{Gate: "recover", By: "alice", Comment: "memory too low"}}, ta.fake.signals[0])
+	assert.Equal(t, "Gate recover rejected by alice: the run cleans up and ends as rejected.\nFollow it with: lifeboat status lifeboat-demo-failover --watch\n", ta.out.String())
+	require.Len(t, f.updates, 1)
+	assert.Equal(t, workflows.UpdateReject, f.updates[0].UpdateName)
+	assert.Equal(t, []any{workflows.Approval{Gate: "recover", By: "alice", Comment: "memory too low"}}, f.updates[0].Args)
 }
 
-func TestApproveTwiceAndNotWaiting(t *testing.T) {
-	p := waitingProgress()
-	p.WaitingGate.Quorum = 2
-	p.WaitingGate.Decisions = []workflows.Decision{{By: "bob", Approved: true, At: at(5)}}
-	ta := newTestApp(newFake(demoRun(running(p))), nil)
-	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
-	assert.Contains(t, ta.errOut.String(), "bob has already approved gate recover; its quorum of 2 needs distinct approvers")
+// --force, and a run whose worker predates Updates, send a signal: nobody
+// answers it, and the CLI says so instead of "Approved".
+func TestApproveAsSignalSaysItIsNotAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		force bool
+		old   bool
+		out   string
+	}{
+		{"force", true, false, "Sent the approval of gate storage-ready of lifeboat-demo-failover by mallory as a signal, which gets no answer: the run counts it only if it is waiting at gate storage-ready and mallory may decide it.\nSee whether it did with: lifeboat status lifeboat-demo-failover\n"},
+		{"old run", false, true, "This run's worker does not take decisions as Updates yet, so it was sent as a signal: Sent the approval of gate storage-ready"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(demoRun(running(waitingProgress())))
+			if tc.old {
+				f.updateErr = errors.New("unknown update approve. KnownUpdates=[]")
+			}
+			ta := newTestApp(f, nil)
+			args := []string{"approve", "lifeboat-demo-failover", "--gate", "storage-ready", "--as", "mallory"}
+			if tc.force {
+				args = append(args, "--force")
+			}
+			assert.Equal(t, 0, ta.run(args...), ta.errOut.String())
+			assert.Contains(t, ta.out.String(), tc.out)
+			assert.NotContains(t, ta.out.String(), "Approved")
+			require.Len(t, f.signals, 1)
+			assert.Equal(t, workflows.SignalApprove, f.signals[0].name)
+		})
+	}
+}
 
-	ta = newTestApp(newFake(demoRun(running(recoveringProgress()))), nil)
+func TestApproveWithoutWorker(t *testing.T) {
+	f := newFake(demoRun(noWorker(waitingProgress())))
+	ta := newTestApp(f, nil)
 	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
-	assert.Contains(t, ta.errOut.String(), "run lifeboat-demo-failover is not waiting at any gate (phase start)")
+	assert.Equal(t, "lifeboat: cannot approve gate recover of lifeboat-demo-failover now: no lifeboat worker answered (none polls task queue lifeboat); the run has not failed: it waits, and goes on where it is once lifeboat-worker runs on task queue lifeboat\n", ta.errOut.String())
+	assert.Empty(t, f.updates)
+	assert.Empty(t, f.signals)
+}
 
-	ta = newTestApp(newFake(demoRun(completed(doneReport()))), nil)
+func TestApproveNotRunning(t *testing.T) {
+	ta := newTestApp(newFake(demoRun(completed(doneReport()))), nil)
 	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
 	assert.Contains(t, ta.errOut.String(), "run lifeboat-demo-failover/run-1 is completed, so there is nothing to approve")
 }

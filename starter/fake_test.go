@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -84,6 +85,8 @@ type fakeClient struct {
 	queueLooks  int // DescribeTaskQueue calls
 	// stickyStaysDead: no worker answers even after the reset (the only one died).
 	stickyStaysDead bool
+	updates         []client.UpdateWorkflowOptions
+	updateErr       error // the answer of every Update, if not nil
 	// queryErr is the error of every query.
 	queryErr error
 	// describeErrs are the errors of the describe calls in turn (nil: answer).
@@ -118,6 +121,39 @@ func (f *fakeClient) GetWorkflow(_ context.Context, id, _ string) client.Workflo
 
 func (f *fakeClient) SignalWorkflow(_ context.Context, id, runID, name string, arg any) error {
 	f.signals = append(f.signals, sentSignal{id, runID, name, arg})
+	return nil
+}
+
+// UpdateWorkflow answers an approve or reject Update as the run would have
+// counted it, or with updateErr.
+func (f *fakeClient) UpdateWorkflow(_ context.Context, o client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	f.updates = append(f.updates, o)
+	if f.updateErr != nil {
+		return fakeUpdate{err: f.updateErr}, nil
+	}
+	a := o.Args[0].(workflows.Approval)
+	ans := workflows.GateAnswer{Gate: a.Gate, State: workflows.GateApproved, Approvals: 1, Quorum: 1,
+		Message: fmt.Sprintf("Gate %s approved by %s (1 of 1): the run goes on.", a.Gate, a.By)}
+	if o.UpdateName == workflows.UpdateReject {
+		ans = workflows.GateAnswer{Gate: a.Gate, State: workflows.GateRejected, Quorum: 1,
+			Message: fmt.Sprintf("Gate %s rejected by %s: the run cleans up and ends as rejected.", a.Gate, a.By)}
+	}
+	return fakeUpdate{answer: ans}, nil
+}
+
+type fakeUpdate struct {
+	answer workflows.GateAnswer
+	err    error
+}
+
+func (u fakeUpdate) WorkflowID() string { return "" }
+func (u fakeUpdate) RunID() string      { return "" }
+func (u fakeUpdate) UpdateID() string   { return "" }
+func (u fakeUpdate) Get(_ context.Context, v any) error {
+	if u.err != nil {
+		return u.err
+	}
+	*v.(*workflows.GateAnswer) = u.answer
 	return nil
 }
 

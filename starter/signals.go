@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
@@ -21,10 +24,10 @@ type decisionFlags struct {
 
 // decisionCommand is approve (approve=true) or reject.
 func (a *app) decisionCommand(approve bool) *cobra.Command {
-	verb, signal := "approve", workflows.SignalApprove
+	verb := "approve"
 	short := "Approve the gate a run is waiting at"
 	if !approve {
-		verb, signal = "reject", workflows.SignalReject
+		verb = "reject"
 		short = "Reject the gate a run is waiting at (the run cleans up and ends as rejected)"
 	}
 	var f decisionFlags
@@ -33,19 +36,21 @@ func (a *app) decisionCommand(approve bool) *cobra.Command {
 		Short: short,
 		Long: short + `.
 
-RUN is a workflow ID, ID/RUNID, or a plan name with --mode. The run's progress is
-checked first: the command refuses when the run is not waiting at that gate or NAME is
-not one of the gate's approvers; --force sends the signal anyway.`,
+RUN is a workflow ID, ID/RUNID, or a plan name with --mode. The decision is sent as a
+Temporal Workflow Update: the run itself answers, at once, whether it counted it (and
+how many approvals the gate still needs) or why not (the run is not waiting at that gate,
+NAME is not one of its approvers, NAME has already approved). --force sends it as a
+signal instead, which gets no answer: the run counts it only if it would have.`,
 		Args: exactRun,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.decide(cmd.Context(), verb, signal, approve, args[0], f)
+			return a.decide(cmd.Context(), verb, approve, args[0], f)
 		},
 	}
 	cmd.Flags().StringVar(&f.gate, "gate", "", "gate: storage-ready, recover or cleanup (required)")
 	cmd.Flags().StringVar(&f.as, "as", "", "your name, as listed in the plan's approvers (required)")
 	cmd.Flags().StringVar(&f.comment, "comment", "", "why, recorded in the report")
 	addModeFlag(cmd, &f.mode)
-	cmd.Flags().BoolVar(&f.force, "force", false, "signal even if the run is not waiting at that gate")
+	cmd.Flags().BoolVar(&f.force, "force", false, "send a signal, which the run answers nothing to (for a run whose worker predates Updates)")
 	return cmd
 }
 
@@ -56,7 +61,10 @@ func exactRun(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func (a *app) decide(ctx context.Context, verb, signal string, approve bool, arg string, f decisionFlags) error {
+// decide sends an approval or a rejection. The run decides whether it
+// counts (workflows: run.refusal); the CLI checks only what it can alone
+// (the flags, that the run is running) and reports the run's answer.
+func (a *app) decide(ctx context.Context, verb string, approve bool, arg string, f decisionFlags) error {
 	if !slices.Contains(gates, f.gate) {
 		if f.gate == "" {
 			return usageErr("no gate given; pass --gate %s", strings.Join(gates, ", --gate "))
@@ -74,48 +82,85 @@ func (a *app) decide(ctx context.Context, verb, signal string, approve bool, arg
 	if !isRunning(d) {
 		return fail(exitRunFailed, "run %s is %s, so there is nothing to %s; see 'lifeboat report %s'", ref, statusName(d), verb, ref.id)
 	}
-	if !f.force {
-		p, err := queryProgress(ctx, c, conn, ref)
-		if err != nil {
-			return err
-		}
-		if err := checkDecision(p, ref, verb, f); err != nil {
-			return err
-		}
-	}
 	payload := workflows.Approval{Gate: f.gate, By: f.as, Comment: f.comment}
-	if err := c.SignalWorkflow(ctx, ref.id, ref.runID, signal, payload); err != nil {
-		return rpcError(err, conn, fmt.Sprintf("%s gate %s of %s", verb, f.gate, ref))
+	if f.force {
+		return a.signalDecision(ctx, c, conn, ref, verb, approve, payload, "")
+	}
+	ans, err := updateDecision(ctx, c, conn, ref, verb, approve, payload)
+	var old *oldRunError
+	if errors.As(err, &old) {
+		return a.signalDecision(ctx, c, conn, ref, verb, approve, payload, "This run's worker does not take decisions as Updates yet, so it was sent as a signal: ")
+	}
+	if err != nil {
+		return err
 	}
 	if a.json() {
-		return writeJSON(a.stdout, map[string]any{"workflow_id": ref.id, "run_id": ref.runID, "signal": signal, "gate": f.gate, "by": f.as})
+		return writeJSON(a.stdout, map[string]any{"workflow_id": ref.id, "run_id": ref.runID, "update": verb, "gate": ans.Gate, "by": f.as,
+			"state": ans.State, "approvals": ans.Approvals, "quorum": ans.Quorum, "message": ans.Message})
 	}
-	past := map[string]string{"approve": "Approved", "reject": "Rejected"}[verb]
-	fmt.Fprintf(a.stdout, "%s gate %s of %s as %s.\n", past, f.gate, ref.id, f.as)
-	if approve {
-		fmt.Fprintf(a.stdout, "Follow it with: lifeboat status %s --watch\n", ref.id)
-	}
+	fmt.Fprintln(a.stdout, ans.Message)
+	fmt.Fprintf(a.stdout, "Follow it with: lifeboat status %s --watch\n", ref.id)
 	return nil
 }
 
-// checkDecision refuses a decision the run would not take: the wrong gate,
-// someone who is not an approver, or a second approval by the same person.
-func checkDecision(p *workflows.Progress, ref runRef, verb string, f decisionFlags) error {
-	g := p.WaitingGate
-	if g == nil {
-		return fail(exitRunFailed, "run %s is not waiting at any gate (phase %s), so there is nothing to %s; use --force to signal anyway", ref.id, p.Phase, verb)
+// oldRunError is an Update the run's worker has no handler for: a run
+// started, and still worked on, by a lifeboat older than Updates.
+type oldRunError struct{ err error }
+
+func (e *oldRunError) Error() string { return e.err.Error() }
+
+// updateDecision sends the decision as an Update and waits for the run's
+// answer: what the gate made of it, or why it refused it.
+func updateDecision(ctx context.Context, c temporalClient, conn connection, ref runRef, verb string, approve bool, payload workflows.Approval) (*workflows.GateAnswer, error) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	if polled, err := workerPolls(ctx, c, conn.taskQueue); err == nil && !polled {
+		return nil, fail(exitRunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: "none polls task queue " + conn.taskQueue})
 	}
-	if g.Gate != f.gate {
-		return fail(exitRunFailed, "run %s is waiting at gate %s, not %s; run 'lifeboat %s %s --gate %s --as %s' instead", ref.id, g.Gate, f.gate, verb, ref.id, g.Gate, f.as)
+	name := workflows.UpdateApprove
+	if !approve {
+		name = workflows.UpdateReject
 	}
-	if len(g.Approvers) > 0 && !slices.Contains(g.Approvers, f.as) {
-		return fail(exitRunFailed, "%s is not an approver of gate %s (approvers: %s); ask one of them, or fix approvals in the plan for later runs", f.as, g.Gate, strings.Join(g.Approvers, ", "))
+	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: ref.id, RunID: ref.runID, UpdateName: name, Args: []any{payload},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	var ans workflows.GateAnswer
+	if err == nil {
+		err = h.Get(ctx, &ans)
 	}
-	for _, dec := range g.Decisions {
-		if dec.By == f.as && dec.Approved && verb == "approve" {
-			return fail(exitRunFailed, "%s has already approved gate %s; its quorum of %d needs distinct approvers", f.as, g.Gate, g.Quorum)
-		}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return &ans, nil
+	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrDecisionRefused:
+		return nil, fail(exitRunFailed, "%s %s; see 'lifeboat status %s' for the gate waiting and who may decide it", strings.TrimSuffix(appErr.Message(), "."), "(refused by the run)", ref.id)
+	case strings.Contains(err.Error(), "unknown update"):
+		return nil, &oldRunError{err}
+	case isNoPoller(err):
+		return nil, fail(exitRunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: "Temporal has seen none poll task queue " + conn.taskQueue + " lately"})
+	case isQueryTimeout(err) || ctx.Err() != nil:
+		return nil, fail(exitRunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: fmt.Sprintf("none answered within %s", queryTimeout)})
 	}
+	return nil, rpcError(err, conn, fmt.Sprintf("%s gate %s of %s", verb, payload.Gate, ref))
+}
+
+// signalDecision sends the decision as a signal, which nobody answers: it
+// says so, rather than that the gate is approved.
+func (a *app) signalDecision(ctx context.Context, c temporalClient, conn connection, ref runRef, verb string, approve bool, payload workflows.Approval, why string) error {
+	signal := workflows.SignalApprove
+	if !approve {
+		signal = workflows.SignalReject
+	}
+	if err := c.SignalWorkflow(ctx, ref.id, ref.runID, signal, payload); err != nil {
+		return rpcError(err, conn, fmt.Sprintf("%s gate %s of %s", verb, payload.Gate, ref))
+	}
+	if a.json() {
+		return writeJSON(a.stdout, map[string]any{"workflow_id": ref.id, "run_id": ref.runID, "signal": signal, "gate": payload.Gate, "by": payload.By, "counted": "unknown"})
+	}
+	fmt.Fprintf(a.stdout, "%sSent the %s of gate %s of %s by %s as a signal, which gets no answer: the run counts it only if it is waiting at gate %s and %s may decide it.\n",
+		why, map[bool]string{true: "approval", false: "rejection"}[approve], payload.Gate, ref.id, payload.By, payload.Gate, payload.By)
+	fmt.Fprintf(a.stdout, "See whether it did with: lifeboat status %s\n", ref.id)
 	return nil
 }
 

@@ -186,7 +186,7 @@ func staticDetails(p *plan.Plan, mode plan.Mode, requestedBy string) string {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nApprove a gate with the `approve` signal: `{\"gate\": \"storage-ready\", \"by\": \"NAME\"}`.\n")
+	b.WriteString("\nApprove a gate with the `approve` Update (Send an Update): `{\"gate\": \"storage-ready\", \"by\": \"NAME\"}`.\n")
 	return b.String()
 }
 

@@ -161,7 +161,7 @@ func (r *run) gate(ctx workflow.Context, name, summary string) error {
 			upd.refuse(why)
 			continue
 		}
-		by := strings.TrimSpace(sig.By)
+		by := approverName(gs.Approvers, sig.By)
 		if !approve {
 			gs.State = GateRejected
 			gs.Decisions = append(gs.Decisions, Decision{By: by, Approved: false, Comment: sig.Comment, At: now})
@@ -338,6 +338,19 @@ func (r *run) drainSignals(ctx workflow.Context) {
 		}
 		r.note(ctx, "Abort from %s ignored: the run was already finishing.", orUnknown(a.By))
 	}
+}
+
+// approverName is who decided, as the plan spells them ("Alice " sent for
+// the approver alice is recorded as alice); anyone's name when the plan
+// lists nobody.
+func approverName(approvers []string, by string) string {
+	by = strings.TrimSpace(by)
+	for _, a := range approvers {
+		if strings.EqualFold(strings.TrimSpace(a), by) {
+			return strings.TrimSpace(a)
+		}
+	}
+	return by
 }
 
 func containsFold(list []string, s string) bool {

@@ -59,7 +59,7 @@ func TestDecisionUpdatesAnswerTheSender(t *testing.T) {
 	notApprover := approve(time.Minute, plan.GateStorageReady, "mallory")
 	wrongGate := approve(time.Minute+time.Second, plan.GateRecover, "alice")
 	nobody := approve(time.Minute+2*time.Second, plan.GateStorageReady, " ")
-	storage := approve(2*time.Minute, " Storage-Ready ", "alice")
+	storage := approve(2*time.Minute, " Storage-Ready ", " ALICE")
 	first := approve(3*time.Minute, plan.GateRecover, "alice")
 	again := approve(4*time.Minute, plan.GateRecover, "ALICE ")
 	rejectOutsider := e.update(4*time.Minute+time.Second, UpdateReject, Approval{Gate: plan.GateRecover, By: "mallory"})
@@ -77,7 +77,7 @@ func TestDecisionUpdatesAnswerTheSender(t *testing.T) {
 		{"not an approver", notApprover, "Approval of gate storage-ready by mallory not counted: only alice, bob may decide it."},
 		{"wrong gate", wrongGate, `Approval by alice for gate "recover" not counted: gate storage-ready is the one waiting.`},
 		{"nobody", nobody, `Approval of gate "storage-ready" not counted: it names nobody; send {"gate": "storage-ready", "by": "your name"}.`},
-		{"second vote of one person", again, "Approval of gate recover by ALICE not counted again: alice had already approved, and a quorum of 2 needs distinct approvers."},
+		{"second vote of one person", again, "Approval of gate recover by ALICE not counted again: Alice had already approved, and a quorum of 2 needs distinct approvers."},
 		{"rejection by an outsider", rejectOutsider, "Rejection of gate recover by mallory not counted: only Alice, bob, carol may decide it."},
 	} {
 		assert.False(t, tc.got.accepted, tc.name)
@@ -86,7 +86,7 @@ func TestDecisionUpdatesAnswerTheSender(t *testing.T) {
 	assert.Equal(t, GateAnswer{Gate: plan.GateStorageReady, State: GateApproved, Approvals: 1, Quorum: 1,
 		Message: "Gate storage-ready approved by alice (1 of 1): the run goes on."}, storage.answer)
 	assert.Equal(t, GateAnswer{Gate: plan.GateRecover, State: GateWaiting, Approvals: 1, Quorum: 2,
-		Message: "Approval of gate recover by alice counted (1 of 2): the gate waits for 1 more."}, first.answer)
+		Message: "Approval of gate recover by Alice counted (1 of 2): the gate waits for 1 more."}, first.answer)
 	assert.Equal(t, GateAnswer{Gate: plan.GateRecover, State: GateApproved, Approvals: 2, Quorum: 2,
 		Message: "Gate recover approved by bob (2 of 2): the run goes on."}, second.answer)
 	for _, ok := range []*updateResult{storage, first, second} {
@@ -97,7 +97,8 @@ func TestDecisionUpdatesAnswerTheSender(t *testing.T) {
 	// A refused Update is the sender's business only: the run notes nothing.
 	assert.Empty(t, during.Errors)
 	rep := e.report()
-	assert.Equal(t, []string{"alice", "bob"}, []string{rep.Gates[1].Decisions[0].By, rep.Gates[1].Decisions[1].By})
+	assert.Equal(t, "alice", rep.Gates[0].Decisions[0].By, "recorded as the plan spells the approver")
+	assert.Equal(t, []string{"Alice", "bob"}, []string{rep.Gates[1].Decisions[0].By, rep.Gates[1].Decisions[1].By})
 	assert.NotContains(t, strings.Join(e.timelineMessages(rep), "\n"), "mallory")
 }
 
