@@ -691,3 +691,33 @@ func TestStatusWatchSurvivesTemporalGoingAway(t *testing.T) {
 	assert.Contains(t, ta.out.String(), "09:00:00 cannot reach Temporal at 127.0.0.1:7233 to follow lifeboat-demo-failover/run-1 (address from the default): is Temporal running there?")
 	assert.True(t, strings.HasSuffix(ta.out.String(), "lifeboat-demo-failover succeeded\n"))
 }
+
+// plan check --config checks the plans against the worker configuration
+// that will run them: a site it does not have is a problem before any run.
+func TestPlanCheckWithConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "worker.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("sites:\n  primary: {url: http://a, username: root, password_env: P}\n  lab: {url: http://b, username: root, password_env: P}\n"), 0o600))
+	ta := newTestApp(newFake(), nil)
+	assert.Equal(t, 3, ta.run("plan", "check", "--config", cfg, demoPlan))
+	assert.Equal(t, `../dev/plans/demo.yaml:7:9: target: site "dr" is not in the worker configuration `+cfg+` (its sites: lab, primary); use one of those, or add the site there
+../dev/plans/demo.yaml: invalid (1 problem)
+`, ta.out.String())
+	assert.False(t, ta.dialed, "plan check needs no Temporal")
+
+	// Starting the plan with that configuration is refused the same way.
+	ta = newTestApp(newFake(), map[string]string{"LIFEBOAT_CONFIG": cfg})
+	assert.Equal(t, 3, ta.run("failover", "--plan", demoPlan))
+	assert.Contains(t, ta.errOut.String(), `target: site "dr" is not in the worker configuration`)
+	assert.False(t, ta.dialed)
+
+	ta = newTestApp(newFake(), nil)
+	assert.Equal(t, 0, ta.run("plan", "check", "--config", "../dev/worker.yaml", demoPlan))
+	assert.Equal(t, "../dev/plans/demo.yaml: plan demo is valid (0 warnings; its sites and secrets are in ../dev/worker.yaml)\n", ta.out.String())
+
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("sites: {x: {url: http://a, colour: red}}\n"), 0o600))
+	ta = newTestApp(newFake(), nil)
+	assert.Equal(t, 3, ta.run("plan", "check", "--config", bad, demoPlan))
+	assert.Contains(t, ta.errOut.String(), "the configuration "+bad+" is invalid, so plans cannot be checked against it")
+}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
@@ -22,8 +26,11 @@ func (a *app) planCommand() *cobra.Command {
 		Use:   "check FILE...",
 		Short: "Check plans: every problem and warning with its line; exit 0 valid, 3 invalid",
 		Long: `Check plans without running them: every problem and warning is printed with its file,
-line and column and what to do about it. Also lists the secrets each plan refers to, which
-the worker configuration must define. Exits 0 when every plan is valid, 3 otherwise.
+line and column and what to do about it, all at once. With --config (or LIFEBOAT_CONFIG),
+the plans are also checked against that worker configuration: their source and target
+sites and the secrets they refer to must be defined there. Without it, the secrets each
+plan refers to are listed. A plan too large to be a run's input (Temporal refuses
+payloads above 2 MiB) is a problem too. Exits 0 when every plan is valid, 3 otherwise.
 Needs no Temporal.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -42,25 +49,53 @@ type planCheckResult struct {
 	Problems []plan.Problem `json:"problems"`
 	Warnings []plan.Problem `json:"warnings"`
 	Secrets  []string       `json:"secrets,omitempty"`
+	// Config is the worker configuration the plan was checked against.
+	Config string `json:"config,omitempty"`
+}
+
+// planEnvironment is the worker configuration plans are checked against:
+// --config or LIFEBOAT_CONFIG, or none (nil).
+func (a *app) planEnvironment() (*plan.Environment, error) {
+	path := firstOf(a.configPath, a.env("LIFEBOAT_CONFIG"))
+	if path == "" {
+		return nil, nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, fail(exitInvalid, "the configuration %s is invalid, so plans cannot be checked against it:\n%v", path, indent(err.Error()))
+	}
+	return &plan.Environment{File: path, Sites: slices.Collect(maps.Keys(cfg.Sites)), Secrets: slices.Collect(maps.Keys(cfg.Secrets))}, nil
 }
 
 func (a *app) planCheck(files []string) error {
+	env, err := a.planEnvironment()
+	if err != nil {
+		return err
+	}
 	results := make([]planCheckResult, 0, len(files))
 	invalid := 0
 	for _, f := range files {
-		p, warnings, err := plan.LoadChecked(f)
+		p, warnings, err := plan.LoadCheckedIn(f, env)
 		r := planCheckResult{File: f, Valid: err == nil, Problems: []plan.Problem{}, Warnings: []plan.Problem{}}
+		var re *plan.ReadError
 		if probs, ok := err.(plan.Problems); ok {
 			r.Problems = probs
+		} else if errors.As(err, &re) {
+			r.Problems = []plan.Problem{{File: f, Message: fmt.Sprintf("cannot read it: %v; check the path", re.Err)}}
 		} else if err != nil {
 			r.Problems = []plan.Problem{{File: f, Message: err.Error()}}
+		}
+		if env != nil {
+			r.Config = env.File
 		}
 		if warnings != nil {
 			r.Warnings = warnings
 		}
 		if p != nil {
 			r.Plan = p.Name
-			r.Secrets = p.SecretRefs()
+			if env == nil {
+				r.Secrets = p.SecretRefs()
+			}
 		}
 		if !r.Valid {
 			invalid++
@@ -105,6 +140,9 @@ func renderPlanCheck(r planCheckResult) string {
 		fmt.Fprintf(&b, "%s: invalid (%s", r.File, plural(len(r.Problems), "problem"))
 	default:
 		fmt.Fprintf(&b, "%s: plan %s is valid (%s", r.File, r.Plan, plural(len(r.Warnings), "warning"))
+		if r.Config != "" {
+			fmt.Fprintf(&b, "; its sites and secrets are in %s", r.Config)
+		}
 	}
 	if !r.Valid && len(r.Warnings) > 0 {
 		fmt.Fprintf(&b, ", %s", plural(len(r.Warnings), "warning"))

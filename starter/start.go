@@ -63,8 +63,15 @@ its outcome (0 succeeded, 1 failed, 4 rejected, 5 aborted).`,
 // loadPlan reads and checks a plan for a command that starts runs (verb:
 // "start", "schedule"), printing its warnings; a file that cannot be read is
 // said so, not called invalid.
+//
+// With a worker configuration (--config), the plan's sites and secrets are
+// checked against it before anything starts.
 func (a *app) loadPlan(file, verb string) (*plan.Plan, error) {
-	p, warnings, err := plan.LoadChecked(file)
+	env, err := a.planEnvironment()
+	if err != nil {
+		return nil, err
+	}
+	p, warnings, err := plan.LoadCheckedIn(file, env)
 	var re *plan.ReadError
 	if errors.As(err, &re) {
 		return nil, fail(exitInvalid, "%v", err)

@@ -31,11 +31,17 @@ func Parse(data []byte, filename string) (*Plan, error) {
 // LoadChecked is Load that also returns the warnings (problems that do not
 // stop a run, such as a missing failback_storage).
 func LoadChecked(path string) (*Plan, Problems, error) {
+	return LoadCheckedIn(path, nil)
+}
+
+// LoadCheckedIn is LoadChecked that also checks the plan against the worker
+// configuration that will run it (env; nil checks the plan alone).
+func LoadCheckedIn(path string, env *Environment) (*Plan, Problems, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, &ReadError{Path: path, Err: unwrapPathError(err)}
 	}
-	return Check(data, path)
+	return CheckIn(data, path, env)
 }
 
 // ReadError is a plan file that could not be read at all (missing, not
@@ -55,13 +61,22 @@ func (e *ReadError) Unwrap() error { return e.Err }
 // if it is invalid, Problems as the error. The plan is nil when the YAML
 // itself could not be decoded.
 func Check(data []byte, filename string) (*Plan, Problems, error) {
+	return CheckIn(data, filename, nil)
+}
+
+// CheckIn is Check against a worker configuration (env; nil: none). Unknown
+// keys do not stop the check: the rest of the plan is checked too, so every
+// problem is said at once.
+func CheckIn(data []byte, filename string, env *Environment) (*Plan, Problems, error) {
 	var p Plan
-	pos, probs := strictyaml.Decode(data, filename, &p)
-	if len(probs) > 0 {
+	pos, probs, filled := strictyaml.DecodeKnown(data, filename, &p)
+	if !filled {
 		return nil, nil, probs
 	}
-	v := validator{file: filename, pos: pos}
+	v := validator{file: filename, pos: pos, probs: probs}
 	v.plan(&p)
+	v.environment(&p, env)
+	v.size(&p)
 	return &p, v.warnings(), v.err()
 }
 
@@ -70,6 +85,7 @@ func Check(data []byte, filename string) (*Plan, Problems, error) {
 func (p *Plan) Validate() (warnings Problems, err error) {
 	v := validator{}
 	v.plan(p)
+	v.size(p)
 	return v.warnings(), v.err()
 }
 

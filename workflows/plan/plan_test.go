@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,20 @@ var planCases = []struct {
 			"bad-unknown-keys.yaml:12:5: approvals.recover.aprovers: unknown key \"aprovers\"; did you mean approvers?",
 			"bad-unknown-keys.yaml:13:5: approvals.recover.qorum: unknown key \"qorum\"; did you mean quorum?",
 			"bad-unknown-keys.yaml:14:1: concurency: unknown key \"concurency\"; did you mean concurrency?",
+		},
+		warnings: []string{
+			"bad-unknown-keys.yaml:1:1: failback_storage: failback will not be possible until failback_storage is set; add the LUNs to probe at the source site",
+		},
+	},
+	// An unknown key does not hide the problems of the values.
+	{file: "bad-unknown-key-and-values.yaml",
+		errors: []string{
+			"bad-unknown-key-and-values.yaml:1:1: storage: the plan lists no storage; add the mirrored LUNs to probe at the target site (type and device_config)",
+			"bad-unknown-key-and-values.yaml:3:9: target: source and target are both \"primary\"; the target must be the DR site, not the protected one",
+			"bad-unknown-key-and-values.yaml:4:1: colour: unknown key \"colour\"; the keys allowed here are approvals, concurrency, description, failback_storage, name, priority_groups, selection, source, start, storage, target, test",
+		},
+		warnings: []string{
+			"bad-unknown-key-and-values.yaml:1:1: failback_storage: failback will not be possible until failback_storage is set; add the LUNs to probe at the source site",
 		},
 	},
 	{file: "good-minimal.yaml",
@@ -306,4 +321,49 @@ func TestProblemsRender(t *testing.T) {
 	ps.Sort()
 	assert.Equal(t, strings.Join([]string{"bare", "b.yaml:1:3: y: first", "b.yaml:2:1: x: second"}, "\n"), ps.Error())
 	assert.NoError(t, Problems(nil).Err())
+}
+
+func TestCheckAgainstTheWorkerConfiguration(t *testing.T) {
+	data := []byte(`name: erp
+source: paris
+target: lion
+storage:
+  - type: lvmoiscsi
+    device_config: {target: a, targetIQN: iqn.x, SCSIid: "3600", chapuser: lb, chappassword: "${secret:lyon-chap}"}
+selection: {all: true}
+`)
+	env := &Environment{File: "worker.yaml", Sites: []string{"paris", "lyon"}, Secrets: []string{"paris-chap"}}
+	_, _, err := CheckIn(data, "erp.yaml", env)
+	require.Error(t, err)
+	assert.Equal(t, `erp.yaml:3:9: target: site "lion" is not in the worker configuration worker.yaml (its sites: lyon, paris); use one of those, or add the site there
+erp.yaml:6:94: storage[0].device_config.chappassword: the secret "lyon-chap" is not defined in the worker configuration worker.yaml; add it under secrets: (env: or file:)`, err.Error())
+
+	env.Sites, env.Secrets = []string{"paris", "lion"}, []string{"lyon-chap"}
+	_, _, err = CheckIn(data, "erp.yaml", env)
+	assert.NoError(t, err)
+	_, _, err = CheckIn(data, "erp.yaml", nil)
+	assert.NoError(t, err, "without a configuration, sites and secrets are not checked")
+}
+
+// A plan too large to be a run's input is refused by plan check, with what
+// to do, not by Temporal after the start.
+func TestPlanTooLargeForTemporal(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: big\nsource: a\ntarget: b\nstorage: [{type: lvmohba, device_config: {SCSIid: x}}]\nselection:\n  vms:\n")
+	for i := 0; b.Len() < 3<<20; i++ {
+		fmt.Fprintf(&b, "    - vm-with-a-rather-long-name-%06d\n", i)
+	}
+	_, _, err := Check([]byte(b.String()), "big.yaml")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "big.yaml:1:1: the plan is ")
+	assert.Contains(t, err.Error(), " as a run's input, more than the 2.0 MiB Temporal accepts; split it into several plans")
+
+	p, err := Load("../../dev/plans/demo.yaml")
+	require.NoError(t, err)
+	for len(p.Selection.VMs) < 60000 {
+		p.Selection.VMs = append(p.Selection.VMs, fmt.Sprintf("vm-%05d", len(p.Selection.VMs)))
+	}
+	warnings, err := p.Validate()
+	require.NoError(t, err)
+	assert.Contains(t, warnings.Error(), "near the 2.0 MiB Temporal accepts")
 }

@@ -19,6 +19,37 @@ import (
 // set twice, and values of the wrong kind. v is filled in only when there is
 // no problem.
 func Decode(data []byte, file string, v any) (Positions, Problems) {
+	pos, probs, _ := DecodeKnown(data, file, v)
+	return pos, probs
+}
+
+// DecodeKnown is Decode that, when the only problems are unknown keys, still
+// fills v with the known ones (filled is then true), so a caller can go on
+// and check the values too: every problem of a file is said at once.
+func DecodeKnown(data []byte, file string, v any) (pos Positions, probs Problems, filled bool) {
+	pos, probs = decode(data, file, v)
+	return pos, probs, len(probs) == 0 || probs.onlyUnknownKeys() && fill(data, v) == nil
+}
+
+func (ps Problems) onlyUnknownKeys() bool {
+	for _, p := range ps {
+		if !strings.HasPrefix(p.Message, unknownKey) {
+			return false
+		}
+	}
+	return true
+}
+
+// unknownKey starts the message of an unknown key's problem.
+const unknownKey = "unknown key "
+
+// fill decodes data into v leniently (unknown keys are skipped), for a file
+// whose only problems are unknown keys.
+func fill(data []byte, v any) error {
+	return yaml.Unmarshal(data, v)
+}
+
+func decode(data []byte, file string, v any) (Positions, Problems) {
 	pos := Positions{}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
@@ -131,7 +162,7 @@ func (w *walker) structure(n *yaml.Node, t reflect.Type, f string) {
 	w.keys(n, f, func(key, val *yaml.Node, kf string) {
 		ft, ok := fields[key.Value]
 		if !ok {
-			w.add(key, kf, "unknown key %q; %s", key.Value, suggest(key.Value, fields))
+			w.add(key, kf, unknownKey+"%q; %s", key.Value, suggest(key.Value, fields))
 			return
 		}
 		w.walk(val, ft, kf)
