@@ -28,11 +28,17 @@ help:
 	@echo "make chaos    seeded worker kills, Temporal restarts and simulator faults; a table (not in make test)"
 	@echo "make temporal build the pinned Temporal CLI into bin/ (once)"
 
+# Every binary says what it is with --version: the version is the nearest
+# tag (or "dev"), with the commit, stamped in at build time.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS := -X github.com/lifeboat-dr/lifeboat/version.Version=$(VERSION) -X github.com/lifeboat-dr/lifeboat/version.Commit=$(COMMIT)
+
 build:
-	$(GO) build -o $(BIN)/lifeboat ./starter
-	$(GO) build -o $(BIN)/lifeboat-worker ./worker
-	$(GO) build -o $(BIN)/xapisim ./dev/xapisim
-	$(GO) build -o $(BIN)/xapisim-adapter ./dev/xapisim-adapter
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat ./starter
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat-worker ./worker
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/xapisim ./dev/xapisim
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/xapisim-adapter ./dev/xapisim-adapter
 
 # Built once, then reused: building the CLI takes minutes on a cold cache.
 $(TEMPORAL): dev/tools/go.mod dev/tools/go.sum
@@ -83,20 +89,20 @@ fuzz:
 
 # DEMO_EXIT=1 exits after the report; DEMO_SPEED=0.5 runs the simulated world twice as fast.
 demo run: $(TEMPORAL) build
-	$(GO) build -o $(BIN)/lifeboat-demo ./dev/demo
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat-demo ./dev/demo
 	$(BIN)/lifeboat-demo
 
 # Never part of make test: it takes up to 25 minutes. BENCH_SIZES=100,1000 selects sizes,
 # BENCH_OUT=file.json writes the rows, BENCH_SPEED=0.05 is the simulator's time factor.
 bench: $(TEMPORAL) build
-	$(GO) build -o $(BIN)/lifeboat-bench ./dev/bench
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat-bench ./dev/bench
 	$(BIN)/lifeboat-bench
 
 # Not part of make test: minutes of seeded worker kills, Temporal restarts and
 # simulator faults on the demo world, then a table (also JSON in CHAOS_OUT).
 # CHAOS_KILLS=N kills per mode (a short run), CHAOS_SEED=N replays a schedule.
 chaos: $(TEMPORAL) build
-	$(GO) build -o $(BIN)/lifeboat-chaos ./dev/chaos
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/lifeboat-chaos ./dev/chaos
 	LIFEBOAT_TEMPORAL_BIN=$(TEMPORAL) LIFEBOAT_BIN=$(BIN) $(BIN)/lifeboat-chaos
 
 clean:

@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
+	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // app holds what every command shares: output streams, global flags and how
@@ -123,7 +125,10 @@ A RUN is a workflow ID (its latest run), ID/RUNID, or a plan name with --mode.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
+	// --version, stamped by the Makefile; and cobra's completion command
+	// (lifeboat completion bash|zsh|fish|powershell).
+	root.Version = version.String("lifeboat")
+	root.SetVersionTemplate("{{.Version}}\n")
 	f := root.PersistentFlags()
 	f.StringVar(&a.address, "address", "", "Temporal frontend host:port (env LIFEBOAT_ADDRESS; default 127.0.0.1:7233)")
 	f.StringVar(&a.namespace, "namespace", "", "Temporal namespace (env LIFEBOAT_NAMESPACE; default default)")
@@ -152,7 +157,30 @@ A RUN is a workflow ID (its latest run), ID/RUNID, or a plan name with --mode.
 		a.planCommand(), a.scheduleCommand(), a.setupCommand(),
 		a.readinessCommand(), a.protectCommand(), a.drillsCommand(),
 	)
+	completeFlagValues(root)
 	return root
+}
+
+// completeFlagValues lets the shell complete the flags whose values are a
+// fixed list, on every command that has them.
+func completeFlagValues(cmd *cobra.Command) {
+	values := map[string][]string{
+		"gate":   gates,
+		"mode":   {string(plan.ModeFailover), string(plan.ModeFailback), string(plan.ModeTestFailover)},
+		"start":  {string(plan.StartRunning), string(plan.StartPaused), string(plan.StartNone)},
+		"format": {"markdown", "json", "html"},
+	}
+	for name, vs := range values {
+		if cmd.LocalFlags().Lookup(name) != nil {
+			_ = cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(vs, cobra.ShellCompDirectiveNoFileComp))
+		}
+	}
+	if !cmd.HasParent() {
+		_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
+	}
+	for _, c := range cmd.Commands() {
+		completeFlagValues(c)
+	}
 }
 
 // connection works out where Temporal is: flags, then environment, then the

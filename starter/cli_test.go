@@ -721,3 +721,26 @@ func TestPlanCheckWithConfig(t *testing.T) {
 	assert.Equal(t, 3, ta.run("plan", "check", "--config", bad, demoPlan))
 	assert.Contains(t, ta.errOut.String(), "the configuration "+bad+" is invalid, so plans cannot be checked against it")
 }
+
+func TestVersionAndCompletion(t *testing.T) {
+	ta := newTestApp(newFake(), nil)
+	assert.Equal(t, 0, ta.run("--version"))
+	assert.Regexp(t, `^lifeboat \S+ \(.*go1\.`, ta.out.String())
+
+	assert.Equal(t, 0, ta.run("completion", "bash"))
+	assert.Contains(t, ta.out.String(), "bash completion V2 for lifeboat")
+
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "approve", "x", "--gate", ""}, []string{"storage-ready", "recover", "cleanup"}},
+		{[]string{"__complete", "status", "demo", "--mode", ""}, []string{"failover", "failback", "test-failover"}},
+		{[]string{"__complete", "report", "x", "--output", ""}, []string{"text", "json"}},
+		{[]string{"__complete", "test-failover", "--start", ""}, []string{"running", "paused", "none"}},
+	} {
+		assert.Equal(t, 0, ta.run(tc.args...))
+		got := strings.Split(strings.TrimSpace(ta.out.String()), "\n")
+		assert.Equal(t, tc.want, got[:len(got)-1], "%v", tc.args) // the last line is cobra's directive
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/notify"
+	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 	"github.com/lifeboat-dr/lifeboat/worker/searchattr"
 	"github.com/lifeboat-dr/lifeboat/workflows"
@@ -46,7 +47,11 @@ type options struct {
 	logFormat   string
 	logLevel    string
 	stopTimeout time.Duration
+	version     bool
 }
+
+// errVersion is -version: print the version and stop.
+var errVersion = errors.New("version asked")
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (options, error) {
 	var o options
@@ -57,6 +62,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: console or json (overrides log.format)")
 	fs.StringVar(&o.logLevel, "log-level", "", "log level: debug, info, warn or error (overrides log.level)")
 	fs.DurationVar(&o.stopTimeout, "stop-timeout", DefaultStopTimeout, "on SIGTERM/SIGINT, how long running activities may take to finish")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lifeboat-worker -config FILE [-log-format console|json] [-log-level LEVEL] [-stop-timeout 30s]")
 		fmt.Fprintln(stderr, "\nRuns lifeboat's workflows and activities on the task queue of the configuration.")
@@ -66,6 +72,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.version {
+		return o, errVersion
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q; lifeboat-worker takes flags only (see -h)", fs.Arg(0))
@@ -83,6 +92,10 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) int {
 	opts, err := parseFlags(args, lookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if errors.Is(err, errVersion) {
+		fmt.Println(version.String("lifeboat-worker"))
 		return exitOK
 	}
 	if err != nil {

@@ -33,6 +33,7 @@ func TestRunExitCodes(t *testing.T) {
 		out  string
 	}{
 		{"help", []string{"-h"}, nil, 0, "usage: lifeboat-worker -config FILE"},
+		{"version", []string{"--version"}, nil, 0, ""}, // no configuration needed
 		{"no config", nil, nil, 2, "no configuration given; pass -config FILE or set LIFEBOAT_CONFIG"},
 		{"unknown flag", []string{"-confg", "x"}, nil, 2, "flag provided but not defined: -confg"},
 		{"stray argument", []string{"-config", bad, "extra"}, nil, 2, `unexpected argument "extra"`},

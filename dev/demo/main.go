@@ -36,6 +36,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/lifeboat-dr/lifeboat/dev/devproc"
+	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
@@ -84,7 +85,12 @@ func run() int {
 	}
 	flag.BoolVar(&exitAfter, "exit", exitAfter, "exit after the report instead of keeping the stack up (env DEMO_EXIT=1)")
 	flag.Float64Var(&speed, "speed", speed, "simulator time factor: 1 = real time, 0.5 = twice as fast (env DEMO_SPEED)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.String("lifeboat-demo"))
+		return 0
+	}
 
 	root, err := repoRoot()
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
@@ -38,8 +39,13 @@ func run(args []string) error {
 	useTLS := fs.Bool("tls", false, "also serve HTTPS on each host, with certificates of a generated CA (see -ca-file)")
 	caFile := fs.String("ca-file", "", "with -tls, write the CA certificate (PEM) here (default: a temporary file, printed)")
 	dump := fs.Bool("dump", false, "print the (generated) scenario as YAML and exit")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		fmt.Println(version.String("xapisim"))
+		return nil
 	}
 	if *scenario != "" && *generate != "" {
 		return errors.New("-scenario and -generate are exclusive")
