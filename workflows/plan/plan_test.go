@@ -128,7 +128,7 @@ var planCases = []struct {
 		errors: []string{
 			"bad-unknown-key-and-values.yaml:1:1: storage: the plan lists no storage; add the mirrored LUNs to probe at the target site (type and device_config)",
 			"bad-unknown-key-and-values.yaml:3:9: target: source and target are both \"primary\"; the target must be the DR site, not the protected one",
-			"bad-unknown-key-and-values.yaml:4:1: colour: unknown key \"colour\"; the keys allowed here are approvals, concurrency, description, failback_storage, name, priority_groups, selection, source, start, storage, target, test",
+			"bad-unknown-key-and-values.yaml:4:1: colour: unknown key \"colour\"; the keys allowed here are approvals, concurrency, description, drill, failback_storage, name, priority_groups, selection, source, start, storage, target, target_rto, test, test_storage",
 		},
 		warnings: []string{
 			"bad-unknown-key-and-values.yaml:1:1: failback_storage: failback will not be possible until failback_storage is set; add the LUNs to probe at the source site",
