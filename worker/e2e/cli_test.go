@@ -107,8 +107,10 @@ func TestCLIOperatorPath(t *testing.T) {
 	assert.NotEqual(t, exitOK, res.code, "approving a gate that is not waiting is refused")
 	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "mallory")
 	assert.NotEqual(t, exitOK, res.code, "approval by someone not in the approvers is refused")
-	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "alice", "--comment", "mirrors split")
+	assert.Contains(t, res.stderr, "not counted: only alice, bob may decide it (refused by the run)", "the run's Update validator answers")
+	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "Alice", "--comment", "mirrors split")
 	require.Equal(t, exitOK, res.code, "approve storage-ready")
+	assert.Contains(t, res.stdout, "Gate storage-ready approved by alice (1 of 1): the run goes on.", "the run answers the Update, with the plan's spelling")
 
 	r.waitGate(plan.GateRecover)
 	res = lifeboat(t, e, "approve", "e2e-cli", "--mode", "failover", "--gate", plan.GateRecover, "--as", "bob", "--comment", "prechecks read")
