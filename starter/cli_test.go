@@ -637,6 +637,13 @@ No lifeboat worker answered (none polls task queue lifeboat); the run has not fa
 `, ta.out.String())
 	assert.Empty(t, ta.errOut.String())
 
+	// The run's own task queue is the one asked about.
+	r := demoRun(noWorker(waitingProgress()))
+	r.queue = "dr-workers"
+	ta = newTestApp(newFake(r), nil)
+	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Contains(t, ta.out.String(), "(none polls task queue dr-workers)")
+
 	// A worker that polls but does not answer (it died a moment ago).
 	f = newFake(demoRun(running(waitingProgress())))
 	f.deadSticky = map[string]bool{"lifeboat-demo-failover": true}

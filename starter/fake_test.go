@@ -55,7 +55,8 @@ type fakeRun struct {
 	steps     []step
 	at        int
 	described int
-	overlay   bool // the next describe is the overlay's
+	overlay   bool   // the next describe is the overlay's
+	queue     string // the run's task queue, if not the CLI's
 }
 
 func (r *fakeRun) cur() step { return r.steps[r.at] }
@@ -222,6 +223,9 @@ func (f *fakeClient) DescribeWorkflowExecution(_ context.Context, id, _ string) 
 		Execution: &commonpb.WorkflowExecution{WorkflowId: r.id, RunId: r.runID},
 		Status:    r.cur().status,
 	}}
+	if r.queue != "" {
+		d.ExecutionConfig = &workflowpb.WorkflowExecutionConfig{TaskQueue: &taskqueuepb.TaskQueue{Name: r.queue}}
+	}
 	if p := r.cur().progress; p != nil {
 		// The search attributes the workflow keeps up to date.
 		attrs := map[string]*commonpb.Payload{}

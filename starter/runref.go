@@ -78,6 +78,11 @@ func (a *app) openRun(ctx context.Context, arg, mode string) (runRef, temporalCl
 		c.Close()
 		return ref, nil, conn, nil, err
 	}
+	// The run's own task queue is where its workers poll, whatever this
+	// CLI's configuration says.
+	if q := d.GetExecutionConfig().GetTaskQueue().GetName(); q != "" {
+		conn.taskQueue = q
+	}
 	return ref, c, conn, d, nil
 }
 
