@@ -221,13 +221,15 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	}
 	failoverBegan := time.Now()
 
-	outcome, err := follow(ctx, c, id)
-	if err != nil {
+	if err := follow(ctx, c, id); err != nil {
 		return fail(err)
 	}
 	took := time.Since(failoverBegan).Round(time.Second)
-	step("The failover %s in %s; its report:", outcome, took)
-	lifeboat(ctx, "report", id)
+	// The CLI reads the report of any end (succeeded, failed, rejected,
+	// aborted, cancelled) and says which by its exit code.
+	step("The failover ended after %s; its report:", took)
+	outcome := outcomeOf(lifeboat(ctx, "report", id))
+	say("  The failover %s.", outcome)
 
 	step("Done in %s", time.Since(began).Round(time.Second))
 	say("  Web UI of the run:  http://%s/namespaces/%s/workflows/%s", uiAddr, namespace, id)
@@ -350,9 +352,22 @@ func waitFor(ctx context.Context, p *proc, what string, within time.Duration, co
 	return nil
 }
 
-// follow shows the run's progress and approves each gate from the CLI; it
-// returns the run's outcome.
-func follow(ctx context.Context, c client.Client, id string) (string, error) {
+// outcomeOf is the outcome the CLI's exit code says (lifeboat report).
+func outcomeOf(code int) string {
+	switch code {
+	case 0:
+		return workflows.OutcomeSucceeded
+	case 4:
+		return workflows.OutcomeRejected
+	case 5:
+		return workflows.OutcomeAborted
+	}
+	return workflows.OutcomeFailed
+}
+
+// follow shows the run's progress and approves each gate from the CLI,
+// until the run ends.
+func follow(ctx context.Context, c client.Client, id string) error {
 	approved := map[string]bool{}
 	comments := map[string]string{
 		plan.GateStorageReady: "mirrors split, DR LUNs writable",
@@ -371,7 +386,7 @@ func follow(ctx context.Context, c client.Client, id string) (string, error) {
 	for {
 		select {
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return ctx.Err()
 		case <-tick.C:
 		}
 		d, err := c.DescribeWorkflowExecution(ctx, id, "")
@@ -423,19 +438,13 @@ func follow(ctx context.Context, c client.Client, id string) (string, error) {
 						by = "alice"
 					}
 					if code := lifeboat(ctx, "approve", id, "--gate", g.Gate, "--as", by, "--comment", comments[g.Gate]); code != 0 {
-						return "", fmt.Errorf("lifeboat approve exited %d", code)
+						return fmt.Errorf("lifeboat approve exited %d", code)
 					}
 				}
 			}
 		}
 		if !running {
-			var rep workflows.Report
-			err := c.GetWorkflow(ctx, id, "").Get(ctx, &rep)
-			if err == nil {
-				return rep.Outcome, nil
-			}
-			say("%s the run ended: %v", stamp(), err)
-			return workflows.OutcomeFailed, nil
+			return nil
 		}
 	}
 }

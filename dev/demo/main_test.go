@@ -90,3 +90,10 @@ func TestDemoWorkerIgnoresTheUsersShell(t *testing.T) {
 		}
 	}
 }
+
+// The demo's verdict is the CLI's: its exit code for the report.
+func TestOutcomeOf(t *testing.T) {
+	for code, want := range map[int]string{0: "succeeded", 1: "failed", 4: "rejected", 5: "aborted", 7: "failed"} {
+		assert.Equal(t, want, outcomeOf(code), "exit %d", code)
+	}
+}
