@@ -36,9 +36,12 @@ func (a *app) statusCommand() *cobra.Command {
 command), gates with their decisions, prechecks, and every vApp and VM with its state.
 
 Without --watch, exits 8 while the run is running, else with its outcome (0 succeeded,
-1 failed, 4 rejected, 5 aborted). With --watch, follows the run until it ends (redrawn in
-place on a terminal, one line per change otherwise) and exits with its outcome.
-A finished run is read from its history: no worker is needed.`,
+1 failed, 4 rejected, 5 aborted). A running run needs a worker to answer; when none does,
+status says so at once, shows what Temporal knows, and exits 8 (the run has not failed).
+With --watch, follows the run until it ends (redrawn in place on a terminal, fitted to its
+size; one line per change otherwise) and exits with its outcome; a worker or Temporal that
+stops answering for a while is shown, and the watch goes on. A finished run is read from
+its history: no worker is needed.`,
 		Args: exactRun,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.status(cmd.Context(), args[0], f)
