@@ -45,6 +45,25 @@ type testSnapshot struct {
 	Name    string
 }
 
+// adapterRuns says, per storage target of the mode, whether a run calls its
+// adapter: a test snapshot by adapter (makeTestStorage), or the promotion
+// of a storage-ready method that promotes (promoteStorage). Readiness uses
+// it to tell a missing adapter that would fail the run from one that only
+// leaves the mirror's state unchecked.
+func adapterRuns(p *plan.Plan, mode plan.Mode) []bool {
+	storage := p.StorageFor(mode)
+	out := make([]bool, len(storage))
+	for i, st := range storage {
+		if mode == plan.ModeTestFailover {
+			ts, ok := p.TestStorageFor(st)
+			out[i] = ok && len(ts.DeviceConfig) == 0
+		} else {
+			out[i] = p.Approvals.StorageReady.Method.Promotes()
+		}
+	}
+	return out
+}
+
 // storage is what the run probes and introduces at its target site.
 func (r *run) storage() []plan.StorageTarget {
 	if r.ts.targets != nil {
