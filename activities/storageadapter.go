@@ -36,7 +36,7 @@ func (a *Activities) SnapshotStorage(ctx context.Context, in *SnapshotStorageInp
 		return nil, err
 	}
 	return &SnapshotStorageResult{Snapshot: in.Snapshot, Created: resp.Snapshot.Created,
-		DeviceConfig: resp.Snapshot.DeviceConfig, Message: resp.Message}, nil
+		DeviceConfig: resp.Snapshot.DeviceConfig, Message: resp.Message, DataAsOf: resp.Snapshot.DataAsOf}, nil
 }
 
 // DeleteSnapshot has the storage's adapter delete the named snapshot; one
@@ -58,7 +58,7 @@ func (a *Activities) PromoteStorage(ctx context.Context, in *PromoteStorageInput
 	if err != nil {
 		return nil, err
 	}
-	return &PromoteStorageResult{Mirror: resp.Mirror.Name, State: resp.Mirror.State, Message: resp.Message}, nil
+	return &PromoteStorageResult{Mirror: resp.Mirror.Name, State: resp.Mirror.State, Message: resp.Message, LastCopy: resp.Mirror.LastCopy}, nil
 }
 
 // callAdapter runs the adapter the storage names, which must be the one the

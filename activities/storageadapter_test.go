@@ -27,7 +27,7 @@ func script(t *testing.T, body string) []string {
 func TestAdapterActivities(t *testing.T) {
 	st := plan.StorageTarget{Name: "gold", Type: plan.StorageISCSI, Adapter: "array",
 		DeviceConfig: map[string]string{"target": "a", "targetIQN": "iqn", "SCSIid": "3601", "chappassword": "${secret:chap}"}}
-	ok := script(t, `echo '{"ok": true, "message": "made", "snapshot": {"name": "s", "created": true, "device_config": {"SCSIid": "3609"}}}'`)
+	ok := script(t, `echo '{"ok": true, "message": "made", "snapshot": {"name": "s", "created": true, "device_config": {"SCSIid": "3609"}, "data_as_of": "2026-12-01T09:00:00Z"}}'`)
 	hang := script(t, "exec sleep 60")
 	refuse := script(t, `echo '{"ok": false, "error": {"code": "CONFLICT", "message": "the volume is busy"}}'`)
 	for _, tc := range []struct {
@@ -55,6 +55,7 @@ func TestAdapterActivities(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, "3609", res.DeviceConfig["SCSIid"])
 				assert.True(t, res.Created)
+				assert.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), res.DataAsOf.UTC(), "the age of the snapshot's data, for the report")
 				return
 			}
 			require.Error(t, err)

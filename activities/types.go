@@ -342,6 +342,9 @@ type SnapshotStorageResult struct {
 	Created      bool              `json:"created"` // false: it existed (a retry)
 	DeviceConfig map[string]string `json:"device_config"`
 	Message      string            `json:"message,omitempty"`
+	// DataAsOf is when the snapshot's data was current, when the adapter
+	// said (zero: not known).
+	DataAsOf time.Time `json:"data_as_of,omitzero"`
 }
 
 // DeleteSnapshotInput asks the storage's adapter to delete a snapshot.
@@ -370,4 +373,8 @@ type PromoteStorageResult struct {
 	Mirror  string `json:"mirror"`
 	State   string `json:"state"`
 	Message string `json:"message,omitempty"`
+	// LastCopy is when the LUN last received the source's data, when the
+	// adapter said (zero: not known): a promoted LUN holds the source as
+	// of then.
+	LastCopy time.Time `json:"last_copy,omitzero"`
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -105,6 +106,9 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 				&activities.SnapshotStorageInput{Site: r.target, Storage: st, StorageIndex: i, Snapshot: name})})
 		}
 	}
+	// The data the test comes back with is as of the adapters' snapshots;
+	// a listed LUN, or the storage's own, is of an age nobody said.
+	asOf := make([]time.Time, len(storage))
 	var firstErr error
 	for _, c := range calls {
 		st := storage[c.i]
@@ -120,6 +124,7 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 			continue
 		}
 		targets[c.i] = onLUN(st, res.DeviceConfig)
+		asOf[c.i] = res.DataAsOf
 		verb := "made"
 		if !res.Created {
 			verb = "found"
@@ -130,7 +135,23 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 		return firstErr
 	}
 	r.ts.targets = targets
+	r.dataAsOf = oldest(asOf)
 	return nil
+}
+
+// oldest is the earliest of the times, or zero when one is not known: the
+// age of a run's data is that of its oldest storage.
+func oldest(times []time.Time) time.Time {
+	var out time.Time
+	for _, t := range times {
+		if t.IsZero() {
+			return time.Time{}
+		}
+		if out.IsZero() || t.Before(out) {
+			out = t
+		}
+	}
+	return out
 }
 
 // onLUN is the storage target on another LUN of the same array: the given
@@ -198,6 +219,7 @@ func (r *run) promoteStorage(ctx workflow.Context) (done bool, err error) {
 	}
 	var firstErr error
 	var promoted []string
+	lastCopy := make([]time.Time, len(storage))
 	for i, st := range storage {
 		var res activities.PromoteStorageResult
 		if err := futures[i].Get(ctx, &res); err != nil {
@@ -208,11 +230,15 @@ func (r *run) promoteStorage(ctx workflow.Context) (done bool, err error) {
 			continue
 		}
 		promoted = append(promoted, storageName(st, i))
+		lastCopy[i] = res.LastCopy
 		r.event(ctx, "Storage adapter %s promoted storage %s: mirror %s is %s.", st.Adapter, storageName(st, i), orText(res.Mirror, "(unnamed)"), res.State)
 	}
 	if firstErr != nil {
 		return true, firstErr
 	}
+	// A promoted LUN no longer receives copies: it holds the source as of
+	// its mirror's last copy.
+	r.dataAsOf = oldest(lastCopy)
 	if method != plan.MethodAdapter {
 		return false, nil
 	}
