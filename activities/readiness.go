@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/activities/adapter"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
@@ -511,13 +510,13 @@ func (a *Activities) checkVisible(ctx context.Context, in *CheckTargetInput, ck 
 func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck *checks) []MirrorStatus {
 	// One adapter process per storage, side by side: a plan of many LUNs
 	// is not asked one by one.
-	resps := make([]*adapter.Response, len(in.Storage))
+	statuses := make([]MirrorStatus, len(in.Storage))
 	errs := forEachLimited(ctx, len(in.Storage), storageParallel, func(i int) error {
 		if in.Storage[i].Adapter == "" {
 			return nil
 		}
 		var err error
-		resps[i], err = a.callAdapter(ctx, in.Site, in.Storage[i], i, adapter.ActionStatus, "")
+		statuses[i], err = a.mirrorStatus(ctx, in.Site, in.Storage[i], i)
 		return err
 	})
 	if ctx.Err() != nil {
@@ -532,7 +531,7 @@ func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck 
 			unchecked = append(unchecked, label)
 			continue
 		}
-		resp, err := resps[i], errs[i]
+		ms, err := statuses[i], errs[i]
 		if err != nil {
 			msg := strings.TrimSuffix(messageOf(err), ".")
 			switch {
@@ -546,9 +545,6 @@ func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck 
 			}
 			continue
 		}
-		m := resp.Mirror
-		ms := MirrorStatus{Storage: label, Mirror: m.Name, State: m.State, LastCopy: m.LastCopy,
-			Lag: time.Duration(m.LagSeconds * float64(time.Second))}
 		out = append(out, ms)
 		name := label
 		if ms.Mirror != "" {

@@ -368,6 +368,13 @@ type PromoteStorageInput struct {
 	StorageIndex int                `json:"storage_index"`
 }
 
+// StorageStatusInput asks the storage's adapter for its LUN's mirror.
+type StorageStatusInput struct {
+	Site         string             `json:"site"`
+	Storage      plan.StorageTarget `json:"storage"`
+	StorageIndex int                `json:"storage_index"`
+}
+
 // PromoteStorageResult is the mirror's state after promotion.
 type PromoteStorageResult struct {
 	Mirror  string `json:"mirror"`

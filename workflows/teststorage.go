@@ -23,6 +23,7 @@ import (
 const (
 	versionTestStorage    = "test-storage"
 	versionStorageAdapter = "storage-adapter-promote"
+	versionMirrorAges     = "storage-adapter-mirror-ages"
 )
 
 // DecidedByAdapter is recorded as the storage-ready gate's decider when the
@@ -76,8 +77,14 @@ func (r *run) storage() []plan.StorageTarget {
 // makeTestStorage gets the test LUNs of a test failover before the probe:
 // for each storage with a test_storage entry, the listed snapshot LUN or a
 // snapshot its adapter makes now. The mirrors are left replicating.
+// In a failover or failback it reads instead, from the adapters, how old
+// the data on the storage is (readMirrorAges).
 func (r *run) makeTestStorage(ctx workflow.Context) error {
-	if r.mode != plan.ModeTestFailover || len(r.plan.TestStorage) == 0 {
+	if r.mode != plan.ModeTestFailover {
+		r.readMirrorAges(ctx)
+		return nil
+	}
+	if len(r.plan.TestStorage) == 0 {
 		return nil
 	}
 	if workflow.GetVersion(ctx, versionTestStorage, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -196,6 +203,46 @@ func (r *run) deleteTestSnapshots(ctx workflow.Context) {
 			r.event(ctx, "Storage adapter %s had no snapshot %s of storage %s to delete.", s.Storage.Adapter, s.Name, storageName(s.Storage, s.Index))
 		}
 	}
+}
+
+// readMirrorAges asks, in a failover or failback whose LUNs a person made
+// writable (the storage-ready gate approved; no adapter promoted them), each
+// storage's adapter for its mirror's last copy: the data the run comes back
+// with is as of then, the report's RPO indication. It changes nothing, and
+// an adapter that cannot say leaves the age not known: the run goes on.
+func (r *run) readMirrorAges(ctx workflow.Context) {
+	storage := r.storage()
+	if len(storage) == 0 || r.plan.Approvals.StorageReady.Method.Promotes() {
+		return // nothing to ask, or the promotion said already
+	}
+	for _, st := range storage {
+		if st.Adapter == "" {
+			return // that storage's age cannot be known, so the run's is not
+		}
+	}
+	if workflow.GetVersion(ctx, versionMirrorAges, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	futures := make([]workflow.Future, len(storage))
+	for i, st := range storage {
+		actx := withActivity(ctx, optAdapterStatus, fmt.Sprintf("mirror status of storage %s by adapter %s", storageName(st, i), st.Adapter))
+		futures[i] = workflow.ExecuteActivity(actx, acts.StorageStatus, &activities.StorageStatusInput{Site: r.target, Storage: st, StorageIndex: i})
+	}
+	lastCopy := make([]time.Time, len(storage))
+	for i, st := range storage {
+		var ms activities.MirrorStatus
+		if err := futures[i].Get(ctx, &ms); err != nil {
+			r.event(ctx, "Storage %s: the age of its data is not known (%s).", storageName(st, i), strings.TrimSuffix(errorText(err), "."))
+			continue
+		}
+		lastCopy[i] = ms.LastCopy
+		when := "an unknown time"
+		if !ms.LastCopy.IsZero() {
+			when = ms.LastCopy.UTC().Format(time.RFC3339)
+		}
+		r.event(ctx, "Storage adapter %s: mirror %s of storage %s is %s; its LUN last received data at %s.", st.Adapter, orText(ms.Mirror, "(unnamed)"), storageName(st, i), ms.State, when)
+	}
+	r.dataAsOf = oldest(lastCopy)
 }
 
 // promoteStorage is the adapters' part of the storage-ready gate in a

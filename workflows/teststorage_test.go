@@ -176,3 +176,52 @@ func TestOldest(t *testing.T) {
 		assert.Equal(t, tc.want, oldest(tc.in), "%v", tc.in)
 	}
 }
+
+// A failover whose storage-ready gate a person approved asks the adapters,
+// after the gate, when each LUN last received data: the report's data as
+// of. An adapter that cannot say leaves it not known; the run goes on.
+func TestMirrorAgesAfterAnApprovedStorageGate(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		statusErr error
+		event     string
+	}{
+		{"answered", nil, "Storage adapter array: mirror m-lun1 of storage lun1 is split; its LUN last received data at 2026-12-01T08:58:00Z."},
+		{"refused", temporal.NewApplicationError(`For storage "lun1", storage adapter array could not status: the array does not answer (UNAVAILABLE).`, "LIFEBOAT_ADAPTER"),
+			`Storage lun1: the age of its data is not known (For storage "lun1", storage adapter array could not status: the array does not answer (UNAVAILABLE)).`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.mockAdapter(nil)
+			c := e.calls
+			e.OnActivity(acts.StorageStatus, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.StorageStatusInput) (*activities.MirrorStatus, error) {
+				c.add("StorageStatus " + in.Site + " " + in.Storage.Name)
+				if tc.statusErr != nil {
+					return nil, tc.statusErr
+				}
+				return &activities.MirrorStatus{Mirror: "m-" + in.Storage.Name, State: "split", LastCopy: lastCopy}, nil
+			})
+			p := fixturePlan()
+			p.Storage[0].Adapter = "array"
+			e.approve(time.Minute, plan.GateStorageReady, "alice")
+			e.approve(2*time.Minute, plan.GateRecover, "bob")
+			e.run(plan.ModeFailover, p)
+			require.NoError(t, e.GetWorkflowError())
+			rep := e.report()
+			assert.Equal(t, OutcomeSucceeded, rep.Outcome)
+			steps := e.calls.steps()
+			require.GreaterOrEqual(t, len(steps), 2)
+			assert.Equal(t, []string{"StorageStatus", "Probe"}, steps[:2], "before anything is probed")
+			assert.GreaterOrEqual(t, len(e.calls.named("StorageStatus")), 1)
+			assert.Empty(t, e.calls.named("PromoteStorage"), "a person promoted the LUNs")
+			msgs := strings.Join(e.timelineMessages(rep), "\n")
+			assert.Contains(t, msgs, "Gate storage-ready approved by alice (1 of 1).\nPhase probe.\n"+tc.event, "asked once the LUNs are writable")
+			if tc.statusErr != nil {
+				assert.Nil(t, rep.DataAsOf)
+				return
+			}
+			require.NotNil(t, rep.DataAsOf)
+			assert.Equal(t, lastCopy, rep.DataAsOf.UTC())
+		})
+	}
+}
