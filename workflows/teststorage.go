@@ -208,8 +208,8 @@ func (r *run) deleteTestSnapshots(ctx workflow.Context) {
 // readMirrorAges asks, in a failover or failback whose LUNs a person made
 // writable (the storage-ready gate approved; no adapter promoted them), each
 // storage's adapter for its mirror's last copy: the data the run comes back
-// with is as of then, the report's RPO indication. It changes nothing, and
-// an adapter that cannot say leaves the age not known: the run goes on.
+// with is as of then, the report's RPO indication. It changes nothing and
+// does not wait; an adapter that cannot say leaves the age not known.
 func (r *run) readMirrorAges(ctx workflow.Context) {
 	storage := r.storage()
 	if len(storage) == 0 || r.plan.Approvals.StorageReady.Method.Promotes() {
@@ -228,21 +228,28 @@ func (r *run) readMirrorAges(ctx workflow.Context) {
 		actx := withActivity(ctx, optAdapterStatus, fmt.Sprintf("mirror status of storage %s by adapter %s", storageName(st, i), st.Adapter))
 		futures[i] = workflow.ExecuteActivity(actx, acts.StorageStatus, &activities.StorageStatusInput{Site: r.target, Storage: st, StorageIndex: i})
 	}
-	lastCopy := make([]time.Time, len(storage))
-	for i, st := range storage {
-		var ms activities.MirrorStatus
-		if err := futures[i].Get(ctx, &ms); err != nil {
-			r.event(ctx, "Storage %s: the age of its data is not known (%s).", storageName(st, i), strings.TrimSuffix(errorText(err), "."))
-			continue
+	// The answers are awaited beside the run, not before it goes on: a slow
+	// or unreachable array never delays a failover for a line of its report
+	// (a run that ends first reports the age not known).
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		lastCopy := make([]time.Time, len(storage))
+		for i, st := range storage {
+			var ms activities.MirrorStatus
+			if err := futures[i].Get(ctx, &ms); err != nil {
+				if ctx.Err() == nil {
+					r.event(ctx, "Storage %s: the age of its data is not known (%s).", storageName(st, i), strings.TrimSuffix(errorText(err), "."))
+				}
+				continue
+			}
+			lastCopy[i] = ms.LastCopy
+			when := "an unknown time"
+			if !ms.LastCopy.IsZero() {
+				when = ms.LastCopy.UTC().Format(time.RFC3339)
+			}
+			r.event(ctx, "Storage adapter %s: mirror %s of storage %s is %s; its LUN last received data at %s.", st.Adapter, orText(ms.Mirror, "(unnamed)"), storageName(st, i), ms.State, when)
 		}
-		lastCopy[i] = ms.LastCopy
-		when := "an unknown time"
-		if !ms.LastCopy.IsZero() {
-			when = ms.LastCopy.UTC().Format(time.RFC3339)
-		}
-		r.event(ctx, "Storage adapter %s: mirror %s of storage %s is %s; its LUN last received data at %s.", st.Adapter, orText(ms.Mirror, "(unnamed)"), storageName(st, i), ms.State, when)
-	}
-	r.dataAsOf = oldest(lastCopy)
+		r.dataAsOf = oldest(lastCopy)
+	})
 }
 
 // promoteStorage is the adapters' part of the storage-ready gate in a
