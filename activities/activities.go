@@ -109,8 +109,6 @@ type Activities struct {
 	scans scanCache
 	// adapters is each site's storage adapter (storageadapter.go).
 	adapters map[string]adapter.Config
-	// mirrors is the storage adapter's status call, when there is one (readiness.go).
-	mirrors MirrorReader
 }
 
 // Close logs every site session out; the worker calls it when it stops. It

@@ -104,6 +104,10 @@ type CheckTargetInput struct {
 	Networks []NetworkUse `json:"networks,omitempty"`
 	// SourceAPI is the source pool's XAPI API version, when it was read.
 	SourceAPI string `json:"source_api,omitempty"`
+	// AdapterRuns[i] says the run itself calls storage i's adapter (a test
+	// snapshot, a promotion), so a site without it is a problem, not a
+	// warning.
+	AdapterRuns []bool `json:"adapter_runs,omitempty"`
 	// A large selection is checked in chunks, as the precheck is: every
 	// chunk but the first sets SkipPoolChecks (reachable, role, HA,
 	// storage, mirrors, networks, memory, version) and only looks for
@@ -118,14 +122,6 @@ type CheckTargetResult struct {
 	Reachable bool           `json:"reachable"`
 	Checks    []Check        `json:"checks"`
 	Mirrors   []MirrorStatus `json:"mirrors,omitempty"`
-}
-
-// MirrorReader is the seam for a storage adapter's status call: the mirror
-// state and lag of one storage target of a plan at a site. The worker sets
-// it (SetMirrorReader) when the site has an adapter; without one, readiness
-// says the mirror state was not checked.
-type MirrorReader interface {
-	MirrorStatus(ctx context.Context, site string, st plan.StorageTarget) (MirrorStatus, error)
 }
 
 // MirrorStatus is one mirror as its array reports it.
@@ -143,10 +139,6 @@ const (
 	MirrorSplit       = "split"
 	MirrorReversed    = "reversed"
 )
-
-// SetMirrorReader gives the activities a storage adapter's status call. A
-// function, not a method: every exported method of Activities is an activity.
-func SetMirrorReader(a *Activities, m MirrorReader) { a.mirrors = m }
 
 // ReadSource reads the source pool: reachable, login and role, its VMs,
 // vApps, the SRs of their disks and the metadata replication of each SR.
@@ -509,22 +501,50 @@ func (a *Activities) checkVisible(ctx context.Context, in *CheckTargetInput, ck 
 	return nil
 }
 
-// checkMirrors asks the storage adapter, when there is one, for each
-// mirror's state and lag: the RPO of the data a failover would come back with.
+// checkMirrors asks each storage's adapter, when the plan names one the
+// worker gives the site, for its mirror's state and lag (the status action:
+// it changes nothing): the RPO of the data a failover would come back with.
+// A storage without one is not checked, a warning; but one whose run would
+// call its adapter (AdapterRuns) is a problem when the site lacks it, as the
+// run would fail at its first adapter call.
 func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck *checks) []MirrorStatus {
-	if a.mirrors == nil {
-		ck.add(checkMirror, "storage at site "+in.Site, sevWarning, "mirror state and lag not checked: site %s has no storage adapter in the worker configuration; ask the storage team whether the mirrors replicate", in.Site)
+	// One adapter process per storage, side by side: a plan of many LUNs
+	// is not asked one by one.
+	statuses := make([]MirrorStatus, len(in.Storage))
+	errs := forEachLimited(ctx, len(in.Storage), storageParallel, func(i int) error {
+		if in.Storage[i].Adapter == "" {
+			return nil
+		}
+		var err error
+		statuses[i], err = a.mirrorStatus(ctx, in.Site, in.Storage[i], i)
+		return err
+	})
+	if ctx.Err() != nil {
 		return nil
 	}
 	var out []MirrorStatus
+	var unchecked []string
 	for i, st := range in.Storage {
 		label := storageLabel(st, i)
-		ms, err := a.mirrors.MirrorStatus(ctx, in.Site, st)
-		if err != nil {
-			ck.add(checkMirror, "storage "+label, sevWarning, "the storage adapter could not say its mirror state (%s): check the mirror on the array", strings.TrimSuffix(causeText(err), "."))
+		obj := "storage " + label
+		if st.Adapter == "" {
+			unchecked = append(unchecked, label)
 			continue
 		}
-		ms.Storage = label
+		ms, err := statuses[i], errs[i]
+		if err != nil {
+			msg := strings.TrimSuffix(messageOf(err), ".")
+			switch {
+			case AdapterNotCalled(err) && i < len(in.AdapterRuns) && in.AdapterRuns[i]:
+				ck.add(checkMirror, obj, sevProblem, "%s, and the run calls it (test snapshots or promotion); %s", msg,
+					strings.ReplaceAll(NextStep(err, "check the worker configuration"), "start the run again", "check readiness again"))
+			case AdapterNotCalled(err):
+				ck.add(checkMirror, obj, sevWarning, "mirror state and lag not checked: %s", lowerFirst(msg))
+			default:
+				ck.add(checkMirror, obj, sevWarning, "the storage adapter could not say its mirror state (%s): check the mirror on the array", lowerFirst(msg))
+			}
+			continue
+		}
 		out = append(out, ms)
 		name := label
 		if ms.Mirror != "" {
@@ -536,16 +556,26 @@ func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck 
 		}
 		switch ms.State {
 		case MirrorReplicating:
-			ck.add(checkMirror, "storage "+label, sevOK, "mirror %s replicates; the DR copy is %s behind%s", name, ms.Lag, since)
+			ck.add(checkMirror, obj, sevOK, "mirror %s replicates; the DR copy is %s behind%s", name, ms.Lag, since)
 		case MirrorSplit:
-			ck.add(checkMirror, "storage "+label, sevProblem, "mirror %s is split: the DR copy no longer receives the source's writes and ages%s; resume its replication on the array", name, since)
+			ck.add(checkMirror, obj, sevProblem, "mirror %s is split: the DR copy no longer receives the source's writes and ages%s; resume its replication on the array", name, since)
 		case MirrorReversed:
-			ck.add(checkMirror, "storage "+label, sevProblem, "mirror %s is reversed (site %s is the source): a failover to site %s would come back with nothing newer than the last failback; re-establish replication towards site %s", name, in.Site, in.Site, in.Site)
+			ck.add(checkMirror, obj, sevProblem, "mirror %s is reversed (site %s is the source): a failover to site %s would come back with nothing newer than the last failback; re-establish replication towards site %s", name, in.Site, in.Site, in.Site)
 		default:
-			ck.add(checkMirror, "storage "+label, sevWarning, "mirror %s is in state %q: check it on the array", name, ms.State)
+			ck.add(checkMirror, obj, sevWarning, "mirror %s is in state %q: check it on the array", name, ms.State)
 		}
 	}
+	if len(unchecked) > 0 {
+		ck.add(checkMirror, "storage at site "+in.Site, sevWarning, "mirror state and lag not checked for %s: the plan names no storage adapter for it; ask the storage team whether the mirrors replicate, or name the site's adapter in the plan's storage", strings.Join(unchecked, ", "))
+	}
 	return out
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
 }
 
 // nameListMax bounds the names a readiness line lists: a line about an SR of

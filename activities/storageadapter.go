@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -36,7 +37,7 @@ func (a *Activities) SnapshotStorage(ctx context.Context, in *SnapshotStorageInp
 		return nil, err
 	}
 	return &SnapshotStorageResult{Snapshot: in.Snapshot, Created: resp.Snapshot.Created,
-		DeviceConfig: resp.Snapshot.DeviceConfig, Message: resp.Message}, nil
+		DeviceConfig: resp.Snapshot.DeviceConfig, Message: resp.Message, DataAsOf: resp.Snapshot.DataAsOf}, nil
 }
 
 // DeleteSnapshot has the storage's adapter delete the named snapshot; one
@@ -58,7 +59,29 @@ func (a *Activities) PromoteStorage(ctx context.Context, in *PromoteStorageInput
 	if err != nil {
 		return nil, err
 	}
-	return &PromoteStorageResult{Mirror: resp.Mirror.Name, State: resp.Mirror.State, Message: resp.Message}, nil
+	return &PromoteStorageResult{Mirror: resp.Mirror.Name, State: resp.Mirror.State, Message: resp.Message, LastCopy: resp.Mirror.LastCopy}, nil
+}
+
+// StorageStatus has the storage's adapter read its LUN's mirror (the status
+// action, which changes nothing): its state, lag and last copy.
+func (a *Activities) StorageStatus(ctx context.Context, in *StorageStatusInput) (*MirrorStatus, error) {
+	defer a.keepAlive(ctx)()
+	ms, err := a.mirrorStatus(ctx, in.Site, in.Storage, in.StorageIndex)
+	if err != nil {
+		return nil, err
+	}
+	return &ms, nil
+}
+
+// mirrorStatus is the status action's answer as lifeboat reads it.
+func (a *Activities) mirrorStatus(ctx context.Context, site string, st plan.StorageTarget, i int) (MirrorStatus, error) {
+	resp, err := a.callAdapter(ctx, site, st, i, adapter.ActionStatus, "")
+	if err != nil {
+		return MirrorStatus{}, err
+	}
+	m := resp.Mirror
+	return MirrorStatus{Storage: storageLabel(st, i), Mirror: m.Name, State: m.State, LastCopy: m.LastCopy,
+		Lag: time.Duration(m.LagSeconds * float64(time.Second))}, nil
 }
 
 // callAdapter runs the adapter the storage names, which must be the one the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ func script(t *testing.T, body string) []string {
 func TestAdapterActivities(t *testing.T) {
 	st := plan.StorageTarget{Name: "gold", Type: plan.StorageISCSI, Adapter: "array",
 		DeviceConfig: map[string]string{"target": "a", "targetIQN": "iqn", "SCSIid": "3601", "chappassword": "${secret:chap}"}}
-	ok := script(t, `echo '{"ok": true, "message": "made", "snapshot": {"name": "s", "created": true, "device_config": {"SCSIid": "3609"}}}'`)
+	ok := script(t, `echo '{"ok": true, "message": "made", "snapshot": {"name": "s", "created": true, "device_config": {"SCSIid": "3609"}, "data_as_of": "2026-12-01T09:00:00Z"}}'`)
 	hang := script(t, "exec sleep 60")
 	refuse := script(t, `echo '{"ok": false, "error": {"code": "CONFLICT", "message": "the volume is busy"}}'`)
 	for _, tc := range []struct {
@@ -54,6 +55,7 @@ func TestAdapterActivities(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, "3609", res.DeviceConfig["SCSIid"])
 				assert.True(t, res.Created)
+				assert.Equal(t, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), res.DataAsOf.UTC(), "the age of the snapshot's data, for the report")
 				return
 			}
 			require.Error(t, err)
@@ -73,4 +75,55 @@ func TestAdapterSnapshotName(t *testing.T) {
 	assert.LessOrEqual(t, len(long), 63)
 	assert.Regexp(t, `^[a-z0-9-]+-[0-9a-f]{8}-5f0c6a52-3$`, long)
 	assert.NotEqual(t, long, AdapterSnapshotName("lifeboat-a-very-long-plan-name-of-a-big-company-test-failover-2026-12-08T10:00:00Z", "5f0c6a52-1d7e", 2))
+}
+
+// TestCheckMirrors: readiness's mirror lines come from each storage's
+// adapter (status): what it answers, what it refuses, and what is not
+// asked because the plan names no adapter or the site has none.
+func TestCheckMirrors(t *testing.T) {
+	status := func(state string) []string {
+		return script(t, `echo '{"ok": true, "mirror": {"name": "gold-01", "state": "`+state+`", "lag_seconds": 30, "last_copy": "2026-12-01T09:00:00Z"}}'`)
+	}
+	busy := script(t, `echo '{"ok": false, "error": {"code": "UNAVAILABLE", "message": "the array does not answer", "retryable": true}}'`)
+	gold := plan.StorageTarget{Name: "gold", Type: plan.StorageISCSI, Adapter: "array", DeviceConfig: map[string]string{"SCSIid": "3601"}}
+	plain := plan.StorageTarget{Name: "fc", Type: plan.StorageHBA, DeviceConfig: map[string]string{"SCSIid": "3602"}}
+	site := func(cmd []string) map[string]SiteConfig {
+		return map[string]SiteConfig{"dr": {Adapter: adapter.Config{Name: "array", Command: cmd}}}
+	}
+	for _, tc := range []struct {
+		name     string
+		sites    map[string]SiteConfig
+		storage  []plan.StorageTarget
+		runs     []bool
+		severity string
+		says     string
+	}{
+		{"replicating", site(status("replicating")), []plan.StorageTarget{gold}, nil, sevOK,
+			`storage "gold": mirror gold-01 replicates; the DR copy is 30s behind, last copy at 2026-12-01T09:00:00Z`},
+		{"split", site(status("split")), []plan.StorageTarget{gold}, nil, sevProblem,
+			`storage "gold": mirror gold-01 is split: the DR copy no longer receives the source's writes and ages, last copy at 2026-12-01T09:00:00Z; resume its replication on the array`},
+		{"refused", site(busy), []plan.StorageTarget{gold}, nil, sevWarning,
+			`storage "gold": the storage adapter could not say its mirror state (for storage "gold", storage adapter array could not status: the array does not answer (UNAVAILABLE)): check the mirror on the array`},
+		{"no adapter named", site(busy), []plan.StorageTarget{plain}, nil, sevWarning,
+			`storage at site dr: mirror state and lag not checked for "fc": the plan names no storage adapter for it`},
+		{"site without it", map[string]SiteConfig{"dr": {}}, []plan.StorageTarget{gold}, nil, sevWarning,
+			`storage "gold": mirror state and lag not checked: storage "gold" names adapter array, but the worker configuration gives site dr no adapter`},
+		{"site without it, the run needs it", map[string]SiteConfig{"dr": {}}, []plan.StorageTarget{gold}, []bool{true}, sevProblem,
+			`storage "gold": Storage "gold" names adapter array, but the worker configuration gives site dr no adapter, and the run calls it (test snapshots or promotion); define the adapter under adapters:`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Activities{adapters: storageAdapters(tc.sites), log: zap.NewNop()}
+			ck := &checks{}
+			ms := a.checkMirrors(context.Background(), &CheckTargetInput{Site: "dr", Storage: tc.storage, AdapterRuns: tc.runs}, ck)
+			require.Len(t, ck.list, 1, "%+v", ck.list)
+			assert.Equal(t, tc.severity, ck.list[0].Severity)
+			assert.Contains(t, ck.list[0].Object+": "+ck.list[0].Message, tc.says)
+			if strings.Contains(tc.says, "mirror gold-01") { // the adapter answered
+				require.Len(t, ms, 1)
+				assert.Equal(t, 30*time.Second, ms[0].Lag)
+			} else {
+				assert.Empty(t, ms)
+			}
+		})
+	}
 }

@@ -342,6 +342,9 @@ type SnapshotStorageResult struct {
 	Created      bool              `json:"created"` // false: it existed (a retry)
 	DeviceConfig map[string]string `json:"device_config"`
 	Message      string            `json:"message,omitempty"`
+	// DataAsOf is when the snapshot's data was current, when the adapter
+	// said (zero: not known).
+	DataAsOf time.Time `json:"data_as_of,omitzero"`
 }
 
 // DeleteSnapshotInput asks the storage's adapter to delete a snapshot.
@@ -365,9 +368,20 @@ type PromoteStorageInput struct {
 	StorageIndex int                `json:"storage_index"`
 }
 
+// StorageStatusInput asks the storage's adapter for its LUN's mirror.
+type StorageStatusInput struct {
+	Site         string             `json:"site"`
+	Storage      plan.StorageTarget `json:"storage"`
+	StorageIndex int                `json:"storage_index"`
+}
+
 // PromoteStorageResult is the mirror's state after promotion.
 type PromoteStorageResult struct {
 	Mirror  string `json:"mirror"`
 	State   string `json:"state"`
 	Message string `json:"message,omitempty"`
+	// LastCopy is when the LUN last received the source's data, when the
+	// adapter said (zero: not known): a promoted LUN holds the source as
+	// of then.
+	LastCopy time.Time `json:"last_copy,omitzero"`
 }

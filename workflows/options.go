@@ -54,6 +54,9 @@ var (
 	// optAdapter: a storage adapter call (its own timeout, 2 m by default, is
 	// far below start-to-close; every action is idempotent at the adapter).
 	optAdapter = activityOpt{startToClose: 15 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 3}
+	// A mirror's status only informs the report: one retry, then the run
+	// goes on without it.
+	optAdapterStatus = activityOpt{startToClose: 5 * time.Minute, heartbeat: heartbeatTimeout, maxAttempts: 2}
 )
 
 // withActivity returns ctx with the options of one activity call. Activities

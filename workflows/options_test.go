@@ -33,6 +33,7 @@ func TestEveryActivityHasAHeartbeatTimeout(t *testing.T) {
 		{acts.SnapshotStorage, optAdapter},
 		{acts.DeleteSnapshot, optAdapter},
 		{acts.PromoteStorage, optAdapter},
+		{acts.StorageStatus, optAdapterStatus},
 		{acts.ReadSource, optReadiness},
 		{acts.CheckTarget, optReadiness},
 		{acts.Protect, optProtect},

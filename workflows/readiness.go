@@ -100,7 +100,8 @@ func ReadinessCheck(ctx workflow.Context, in *ReadinessInput) (*ReadinessResult,
 	}
 	out.Checks = append(out.Checks, src.Checks...)
 
-	tin := &activities.CheckTargetInput{Site: target, Mode: mode, Plan: p.Name, Storage: p.StorageFor(mode), SourceAPI: src.APIVersion}
+	tin := &activities.CheckTargetInput{Site: target, Mode: mode, Plan: p.Name, Storage: p.StorageFor(mode),
+		AdapterRuns: adapterRuns(p, mode), SourceAPI: src.APIVersion}
 	if src.Reachable {
 		sel, err := Select(p.Selection, p.PriorityGroups, &src.Scan)
 		if err != nil {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,53 +17,63 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/activities/adapter"
+	"github.com/lifeboat-dr/lifeboat/dev/xapisim-adapter/simadapter"
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
-// simMirrors answers the storage adapter's status from the simulator's
-// control state, as the xapisim adapter does: the mirror whose destination
-// is the storage target's LUN.
-type simMirrors struct{ w *sim.World }
+// simAdapterArg, as the first argument of the test binary, makes it the
+// simulator's storage adapter (TestMain): tests then drive the real
+// adapter protocol, a process per call, without building the command.
+const simAdapterArg = "-lifeboat-test-xapisim-adapter"
 
-func (m simMirrors) MirrorStatus(_ context.Context, _ string, st plan.StorageTarget) (activities.MirrorStatus, error) {
-	for _, ms := range m.w.Control().State().Mirrors {
-		if ms.Destination == st.DeviceConfig["SCSIid"] || ms.Source == st.DeviceConfig["SCSIid"] {
-			lag, _ := time.ParseDuration(ms.Lag)
-			return activities.MirrorStatus{Mirror: ms.Name, State: ms.State, Lag: lag, LastCopy: ms.LastCopy}, nil
-		}
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == simAdapterArg {
+		os.Exit(simadapter.Main(os.Args[2:], os.Stdin, os.Stdout))
 	}
-	return activities.MirrorStatus{}, assert.AnError
+	os.Exit(m.Run())
+}
+
+// simAdapterConfig is the xapisim storage adapter of the world, as the
+// worker configuration gives it to a site.
+func simAdapterConfig(t *testing.T, w *sim.World) adapter.Config {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	return adapter.Config{Name: "xapisim", Command: []string{exe, simAdapterArg, "-control", w.ControlURL()}, Timeout: 30 * time.Second}
 }
 
 // readinessWorld is the demo world as it is day to day (mirrors
 // replicating, both sites up), with the worker's activities and, when
-// adapter is set, the simulator's mirrors behind the storage adapter seam.
-func readinessWorld(t *testing.T, sc *sim.Scenario, adapter bool) (*sim.World, *activities.Activities, plan.Plan) {
+// withAdapter is set, the xapisim storage adapter at site dr (the demo
+// plan's storage names it).
+func readinessWorld(t *testing.T, sc *sim.Scenario, withAdapter bool) (*sim.World, *activities.Activities, plan.Plan) {
 	t.Helper()
 	if sc == nil {
 		sc = sim.DemoScenario()
 	}
-	w, err := sim.Start(context.Background(), sc, sim.Options{Speed: 0, FreePorts: true, ControlAddr: "-"})
+	w, err := sim.Start(context.Background(), sc, sim.Options{Speed: 0, FreePorts: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
+	dr := activities.SiteConfig{URL: w.PoolURL("dr"), Username: "root", Password: "lifeboat", Timeout: 5 * time.Second}
+	if withAdapter {
+		dr.Adapter = simAdapterConfig(t, w)
+	}
 	a, err := activities.New(map[string]activities.SiteConfig{
-		"dr":      {URL: w.PoolURL("dr"), Username: "root", Password: "lifeboat", Timeout: 5 * time.Second},
+		"dr":      dr,
 		"primary": {URL: w.PoolURL("primary"), Username: "root", Password: "lifeboat", Timeout: 5 * time.Second},
 	}, nil, zap.NewNop())
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = activities.Close(context.Background(), a) })
-	if adapter {
-		activities.SetMirrorReader(a, simMirrors{w})
-	}
 	p, err := plan.Load("../dev/plans/demo.yaml")
 	require.NoError(t, err)
 	w.Control().SyncAll()
 	return w, a, *p
 }
 
-func runReadiness(t *testing.T, a *activities.Activities, p plan.Plan) *ReadinessResult {
+func runReadiness(t *testing.T, a *activities.Activities, p plan.Plan, mode plan.Mode) *ReadinessResult {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
@@ -70,7 +81,7 @@ func runReadiness(t *testing.T, a *activities.Activities, p plan.Plan) *Readines
 	env.SetTestTimeout(2 * time.Minute)
 	Register(env)
 	env.RegisterActivity(a)
-	env.ExecuteWorkflow(ReadinessCheck, &ReadinessInput{Plan: p})
+	env.ExecuteWorkflow(ReadinessCheck, &ReadinessInput{Plan: p, Mode: mode})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
 	var r ReadinessResult
@@ -107,10 +118,14 @@ func disableReplication(t *testing.T, w *sim.World) {
 }
 
 // TestReadiness: a healthy world is ready, and each broken one is not,
-// with the problem named; nothing at either site changes.
+// with the problem named; nothing at either site changes (no snapshot is
+// made, no mirror touched). The mirrors' state comes from the real xapisim
+// adapter, the status action of the storage the plan names.
 func TestReadiness(t *testing.T) {
+	splitGold1 := func(t *testing.T, w *sim.World) { require.NoError(t, w.Control().SplitMirror("gold-01")) }
 	for _, tc := range []struct {
 		name    string
+		mode    plan.Mode
 		adapter bool
 		world   func(*sim.Scenario)
 		breakIt func(*testing.T, *sim.World)
@@ -118,15 +133,24 @@ func TestReadiness(t *testing.T) {
 		check   string // the check that says what is wrong
 		says    string
 	}{
-		{name: "healthy", adapter: true, ready: true, check: checkMirrorName, says: "mirror gold-01 replicates; the DR copy is 30s behind"},
-		{name: "healthy without adapter", ready: true, check: checkMirrorName, says: "mirror state and lag not checked"},
+		{name: "healthy", adapter: true, ready: true, check: checkMirrorName, says: `storage "dr-gold-1": mirror gold-01 replicates; the DR copy is 30s behind, last copy at `},
+		// The weekly drill's question: the mirrors replicate, as they do day
+		// to day, and the test runs on the adapter's snapshots of them.
+		{name: "healthy test failover on snapshots", mode: plan.ModeTestFailover, adapter: true, ready: true, check: checkMirrorName,
+			says: `storage "dr-fc": mirror fc-silver-01 replicates; the DR copy is 1m0s behind`},
+		{name: "healthy without adapter", ready: true, check: checkMirrorName,
+			says: `storage "dr-gold-1": mirror state and lag not checked: storage "dr-gold-1" names adapter xapisim, but the worker configuration gives site dr no adapter`},
+		{name: "test failover without adapter", mode: plan.ModeTestFailover, check: checkMirrorName,
+			says: `storage "dr-gold-1": Storage "dr-gold-1" names adapter xapisim, but the worker configuration gives site dr no adapter, and the run calls it (test snapshots or promotion); define the adapter under adapters:`},
 		{name: "target site down", breakIt: func(t *testing.T, w *sim.World) { require.NoError(t, w.Control().SiteDown("dr")) },
 			check: "reachable", says: "site dr"},
 		{name: "source site down", breakIt: func(t *testing.T, w *sim.World) { require.NoError(t, w.Control().SiteDown("primary")) },
 			check: "reachable", says: "site primary"},
 		{name: "replication off", breakIt: disableReplication,
 			check: "metadata-replication", says: "lifeboat protect --site primary --sr"},
-		{name: "mirror split", adapter: true, breakIt: func(t *testing.T, w *sim.World) { require.NoError(t, w.Control().SplitMirror("gold-01")) },
+		{name: "mirror split", adapter: true, breakIt: splitGold1,
+			check: checkMirrorName, says: `storage "dr-gold-1": mirror gold-01 is split: the DR copy no longer receives the source's writes and ages, last copy at `},
+		{name: "mirror split before a drill", mode: plan.ModeTestFailover, adapter: true, breakIt: splitGold1,
 			check: checkMirrorName, says: "mirror gold-01 is split"},
 		{name: "capacity short", world: func(sc *sim.Scenario) {
 			for i := range sc.Sites {
@@ -150,7 +174,7 @@ func TestReadiness(t *testing.T) {
 				tc.breakIt(t, w)
 			}
 			before := inventoryOf(w)
-			r := runReadiness(t, a, p)
+			r := runReadiness(t, a, p, tc.mode)
 			assert.Equal(t, tc.ready, r.Ready, "%s\nproblems: %v", r.Summary, checkLines(r, "", SeverityProblem))
 			sev := SeverityProblem
 			if tc.ready {
@@ -169,8 +193,10 @@ func TestReadiness(t *testing.T) {
 				assert.Contains(t, r.Summary, "would not work now")
 			}
 			if tc.adapter && tc.ready {
+				assert.Len(t, checkLines(r, checkMirrorName, SeverityOK), 3, "every storage's mirror, from the adapter")
 				require.NotNil(t, r.RPO.MirrorLag)
 				assert.Equal(t, time.Minute, *r.RPO.MirrorLag, "the largest lag: fc-silver-01's")
+				assert.Contains(t, r.RPO.Text, "the DR copies are at most 1m0s behind (storage adapter)")
 			}
 			assert.Equal(t, before, inventoryOf(w), "readiness changed something")
 		})
@@ -196,6 +222,9 @@ func inventoryOf(w *sim.World) string {
 	}
 	for _, m := range st.Mirrors {
 		b.WriteString(m.Name + "=" + m.State + "\n")
+	}
+	for _, sn := range st.Snapshots {
+		b.WriteString("snapshot " + sn.Name + "\n")
 	}
 	return b.String()
 }

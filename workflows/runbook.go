@@ -196,6 +196,9 @@ type run struct {
 	adoptedText string          // the adopted units, for the recover gate's summary
 	before      *activities.Inventory
 	ts          testStorageState // teststorage.go
+	// dataAsOf is when the data on the storage the run uses was current,
+	// when every storage's adapter said (teststorage.go); zero: not known.
+	dataAsOf time.Time
 }
 
 func newRun(ctx workflow.Context, mode plan.Mode, in *RunInput) *run {

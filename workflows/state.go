@@ -194,6 +194,10 @@ func (r *run) report(outcome, msg string) *Report {
 	}
 	rep.TargetRTO = time.Duration(r.plan.TargetRTO)
 	rep.Unattended = r.in.Unattended
+	if !r.dataAsOf.IsZero() {
+		asOf := r.dataAsOf
+		rep.DataAsOf = &asOf
+	}
 	return rep
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -22,6 +23,7 @@ import (
 const (
 	versionTestStorage    = "test-storage"
 	versionStorageAdapter = "storage-adapter-promote"
+	versionMirrorAges     = "storage-adapter-mirror-ages"
 )
 
 // DecidedByAdapter is recorded as the storage-ready gate's decider when the
@@ -45,6 +47,25 @@ type testSnapshot struct {
 	Name    string
 }
 
+// adapterRuns says, per storage target of the mode, whether a run calls its
+// adapter: a test snapshot by adapter (makeTestStorage), or the promotion
+// of a storage-ready method that promotes (promoteStorage). Readiness uses
+// it to tell a missing adapter that would fail the run from one that only
+// leaves the mirror's state unchecked.
+func adapterRuns(p *plan.Plan, mode plan.Mode) []bool {
+	storage := p.StorageFor(mode)
+	out := make([]bool, len(storage))
+	for i, st := range storage {
+		if mode == plan.ModeTestFailover {
+			ts, ok := p.TestStorageFor(st)
+			out[i] = ok && len(ts.DeviceConfig) == 0
+		} else {
+			out[i] = p.Approvals.StorageReady.Method.Promotes()
+		}
+	}
+	return out
+}
+
 // storage is what the run probes and introduces at its target site.
 func (r *run) storage() []plan.StorageTarget {
 	if r.ts.targets != nil {
@@ -56,8 +77,14 @@ func (r *run) storage() []plan.StorageTarget {
 // makeTestStorage gets the test LUNs of a test failover before the probe:
 // for each storage with a test_storage entry, the listed snapshot LUN or a
 // snapshot its adapter makes now. The mirrors are left replicating.
+// In a failover or failback it reads instead, from the adapters, how old
+// the data on the storage is (readMirrorAges).
 func (r *run) makeTestStorage(ctx workflow.Context) error {
-	if r.mode != plan.ModeTestFailover || len(r.plan.TestStorage) == 0 {
+	if r.mode != plan.ModeTestFailover {
+		r.readMirrorAges(ctx)
+		return nil
+	}
+	if len(r.plan.TestStorage) == 0 {
 		return nil
 	}
 	if workflow.GetVersion(ctx, versionTestStorage, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
@@ -86,6 +113,9 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 				&activities.SnapshotStorageInput{Site: r.target, Storage: st, StorageIndex: i, Snapshot: name})})
 		}
 	}
+	// The data the test comes back with is as of the adapters' snapshots;
+	// a listed LUN, or the storage's own, is of an age nobody said.
+	asOf := make([]time.Time, len(storage))
 	var firstErr error
 	for _, c := range calls {
 		st := storage[c.i]
@@ -101,6 +131,7 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 			continue
 		}
 		targets[c.i] = onLUN(st, res.DeviceConfig)
+		asOf[c.i] = res.DataAsOf
 		verb := "made"
 		if !res.Created {
 			verb = "found"
@@ -111,7 +142,23 @@ func (r *run) makeTestStorage(ctx workflow.Context) error {
 		return firstErr
 	}
 	r.ts.targets = targets
+	r.dataAsOf = oldest(asOf)
 	return nil
+}
+
+// oldest is the earliest of the times, or zero when one is not known: the
+// age of a run's data is that of its oldest storage.
+func oldest(times []time.Time) time.Time {
+	var out time.Time
+	for _, t := range times {
+		if t.IsZero() {
+			return time.Time{}
+		}
+		if out.IsZero() || t.Before(out) {
+			out = t
+		}
+	}
+	return out
 }
 
 // onLUN is the storage target on another LUN of the same array: the given
@@ -158,6 +205,53 @@ func (r *run) deleteTestSnapshots(ctx workflow.Context) {
 	}
 }
 
+// readMirrorAges asks, in a failover or failback whose LUNs a person made
+// writable (the storage-ready gate approved; no adapter promoted them), each
+// storage's adapter for its mirror's last copy: the data the run comes back
+// with is as of then, the report's RPO indication. It changes nothing and
+// does not wait; an adapter that cannot say leaves the age not known.
+func (r *run) readMirrorAges(ctx workflow.Context) {
+	storage := r.storage()
+	if len(storage) == 0 || r.plan.Approvals.StorageReady.Method.Promotes() {
+		return // nothing to ask, or the promotion said already
+	}
+	for _, st := range storage {
+		if st.Adapter == "" {
+			return // that storage's age cannot be known, so the run's is not
+		}
+	}
+	if workflow.GetVersion(ctx, versionMirrorAges, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	futures := make([]workflow.Future, len(storage))
+	for i, st := range storage {
+		actx := withActivity(ctx, optAdapterStatus, fmt.Sprintf("mirror status of storage %s by adapter %s", storageName(st, i), st.Adapter))
+		futures[i] = workflow.ExecuteActivity(actx, acts.StorageStatus, &activities.StorageStatusInput{Site: r.target, Storage: st, StorageIndex: i})
+	}
+	// The answers are awaited beside the run, not before it goes on: a slow
+	// or unreachable array never delays a failover for a line of its report
+	// (a run that ends first reports the age not known).
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		lastCopy := make([]time.Time, len(storage))
+		for i, st := range storage {
+			var ms activities.MirrorStatus
+			if err := futures[i].Get(ctx, &ms); err != nil {
+				if ctx.Err() == nil {
+					r.event(ctx, "Storage %s: the age of its data is not known (%s).", storageName(st, i), strings.TrimSuffix(errorText(err), "."))
+				}
+				continue
+			}
+			lastCopy[i] = ms.LastCopy
+			when := "an unknown time"
+			if !ms.LastCopy.IsZero() {
+				when = ms.LastCopy.UTC().Format(time.RFC3339)
+			}
+			r.event(ctx, "Storage adapter %s: mirror %s of storage %s is %s; its LUN last received data at %s.", st.Adapter, orText(ms.Mirror, "(unnamed)"), storageName(st, i), ms.State, when)
+		}
+		r.dataAsOf = oldest(lastCopy)
+	})
+}
+
 // promoteStorage is the adapters' part of the storage-ready gate in a
 // failover or failback: each storage's adapter makes its LUN writable. With
 // method adapter that satisfies the gate (done); with
@@ -179,6 +273,7 @@ func (r *run) promoteStorage(ctx workflow.Context) (done bool, err error) {
 	}
 	var firstErr error
 	var promoted []string
+	lastCopy := make([]time.Time, len(storage))
 	for i, st := range storage {
 		var res activities.PromoteStorageResult
 		if err := futures[i].Get(ctx, &res); err != nil {
@@ -189,11 +284,15 @@ func (r *run) promoteStorage(ctx workflow.Context) (done bool, err error) {
 			continue
 		}
 		promoted = append(promoted, storageName(st, i))
+		lastCopy[i] = res.LastCopy
 		r.event(ctx, "Storage adapter %s promoted storage %s: mirror %s is %s.", st.Adapter, storageName(st, i), orText(res.Mirror, "(unnamed)"), res.State)
 	}
 	if firstErr != nil {
 		return true, firstErr
 	}
+	// A promoted LUN no longer receives copies: it holds the source as of
+	// its mirror's last copy.
+	r.dataAsOf = oldest(lastCopy)
 	if method != plan.MethodAdapter {
 		return false, nil
 	}

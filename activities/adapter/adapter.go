@@ -109,7 +109,7 @@ type Mirror struct {
 	State      string    `json:"state"`                 // replicating, split, reversed (or the array's word)
 	Role       string    `json:"role,omitempty"`        // source or destination: this LUN's end
 	LagSeconds float64   `json:"lag_seconds,omitempty"` // configured or measured lag
-	LastCopy   time.Time `json:"last_copy,omitempty"`   // when the LUN last received data
+	LastCopy   time.Time `json:"last_copy,omitzero"`    // when the LUN last received data
 }
 
 // Snapshot is a snapshot LUN, ready to probe at its site.
@@ -120,6 +120,11 @@ type Snapshot struct {
 	// DeviceConfig is what SR.probe and DR_task.create take for it: SCSIid,
 	// and for iSCSI target, port and targetIQN.
 	DeviceConfig map[string]string `json:"device_config"`
+	// DataAsOf (optional) is when the data the snapshot holds was current:
+	// for a snapshot of a mirror's destination, the mirror's last copy
+	// before it was taken. The run's report gives it as the age of the data
+	// a test came back with (an RPO indication); without it, "not known".
+	DataAsOf time.Time `json:"data_as_of,omitzero"`
 }
 
 // Kind says how a call failed.

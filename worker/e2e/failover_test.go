@@ -38,6 +38,10 @@ func TestFailoverThenFailback(t *testing.T) {
 	r.approve(plan.GateRecover, "bob")
 	rep := r.succeeded()
 	r.logTimings(rep)
+	// The data is as of the mirrors' last copy before the primary was lost,
+	// which the DR array's adapter says once alice approved the LUNs.
+	require.NotNil(t, rep.DataAsOf, "the report's data as of")
+	assert.False(t, rep.DataAsOf.Before(began) || rep.DataAsOf.After(rep.StartedAt), "data as of %s: a copy made before the run (%s)", rep.DataAsOf, rep.StartedAt)
 
 	dr := w.pool(t, poolDR)
 	checkRecovered(t, primaryBefore, dr, "Running")
@@ -74,6 +78,7 @@ func TestFailoverThenFailback(t *testing.T) {
 	back.approve(plan.GateRecover, "alice")
 	backRep := back.succeeded()
 	back.logTimings(backRep)
+	assert.Nil(t, backRep.DataAsOf, "the failback storage names no adapter: its age is not known")
 
 	primary := w.pool(t, poolPrimary)
 	checkRecovered(t, primaryBefore, primary, "Running")

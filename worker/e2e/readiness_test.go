@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -17,7 +18,9 @@ import (
 // real worker, as an operator or a monitoring script would: the demo world
 // day to day is ready (exit 0) and changes nothing; protect --dry-run says
 // what it would change and changes nothing; with the primary site down,
-// readiness says not ready (exit 1) and names the site.
+// readiness says not ready (exit 1) and names the site. The mirrors' state
+// comes from the worker's storage adapter: replicating, a drill (test
+// failover on snapshots) would work; a split mirror is named.
 func TestReadinessAndProtect(t *testing.T) {
 	t.Parallel()
 	w := startSimulator(t, simOptions{speed: demoSpeed})
@@ -43,16 +46,26 @@ func TestReadinessAndProtect(t *testing.T) {
 		assert.Equal(t, before.Pools[i].VMs, after.Pools[i].VMs)
 	}
 
+	// The weekly drill's question, answered by the worker's storage adapter:
+	// every mirror replicates, so a test failover on its snapshots works.
+	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile, "--mode", "test-failover")
+	require.Equal(t, exitOK, res.code, "readiness of a drill: %s", res.stdout)
+	got := readinessJSON(t, res.stdout)
+	assert.True(t, got.Ready)
+	assert.Equal(t, 3, got.count("mirror", "ok", "replicates"), "each storage's mirror, from the adapter: %s", res.stdout)
+	assert.Empty(t, w.Control().State().Snapshots, "readiness makes no snapshot")
+
+	require.NoError(t, w.Control().SplitMirror("gold-01"))
+	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile, "--mode", "test-failover")
+	assert.Equal(t, 1, res.code, "a split mirror: not ready")
+	got = readinessJSON(t, res.stdout)
+	assert.Equal(t, 1, got.count("mirror", "problem", "mirror gold-01 is split"), res.stdout)
+	require.NoError(t, w.Control().ResumeMirror("gold-01"))
+
 	w.primaryDown(t)
 	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile)
 	assert.Equal(t, 1, res.code, "not ready")
-	var got struct {
-		Ready  bool `json:"ready"`
-		Checks []struct {
-			Check, Object, Severity string
-		} `json:"checks"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got), res.stdout)
+	got = readinessJSON(t, res.stdout)
 	assert.False(t, got.Ready)
 	found := false
 	for _, c := range got.Checks {
@@ -61,4 +74,29 @@ func TestReadinessAndProtect(t *testing.T) {
 		}
 	}
 	assert.True(t, found, "the lost site is named: %s", res.stdout)
+}
+
+type readinessOut struct {
+	Ready  bool `json:"ready"`
+	Checks []struct {
+		Check, Object, Severity, Message string
+	} `json:"checks"`
+}
+
+func readinessJSON(t *testing.T, out string) readinessOut {
+	t.Helper()
+	var got readinessOut
+	require.NoError(t, json.Unmarshal([]byte(out), &got), out)
+	return got
+}
+
+// count is how many checks of that name and severity say text.
+func (r readinessOut) count(check, severity, text string) int {
+	n := 0
+	for _, c := range r.Checks {
+		if c.Check == check && c.Severity == severity && strings.Contains(c.Message, text) {
+			n++
+		}
+	}
+	return n
 }

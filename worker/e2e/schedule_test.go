@@ -4,11 +4,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,32 +20,37 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
-// TestScheduledDrill sets up a weekly drill with the CLI, fires it now, and
-// checks that the schedule runs a real test failover that succeeds with
-// nobody at its gates (the plan requires the recover gate: the drill
-// approves it as "unattended"), that a second firing while the drill still
-// runs is skipped (overlap policy skip), and that the CLI describes,
-// pauses, unpauses, triggers, lists and deletes the schedule.
+// TestScheduledDrill is issue 8's weekly drill, end to end: the CLI sets up
+// a schedule of the demo plan, which runs, with nobody there, a test
+// failover on the storage adapter's snapshots while every mirror keeps
+// replicating; it succeeds, cleans up (no snapshot, no SR, no VM left at
+// the DR site), reports the age of the data it came back with, and
+// 'lifeboat drills --output json' lists it with its RTO. Then, with the
+// schedule updated to a plan that holds the drill's VMs, a second firing
+// while a drill still runs is skipped (overlap policy skip). Describe,
+// pause, unpause, trigger, update, list and delete go through the CLI.
 func TestScheduledDrill(t *testing.T) {
 	t.Parallel()
+	t0 := time.Now()
 	w := startSimulator(t, simOptions{speed: demoSpeed})
 	e := newWorkerEnv(t, w)
 	e.start()
-	w.splitMirrors(t)
+	assertReplicating(t, w, "before the drill")
+	before := inventory(t, w, poolDR)
+	primaryBefore := w.pool(t, poolPrimary)
 
 	raw, err := os.ReadFile("../../dev/plans/demo.yaml")
 	require.NoError(t, err)
-	planFile := filepath.Join(t.TempDir(), "drill.yaml")
-	text := strings.Replace(string(raw), "name: demo\n", "name: e2e-drill\n", 1)
+	dir := t.TempDir()
+	planFile := filepath.Join(dir, "drill.yaml")
+	text := strings.Replace(string(raw), "name: demo\n", "name: e2e-weekly\n", 1)
+	// The recover gate is required: the drill approves it itself.
 	text = strings.Replace(text, "  recover:\n", "  recover:\n    required: true\n", 1)
-	// The drill keeps its VMs at the cleanup gate for a while, so that a
-	// second firing meets it running.
-	text += "\ndrill:\n  hold: 30m\n"
 	require.NoError(t, os.WriteFile(planFile, []byte(text), 0o644))
 
 	res := lifeboat(t, e, "schedule", "create", "--plan", planFile, "--every", "168h", "--as", "carol")
-	require.Equal(t, exitOK, res.code, "schedule create")
-	id := "lifeboat-e2e-drill-drill"
+	require.Equal(t, exitOK, res.code, "schedule create: %s", res.stderr)
+	id := "lifeboat-e2e-weekly-drill"
 	t.Cleanup(func() {
 		_ = srv.client.ScheduleClient().GetHandle(context.Background(), id).Delete(context.Background())
 	})
@@ -60,28 +67,85 @@ func TestScheduledDrill(t *testing.T) {
 	res = lifeboat(t, e, "schedule", "unpause", id)
 	require.Equal(t, exitOK, res.code, "schedule unpause")
 
+	// The weekly drill, fired now: nobody acts until it ends.
 	ctx := context.Background()
 	h := srv.client.ScheduleClient().GetHandle(ctx, id)
 	res = lifeboat(t, e, "schedule", "trigger", id)
 	require.Equal(t, exitOK, res.code, "fire the drill now: %s", res.stderr)
-	var running []client.ScheduleWorkflowExecution
-	eventually(t, gateWithin, "the schedule's drill running", func() bool {
-		d, err := h.Describe(ctx)
-		if err != nil {
-			return false
-		}
-		running = d.Info.RunningWorkflows
-		return len(running) == 1
-	}, func() string { return fmt.Sprintf("%d running", len(running)) })
-	r := &run{t: t, id: running[0].WorkflowID, runID: running[0].FirstExecutionRunID, mode: plan.ModeTestFailover}
-	t.Cleanup(r.terminateIfRunning)
-	assert.True(t, strings.HasPrefix(r.id, workflows.WorkflowID("e2e-drill", plan.ModeTestFailover)), "drill workflow ID %s", r.id)
+	r := scheduledRun(t, h, 1)
+	assert.True(t, strings.HasPrefix(r.id, workflows.WorkflowID("e2e-weekly", plan.ModeTestFailover)), "drill workflow ID %s", r.id)
+	rep := r.succeeded()
 
-	// The drill holds its VMs at the cleanup gate; firing again now is skipped.
-	r.waitGate(plan.GateCleanup)
+	assert.True(t, rep.Unattended)
+	assert.Contains(t, rep.RequestedBy, "schedule "+id)
+	for _, g := range rep.Gates {
+		for _, d := range g.Decisions {
+			assert.Contains(t, []string{workflows.DecidedByAuto, workflows.DecidedByUnattended, workflows.DecidedByHoldExpired}, d.By, "gate %s decided by nobody", g.Gate)
+		}
+		if g.Gate == plan.GateRecover {
+			require.NotEmpty(t, g.Decisions, "the required recover gate was decided")
+		}
+	}
+	assertReplicating(t, w, "after the drill")
+	assert.Empty(t, w.Control().State().Snapshots, "cleanup deleted every snapshot")
+	assertUnchanged(t, before, inventory(t, w, poolDR), "the drill")
+	assert.Equal(t, primaryBefore.VMs, w.pool(t, poolPrimary).VMs, "the primary ran on undisturbed")
+	assert.Empty(t, rep.Leftovers)
+	made, deleted := 0, 0
+	for _, ev := range rep.Timeline {
+		made += strings.Count(ev.Message, "Storage adapter xapisim made snapshot")
+		deleted += strings.Count(ev.Message, "Storage adapter xapisim deleted snapshot")
+	}
+	assert.Equal(t, 3, made, "the drill ran on a snapshot of each mirror's destination")
+	assert.Equal(t, 3, deleted, "and deleted each")
+	require.NotNil(t, rep.DataAsOf, "the age of the data: the snapshots' last copies")
+	assert.False(t, rep.DataAsOf.Before(t0) || rep.DataAsOf.After(rep.FinishedAt), "data as of %s: a copy the mirrors made in this world before the drill's end (%s)", rep.DataAsOf, rep.FinishedAt)
+	require.Positive(t, rep.RTO, "the drill measured its RTO")
+
+	res = lifeboat(t, e, "drills", "--plan", "e2e-weekly", "--output", "json")
+	require.Equal(t, exitOK, res.code, "drills: %s", res.stderr)
+	var drills []struct {
+		WorkflowID string        `json:"workflow_id"`
+		Outcome    string        `json:"outcome"`
+		Schedule   string        `json:"schedule"`
+		Unattended bool          `json:"unattended"`
+		RTO        time.Duration `json:"rto"`
+		TargetRTO  time.Duration `json:"target_rto"`
+		MetTarget  *bool         `json:"met_target"`
+		Leftovers  []string      `json:"leftovers"`
+		DataAsOf   *time.Time    `json:"data_as_of"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &drills), res.stdout)
+	require.Len(t, drills, 1, res.stdout)
+	d := drills[0]
+	assert.Equal(t, r.id, d.WorkflowID)
+	assert.Equal(t, workflows.OutcomeSucceeded, d.Outcome)
+	assert.Equal(t, id, d.Schedule)
+	assert.True(t, d.Unattended)
+	assert.Equal(t, rep.RTO, d.RTO, "the drill's measured RTO")
+	assert.Equal(t, 10*time.Minute, d.TargetRTO, "the demo plan's target_rto")
+	require.NotNil(t, d.MetTarget)
+	assert.True(t, *d.MetTarget)
+	assert.Empty(t, d.Leftovers)
+	require.NotNil(t, d.DataAsOf)
+	assert.True(t, d.DataAsOf.Equal(*rep.DataAsOf))
+
+	// The same schedule, updated to a plan that keeps the drill's VMs at its
+	// cleanup gate for a while: a firing while that drill runs is skipped.
+	holdFile := filepath.Join(dir, "drill-hold.yaml")
+	require.NoError(t, os.WriteFile(holdFile, []byte(text+"\ndrill:\n  hold: 30m\n"), 0o644))
+	res = lifeboat(t, e, "schedule", "update", id, "--plan", holdFile)
+	require.Equal(t, exitOK, res.code, "schedule update: %s", res.stderr)
+	res = lifeboat(t, e, "schedule", "trigger", id)
+	require.Equal(t, exitOK, res.code, "fire the second drill: %s", res.stderr)
+	r2 := scheduledRun(t, h, 2)
+	t.Cleanup(r2.terminateIfRunning)
+	r2.waitGate(plan.GateCleanup)
+	assertReplicating(t, w, "during the second drill")
 	require.NoError(t, h.Trigger(ctx, client.ScheduleTriggerOptions{}))
+	var running []client.ScheduleWorkflowExecution
 	skipped := 0
-	eventually(t, gateWithin, "the second firing skipped", func() bool {
+	eventually(t, gateWithin, "the third firing skipped", func() bool {
 		d, err := h.Describe(ctx)
 		if err != nil {
 			return false
@@ -91,26 +155,37 @@ func TestScheduledDrill(t *testing.T) {
 		return skipped >= 1
 	}, func() string { return fmt.Sprintf("%d skipped, %d running", skipped, len(running)) })
 	assert.Len(t, running, 1, "still one drill running")
-
-	r.signal(workflows.SignalApprove, plan.GateCleanup, "carol", "e2e: drill inspected")
-	rep := r.succeeded()
-	assert.Contains(t, rep.RequestedBy, "schedule "+id)
-	assert.Empty(t, rep.Leftovers)
-	assert.True(t, rep.Unattended)
-	for _, g := range rep.Gates {
-		if g.Gate == plan.GateRecover {
-			require.NotEmpty(t, g.Decisions)
-			assert.Equal(t, workflows.DecidedByUnattended, g.Decisions[0].By, "nobody approved the recover gate")
-		}
-	}
-
-	res = lifeboat(t, e, "drills", "--plan", "e2e-drill", "--output", "json")
-	require.Equal(t, exitOK, res.code, "drills: %s", res.stderr)
-	assert.Contains(t, res.stdout, r.id)
-	assert.Contains(t, res.stdout, `"outcome": "succeeded"`)
+	r2.signal(workflows.SignalApprove, plan.GateCleanup, "carol", "e2e: drill inspected")
+	rep2 := r2.succeeded()
+	assert.Empty(t, rep2.Leftovers)
+	assert.Empty(t, w.Control().State().Snapshots)
+	assertReplicating(t, w, "after the second drill")
 
 	res = lifeboat(t, e, "schedule", "delete", id)
 	require.Equal(t, exitOK, res.code, "schedule delete")
 	res = lifeboat(t, e, "schedule", "delete", id)
 	assert.Equal(t, exitNotFound, res.code, "deleting it again: not found")
+}
+
+// scheduledRun waits for the schedule's nth action and returns its drill
+// (found among the recent actions, so a drill that already ended is found too).
+func scheduledRun(t *testing.T, h client.ScheduleHandle, nth int) *run {
+	t.Helper()
+	var started *client.ScheduleWorkflowExecution
+	n := 0
+	eventually(t, gateWithin, fmt.Sprintf("the schedule's drill #%d started", nth), func() bool {
+		d, err := h.Describe(context.Background())
+		if err != nil {
+			return false
+		}
+		n = len(d.Info.RecentActions)
+		if n < nth {
+			return false
+		}
+		started = d.Info.RecentActions[nth-1].StartWorkflowResult
+		return started != nil
+	}, func() string { return fmt.Sprintf("%d actions", n) })
+	r := &run{t: t, id: started.WorkflowID, runID: started.FirstExecutionRunID, mode: plan.ModeTestFailover}
+	t.Cleanup(r.terminateIfRunning)
+	return r
 }

@@ -26,12 +26,7 @@ func TestTestFailoverWhileMirrorsReplicate(t *testing.T) {
 	w := startSimulator(t, simOptions{speed: demoSpeed})
 	e := newWorkerEnv(t, w)
 	e.start()
-	replicating := func(when string) {
-		t.Helper()
-		for _, m := range w.Control().State().Mirrors {
-			assert.Equal(t, sim.MirrorReplicating, m.State, "mirror %s %s", m.Name, when)
-		}
-	}
+	replicating := func(when string) { t.Helper(); assertReplicating(t, w, when) }
 	replicating("before the drill")
 	before := inventory(t, w, poolDR)
 	primaryBefore := w.pool(t, poolPrimary)
@@ -106,4 +101,14 @@ echo "$req" | exec %q -control %q
 		assert.Equal(t, sim.MirrorReplicating, m.State, "mirror %s", m.Name)
 	}
 	assert.Empty(t, w.pool(t, poolDR).DRTasks)
+}
+
+// assertReplicating checks that every mirror of the world replicates.
+func assertReplicating(t *testing.T, w *simWorld, when string) {
+	t.Helper()
+	st := w.Control().State()
+	require.NotEmpty(t, st.Mirrors)
+	for _, m := range st.Mirrors {
+		assert.Equal(t, sim.MirrorReplicating, m.State, "mirror %s %s", m.Name, when)
+	}
 }

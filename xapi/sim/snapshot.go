@@ -25,6 +25,10 @@ type Snapshot struct {
 	// Copies is the source mirror's copy count when it was taken: which
 	// replicated state of the primary the snapshot holds.
 	Copies int
+	// DataAsOf is when the data it holds was current: for a snapshot of a
+	// mirror's read-only end, the mirror's last copy before it was taken;
+	// for any other LUN, Taken.
+	DataAsOf time.Time
 }
 
 // SnapshotSpec is a snapshot taken when the world starts (scenario key snapshots).
@@ -51,11 +55,13 @@ type SnapshotState struct {
 	// the snapshot was taken.
 	Mirror string `json:"mirror,omitempty"`
 	Copies int    `json:"copies"`
+	// DataAsOf is when the data it holds was current (Snapshot.DataAsOf).
+	DataAsOf time.Time `json:"data_as_of"`
 }
 
 func (s *Snapshot) state() SnapshotState {
 	st := SnapshotState{Name: s.Name, Source: s.Source.SCSIid, SCSIid: s.LUN.SCSIid, Kind: s.LUN.Kind, Site: s.LUN.Site.Name,
-		LUNid: s.LUN.LUNid, Taken: s.Taken, Copies: s.Copies}
+		LUNid: s.LUN.LUNid, Taken: s.Taken, Copies: s.Copies, DataAsOf: s.DataAsOf}
 	if t := s.LUN.Target; t != nil {
 		st.Target, st.IQN, st.Port = t.Address, t.IQN, t.Port
 	}
@@ -111,8 +117,14 @@ func (w *World) takeSnapshot(name, sourceID, scsiID string) (*Snapshot, error) {
 	}
 	w.fabric.luns = append(w.fabric.luns, l)
 	s := &Snapshot{Name: name, Source: src, LUN: l, Taken: time.Now()}
-	if src.mirror != nil {
-		s.Copies = src.mirror.Copies
+	s.DataAsOf = s.Taken
+	if m := src.mirror; m != nil {
+		s.Copies = m.Copies
+		// The read-only end holds the source as of the last copy: a
+		// replicating or split mirror's destination, a reversed one's source.
+		if (m.State == MirrorReversed) == (src == m.Src) {
+			s.DataAsOf = m.LastCopy
+		}
 	}
 	w.fabric.snapshots = append(w.fabric.snapshots, s)
 	return s, nil

@@ -1,4 +1,4 @@
-package main
+package simadapter
 
 import (
 	"context"
@@ -20,11 +20,11 @@ func TestAdapterActions(t *testing.T) {
 	w, err := sim.Start(context.Background(), sim.DemoScenario(), sim.Options{FreePorts: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
-	a := &simAdapter{control: w.ControlURL(), http: http.DefaultClient}
+	a := &Adapter{control: w.ControlURL(), http: http.DefaultClient}
 	ask := func(action, snapshot string) *adapter.Response {
 		req, _ := json.Marshal(adapter.Request{Protocol: adapter.Protocol, Action: action, Site: "dr",
 			LUN: adapter.LUN{Type: "lvmoiscsi", SCSIid: drGold1}, Snapshot: snapshot})
-		return a.serve(strings.NewReader(string(req)))
+		return a.Serve(strings.NewReader(string(req)))
 	}
 
 	st := ask(adapter.ActionStatus, "")
@@ -38,6 +38,7 @@ func TestAdapterActions(t *testing.T) {
 	assert.Equal(t, "dr-array.lab", dc["target"])
 	assert.Equal(t, "3260", dc["port"])
 	assert.Equal(t, "iqn.2026-01.lab.dr-array:gold", dc["targetIQN"])
+	assert.Equal(t, st.Mirror.LastCopy, snap.Snapshot.DataAsOf, "a snapshot of the mirror's destination holds its last copy")
 	again := ask(adapter.ActionSnapshot, "drill-1")
 	assert.False(t, again.Snapshot.Created, "asked twice: the same snapshot")
 	assert.Equal(t, dc["SCSIid"], again.Snapshot.DeviceConfig["SCSIid"])
@@ -56,13 +57,13 @@ func TestAdapterActions(t *testing.T) {
 	r := ask(adapter.ActionReverse, "")
 	assert.Equal(t, "reversed", r.Mirror.State)
 
-	bad := a.serve(strings.NewReader(`{"protocol":1,"action":"status","lun":{"scsi_id":"nope"}}`))
+	bad := a.Serve(strings.NewReader(`{"protocol":1,"action":"status","lun":{"scsi_id":"nope"}}`))
 	assert.False(t, bad.OK)
 	assert.Equal(t, adapter.CodeNotFound, bad.Error.Code)
-	bad = a.serve(strings.NewReader(`{"protocol":2,"action":"status","lun":{"scsi_id":"x"}}`))
+	bad = a.Serve(strings.NewReader(`{"protocol":2,"action":"status","lun":{"scsi_id":"x"}}`))
 	assert.Equal(t, adapter.CodeUnsupported, bad.Error.Code)
 
-	down := (&simAdapter{control: "http://127.0.0.1:1", http: http.DefaultClient}).serve(strings.NewReader(`{"protocol":1,"action":"status","lun":{"scsi_id":"x"}}`))
+	down := (&Adapter{control: "http://127.0.0.1:1", http: http.DefaultClient}).Serve(strings.NewReader(`{"protocol":1,"action":"status","lun":{"scsi_id":"x"}}`))
 	assert.Equal(t, adapter.CodeUnavailable, down.Error.Code)
 	assert.True(t, down.Error.Retryable)
 }
