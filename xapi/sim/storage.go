@@ -244,10 +244,13 @@ func (c *call) plugPBD(pbdRef string) {
 	if pbd.S("host") == p.master.ref && sr.B("shared") {
 		// The master's plug scans the SR, then handles its metadata VDIs
 		// (message_forwarding.ml PBD.plug: Xapi_sr.scan_one with
-		// Xapi_dr.handle_metadata_vdis as its callback): the foreign ones are
-		// read into the cache behind metadata_latest, and replication to this
-		// pool's own is re-enabled, any failure ignored.
-		p.scanSR(sr.ref)
+		// Xapi_dr.handle_metadata_vdis as its callback; since CA-379112 the
+		// callback alone, PlugWithoutScan): the foreign ones are read into
+		// the cache behind metadata_latest, and replication to this pool's
+		// own is re-enabled, any failure ignored.
+		if !c.w.opts.PlugWithoutScan {
+			p.scanSR(sr.ref)
+		}
 		p.handleMetadataVDIs(sr.ref)
 		if own, _ := p.metadataVDIs(sr.ref); len(own) > 0 {
 			_ = p.enableRedoLog(func() (string, *Failure) { return own[0], nil })
