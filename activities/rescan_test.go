@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
+	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
 var demoSRs = []string{gold01UUID, gold02UUID, silverUUID}
@@ -193,4 +194,27 @@ func vmUUIDAt(t *testing.T, f *fixture, c *conn, name string) string {
 	}
 	t.Fatalf("no VM %s", name)
 	return ""
+}
+
+// TestFailoverWhenThePlugDoesNotScan: since CA-379112 xapi's master plug
+// handles only the metadata VDIs already in the database, and DR_task.create
+// plugs an SR just introduced, so none: the scan finds the primary's
+// metadata VDIs not latest and re-plugs the SRs, which reads them.
+func TestFailoverWhenThePlugDoesNotScan(t *testing.T) {
+	f := newFixtureWith(t, sim.Options{Speed: 0, FreePorts: true, ControlAddr: "-", PlugWithoutScan: true})
+	require.NoError(t, f.w.Control().SiteDown("primary"))
+	f.splitMirrors()
+	intro := f.introduceAll()
+	mark := lastSeq(f)
+	sc := f.scan(intro.AttachedSRs)
+	require.Len(t, sc.Sources, 1, "ignored: %v", sc.Ignored)
+	assert.Equal(t, primaryID, sc.Sources[0].PoolUUID)
+	assert.Len(t, sc.VApps, 3)
+	unplugs := 0
+	for _, e := range f.w.Journal().Entries(mark) {
+		if e.Method == "Async.PBD.unplug" && e.Result == "Success" {
+			unplugs++
+		}
+	}
+	assert.Equal(t, 4, unplugs, "gold-01 and fc-silver-01 (the primary's metadata) re-plugged on both hosts")
 }
