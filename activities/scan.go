@@ -12,6 +12,12 @@ import (
 
 // Scan reads the latest foreign metadata on the given SRs.
 //
+// On the first page the SRs are brought up to date first (rescan.go):
+// detached PBDs plugged, each SR scanned, and an SR whose foreign metadata
+// VDI is then not the latest unplugged and plugged again, since xapi reads
+// another pool's metadata only at the master's plug (failback onto SRs the
+// pool already has).
+//
 // Candidates are the metadata VDIs on those SRs with metadata_latest set,
 // not this pool's own (metadata_of_pool = the local pool ref) and with no
 // attached VBD (a live replication target). Each is opened anew with
@@ -68,23 +74,46 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 	for ref, sr := range srs {
 		srByUUID[sr.UUID] = ref
 	}
-	// Rescan the SRs first: on failback the pool already has these SRs
-	// attached, and it learns what the reversed mirror copied onto them (the
-	// other pool's metadata VDI) only when the SR is scanned or re-plugged.
+	var rs srsToRead
 	for _, u := range in.SRUUIDs {
-		if ref, ok := srByUUID[u]; ok && in.Offset == 0 {
-			if err := c.s.ScanSR(ctx, ref); err != nil {
-				return nil, classify(ctx, err, fmt.Sprintf("rescanning SR %s at site %s failed", q(srs[ref].NameLabel, u), c.site), retryNote)
-			}
+		if ref, ok := srByUUID[u]; ok {
+			rs.refs = append(rs.refs, ref)
 		}
 	}
-	vdis, err := c.s.GetAllVDIRecords(ctx)
-	if err != nil {
-		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
+	rs.srs, rs.master, rs.pool = srs, pool.Master, poolRef
+	// Rescan the SRs first (first page only): on failback the pool already
+	// has these SRs attached, and it learns what the reversed mirror copied
+	// onto them (the other pool's metadata VDI) only when the SR is scanned,
+	// and reads that metadata only when the SR is plugged (rescan.go).
+	if in.Offset == 0 {
+		if err := a.rescan(ctx, c, &rs); err != nil {
+			return nil, err
+		}
 	}
-	vbds, err := c.s.GetAllVBDRecords(ctx)
+	readVDIs := func() (map[xapi.Ref]xapi.VDI, map[xapi.Ref]xapi.VBD, error) {
+		vdis, err := c.s.GetAllVDIRecords(ctx)
+		if err != nil {
+			return nil, nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
+		}
+		vbds, err := c.s.GetAllVBDRecords(ctx)
+		if err != nil {
+			return nil, nil, classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
+		}
+		return vdis, vbds, nil
+	}
+	vdis, vbds, err := readVDIs()
 	if err != nil {
-		return nil, classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
+		return nil, err
+	}
+	if stale := staleSRs(&rs, vdis, vbds); in.Offset == 0 && len(stale) > 0 {
+		notes, err := a.replug(ctx, c, &rs, stale, vdis, vbds)
+		if err != nil {
+			return nil, err
+		}
+		out.Ignored = append(out.Ignored, notes...)
+		if vdis, vbds, err = readVDIs(); err != nil {
+			return nil, err
+		}
 	}
 	wanted := map[xapi.Ref]bool{}
 	for _, u := range in.SRUUIDs {

@@ -61,7 +61,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	w, err := sim.Start(context.Background(), sim.DemoScenario(), sim.Options{Speed: 0, FreePorts: true, ControlAddr: "-"})
+	return newFixtureWith(t, sim.Options{Speed: 0, FreePorts: true, ControlAddr: "-"})
+}
+
+func newFixtureWith(t *testing.T, opts sim.Options) *fixture {
+	t.Helper()
+	w, err := sim.Start(context.Background(), sim.DemoScenario(), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
 	sites := map[string]SiteConfig{

@@ -1111,8 +1111,11 @@ func TestDRFailbackDemo(t *testing.T) {
 	step(t, "primary back, mirrors reversed", func(t *testing.T) {
 		ct := w.Control()
 		require.NoError(t, ct.SiteUp("primary", false))
+		// DR's content copied back, then split: the primary's LUNs are
+		// writable again, as plugging their SRs needs.
 		for _, m := range []string{"gold-01", "gold-02", "fc-silver-01"} {
 			require.NoError(t, ct.ReverseMirror(m))
+			require.NoError(t, ct.SplitMirror(m))
 		}
 	})
 	step(t, "login to the primary master", func(t *testing.T) {
@@ -1129,6 +1132,32 @@ func TestDRFailbackDemo(t *testing.T) {
 			sr, err := p.s.GetSRByUUID(ctx, u)
 			require.NoError(t, err)
 			require.NoError(t, p.s.ScanSR(ctx, sr))
+		}
+	})
+	step(t, "re-plug them, so the master reads the foreign metadata", func(t *testing.T) {
+		// SR.scan records the DR pool's metadata VDIs with metadata_latest
+		// false; only the master's PBD.plug reads them. Unplug the other
+		// hosts' PBDs first and the master's last, plug the master's first.
+		pool, err := p.s.GetPoolRecord(ctx, p.pool)
+		require.NoError(t, err)
+		for _, u := range []string{gold01UUID, gold02UUID, silverUUID} {
+			sr, err := p.s.GetSRByUUID(ctx, u)
+			require.NoError(t, err)
+			rec, err := p.s.GetSRRecord(ctx, sr)
+			require.NoError(t, err)
+			pbds := slices.Clone(rec.PBDs)
+			master := func(ref xapi.Ref) bool {
+				pr, err := p.s.GetPBDRecord(ctx, ref)
+				require.NoError(t, err)
+				return pr.Host == pool.Master
+			}
+			sort.SliceStable(pbds, func(i, j int) bool { return !master(pbds[i]) && master(pbds[j]) })
+			for _, pbd := range pbds {
+				require.NoError(t, p.s.UnplugPBD(ctx, pbd))
+			}
+			for i := len(pbds) - 1; i >= 0; i-- {
+				require.NoError(t, p.s.PlugPBD(ctx, pbds[i]))
+			}
 		}
 	})
 	step(t, "find the DR pool's metadata", func(t *testing.T) { findMetadata(t, ctx, p, drPoolUUID, 2) })

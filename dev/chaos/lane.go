@@ -167,7 +167,8 @@ func (l *lane) splitMirrors() error {
 
 // toFailback prepares the way back after a failover: the recovered copies
 // shut down at DR, the primary site back (its VMs halted, as after a power
-// loss) and the mirrors reversed.
+// loss) and the mirrors reversed (DR's content copied back), then split so
+// the primary's LUNs are writable, as re-plugging its SRs needs.
 func (l *lane) toFailback(ctx context.Context, names []string) error {
 	s, err := l.login(ctx, poolDR, "operator")
 	if err != nil {
@@ -196,6 +197,9 @@ func (l *lane) toFailback(ctx context.Context, names []string) error {
 	}
 	for _, m := range demoMirrors {
 		if err := ct.ReverseMirror(m); err != nil {
+			return err
+		}
+		if err := ct.SplitMirror(m); err != nil {
 			return err
 		}
 	}

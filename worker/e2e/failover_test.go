@@ -61,12 +61,15 @@ func TestFailoverThenFailback(t *testing.T) {
 	}
 
 	// Failback: the recovered copies stop at DR, the primary site comes back
-	// (its VMs halted, as after a power loss) and the mirrors are reversed.
+	// (its VMs halted, as after a power loss), the mirrors are reversed to
+	// copy DR's content back and then split, so the primary's LUNs are
+	// writable again (what the operator confirms at the storage-ready gate).
 	shutDownVMs(t, w, poolDR, demoSelectedVMs())
 	ct := w.Control()
 	require.NoError(t, ct.SiteUp("primary", false))
 	for _, m := range demoMirrors {
 		require.NoError(t, ct.ReverseMirror(m))
+		require.NoError(t, ct.SplitMirror(m))
 	}
 	var mark int64 // journal entries after this one belong to the failback
 	if n := len(journal); n > 0 {

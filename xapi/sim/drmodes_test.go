@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -106,34 +107,57 @@ func TestFailback(t *testing.T) {
 
 	ct := w.Control()
 	require.NoError(t, ct.SiteUp("primary", false))
+	// Reversed (DR's content copied back), then split: the primary's LUNs
+	// are writable again, as a plug needs.
 	for _, m := range []string{"gold-01", "gold-02", "fc-silver-01"} {
 		require.NoError(t, ct.ReverseMirror(m))
+		require.NoError(t, ct.SplitMirror(m))
 	}
 	p := rpc{t: t, url: w.PoolURL("Primary")}
 	ps := p.login("operator")
 	ppool := p.refs("pool.get_all", ps)[0]
-	// After the power loss the primary's VMs are halted; dns-01 is restarted by hand.
+	// After the power loss the primary's VMs are halted.
 	dns := p.str("VM.get_by_uuid", ps, f.recvVMs["dns-01"])
 	assert.Equal(t, "Halted", p.str("VM.get_power_state", ps, dns))
-	p.must("VM.start", ps, dns, false, false)
-	// The primary re-scans gold-01 and sees the DR pool's metadata VDI.
+	// The primary re-scans gold-01 and sees the DR pool's metadata VDI, not
+	// yet as the latest: a scan opens no metadata database (Xapi_sr.update_vdis).
 	pgold := p.str("SR.get_by_uuid", ps, gold01UUID)
 	p.must("SR.scan", ps, pgold)
-	var meta string
-	own := 0
-	for ref, v := range p.records("VDI", ps) {
-		if v["type"] != "metadata" {
-			continue
+	drMeta := func() (meta string, own int) {
+		for ref, v := range p.records("VDI", ps) {
+			if v["type"] != "metadata" {
+				continue
+			}
+			if v["metadata_of_pool"] == ppool {
+				own++
+				continue
+			}
+			meta = ref
 		}
-		if v["metadata_of_pool"] == ppool {
-			own++
-			continue
-		}
-		assert.Equal(t, true, v["metadata_latest"])
-		meta = ref
+		return meta, own
 	}
+	meta, own := drMeta()
 	require.NotEmpty(t, meta, "DR metadata VDI visible on the primary after scan")
 	assert.Equal(t, 2, own, "its own metadata VDIs on gold-01 and fc-silver-01")
+	assert.Equal(t, false, p.must("VDI.get_metadata_latest", ps, meta), "a scan does not read the metadata")
+	assert.Equal(t, "", p.str("VDI.read_database_pool_uuid", ps, meta), "not in the cache yet")
+	// Re-plugging the SR (unplug slaves first, master last; plug the master
+	// first) makes the master read it (Xapi_dr.handle_metadata_vdis).
+	pmaster := p.str("pool.get_master", ps, ppool)
+	pbds := p.refs("SR.get_PBDs", ps, pgold)
+	sort.SliceStable(pbds, func(i, j int) bool { return p.str("PBD.get_host", ps, pbds[j]) == pmaster })
+	for _, pbd := range pbds {
+		p.must("PBD.unplug", ps, pbd)
+	}
+	for i := len(pbds) - 1; i >= 0; i-- {
+		p.must("PBD.plug", ps, pbds[i])
+	}
+	meta, _ = drMeta()
+	assert.Equal(t, true, p.must("VDI.get_metadata_latest", ps, meta))
+	p.must("SR.scan", ps, pgold)
+	assert.Equal(t, true, p.must("VDI.get_metadata_latest", ps, meta), "a scan leaves metadata_latest as the plug set it")
+	// dns-01 is restarted by hand.
+	p.must("VM.start", ps, dns, false, false)
 	assert.Equal(t, "8d2b7c41-3e5f-4a6b-8c9d-0e1f2a3b4c5d", p.str("VDI.read_database_pool_uuid", ps, meta))
 	fs := p.str("VDI.open_database", ps, meta)
 	fvms := map[string]string{}

@@ -362,3 +362,43 @@ func mustByName(c rpc, s, name string) string {
 	ref, _ := c.byName("VM", s, name)
 	return ref
 }
+
+// The master's PBD.plug handles the metadata VDIs the pool knows on the SR
+// (Xapi_dr.handle_metadata_vdis); SR.scan records new ones with
+// metadata_latest false (Xapi_sr.update_vdis). With PlugWithoutScan (xapi
+// since CA-379112) DR_task.create's plug knows none of a just-introduced SR,
+// so the primary's metadata VDI is not latest until a scan and a re-plug.
+func TestFidelityPlugWithoutScan(t *testing.T) {
+	w, err := sim.Start(context.Background(), sim.DemoScenario(), sim.Options{FreePorts: true, PlugWithoutScan: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	disaster(t, w)
+	f := newFailover(t, w)
+	c, s := f.c, f.s
+	list := c.str("SR.probe", s, f.host, drLUN0, "lvmoiscsi", map[string]string{"metadata": "true"})
+	dt := c.str("DR_task.create", s, "lvmoiscsi", drLUN0, []string{between(list, "<UUID>", "</UUID>")})
+	srs := c.refs("DR_task.get_introduced_SRs", s, dt)
+	require.Len(t, srs, 1)
+	assert.Empty(t, c.refs("SR.get_VDIs", s, srs[0]), "the plug did not scan")
+
+	c.must("SR.scan", s, srs[0])
+	var meta string
+	for _, v := range c.refs("SR.get_VDIs", s, srs[0]) {
+		if c.str("VDI.get_type", s, v) == "metadata" {
+			meta = v
+		}
+	}
+	require.NotEmpty(t, meta, "the scan recorded the primary's metadata VDI")
+	assert.Equal(t, false, c.must("VDI.get_metadata_latest", s, meta), "a scan opens no metadata database")
+
+	pbds := c.refs("SR.get_PBDs", s, srs[0])
+	sort.SliceStable(pbds, func(i, j int) bool { return c.str("PBD.get_host", s, pbds[j]) == f.host })
+	for _, pbd := range pbds {
+		c.must("PBD.unplug", s, pbd)
+	}
+	for i := len(pbds) - 1; i >= 0; i-- {
+		c.must("PBD.plug", s, pbds[i])
+	}
+	assert.Equal(t, true, c.must("VDI.get_metadata_latest", s, meta), "the master's plug read it")
+	assert.Equal(t, primaryPoolUUID, c.str("VDI.read_database_pool_uuid", s, meta))
+}

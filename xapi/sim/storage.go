@@ -92,9 +92,10 @@ func (p *Pool) refreshSROps(srRef string) {
 	p.db.Set("SR", srRef, "allowed_operations", ops)
 }
 
-// scanSR is what xapi does on SR.scan and on the master's PBD.plug: the VDI records of the
-// SR are brought in line with the VDIs on the LUN image (new ones introduced, vanished
-// unattached ones forgotten), then the foreign metadata VDIs are (re)read.
+// scanSR is SR.scan (Xapi_sr.scan / update_vdis): the VDI records of the SR are brought in
+// line with the VDIs on the LUN image (new ones introduced with metadata_latest false,
+// vanished unattached ones forgotten, metadata_of_pool refreshed). It reads no metadata
+// VDI's database: only the master's PBD.plug does (plugPBD).
 func (p *Pool) scanSR(srRef string) {
 	l := p.lunOfSR(srRef)
 	if l == nil || l.Image == nil {
@@ -138,7 +139,6 @@ func (p *Pool) scanSR(srRef string) {
 			"sm_config": copyMap(iv.SMConfig), "managed": true, "metadata_of_pool": mop, "metadata_latest": false,
 			"other_config": map[string]string{}, "xenstore_data": map[string]string{}, "allowed_operations": []string{"clone", "copy", "destroy", "snapshot"}})
 	}
-	p.handleMetadataVDIs(srRef, l)
 }
 
 func sortedImageVDIs(img *SRImage) []string {
@@ -156,10 +156,14 @@ func (p *Pool) deleteVDIRecord(ref string) {
 	p.db.Delete("VDI", ref)
 }
 
-// handleMetadataVDIs reads the generation of every foreign metadata VDI of the SR into the
-// cache and recomputes metadata_latest per foreign pool (highest generation wins), as
-// Xapi_dr.handle_metadata_vdis / update_metadata_latest do.
-func (p *Pool) handleMetadataVDIs(srRef string, l *LUN) {
+// handleMetadataVDIs reads the generation of every foreign metadata VDI the pool knows on
+// the SR into the cache and recomputes metadata_latest per foreign pool (highest generation
+// wins), as Xapi_dr.handle_metadata_vdis / update_metadata_latest do at the master's plug.
+func (p *Pool) handleMetadataVDIs(srRef string) {
+	l := p.lunOfSR(srRef)
+	if l == nil || l.Image == nil {
+		return
+	}
 	sr := p.db.Get("SR", srRef)
 	for _, v := range sr.Refs("VDIs") {
 		o := p.db.Get("VDI", v)
@@ -238,9 +242,16 @@ func (c *call) plugPBD(pbdRef string) {
 	p.db.Set("PBD", pbdRef, "currently_attached", true)
 	p.refreshSROps(sr.ref)
 	if pbd.S("host") == p.master.ref && sr.B("shared") {
-		p.scanSR(sr.ref)
-		// Xapi_dr.handle_metadata_vdis: replication to this pool's own
-		// metadata VDI on the SR is re-enabled, any failure ignored.
+		// The master's plug scans the SR, then handles its metadata VDIs
+		// (message_forwarding.ml PBD.plug: Xapi_sr.scan_one with
+		// Xapi_dr.handle_metadata_vdis as its callback; since CA-379112 the
+		// callback alone, PlugWithoutScan): the foreign ones are read into
+		// the cache behind metadata_latest, and replication to this pool's
+		// own is re-enabled, any failure ignored.
+		if !c.w.opts.PlugWithoutScan {
+			p.scanSR(sr.ref)
+		}
+		p.handleMetadataVDIs(sr.ref)
 		if own, _ := p.metadataVDIs(sr.ref); len(own) > 0 {
 			_ = p.enableRedoLog(func() (string, *Failure) { return own[0], nil })
 		}

@@ -42,6 +42,10 @@ type Options struct {
 	Seed int64
 	// Logger receives lifecycle messages; nil = no logging.
 	Logger *zap.Logger
+	// PlugWithoutScan makes the master's PBD.plug handle only the metadata VDIs the pool
+	// already has records of, without scanning the SR first, as xapi does since CA-379112
+	// (2023); by default the plug scans first, as xapi did before (see README).
+	PlugWithoutScan bool
 }
 
 // World is a running set of simulated sites, pools and storage.
