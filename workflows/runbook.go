@@ -1,6 +1,6 @@
 // Package workflows runs the DR runbook: Failover, Failback and TestFailover
-// are one engine whose steps are DESIGN.md §3's table, in order. The modes
-// differ only where that table says they do (which rows run, how VMs are
+// are one engine whose steps are the runbook table of README.md ("How a run
+// goes"), in order. The modes differ only where that table says they do (which rows run, how VMs are
 // started, what cleanup removes).
 //
 // History size, estimated for a 5,000-VM plan (500 vApps of 8 VMs and 1,000
@@ -89,9 +89,9 @@ type step struct {
 	do    func(r *run, ctx workflow.Context) error
 }
 
-// runbookSteps is DESIGN.md §3's table. Cleanup and the report are not rows
-// here: finish runs them whatever happened (success, failure, rejection,
-// abort).
+// runbookSteps is the runbook table of README.md ("How a run goes"). Cleanup
+// and the report are not rows here: finish runs them whatever happened
+// (success, failure, rejection, abort).
 var runbookSteps = []step{
 	{PhaseStorageReady, allModes, (*run).storageReadyGate},
 	{PhaseProbe, allModes, (*run).probe},

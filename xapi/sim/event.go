@@ -135,6 +135,9 @@ type pendingEvent struct {
 func collectEvents(db *DB, sub subscription, since int64) []pendingEvent {
 	var evs []pendingEvent
 	for _, class := range sub.classList(db) {
+		if g, ok := db.classGen[class]; ok && g <= since {
+			continue // nothing of this class changed since
+		}
 		for ref, o := range db.objs[class] {
 			if o.mgen > since && sub.wants(class, ref) {
 				op := "mod"
@@ -145,7 +148,9 @@ func collectEvents(db *DB, sub subscription, since int64) []pendingEvent {
 			}
 		}
 	}
-	for _, t := range db.dels {
+	// Tombstones are appended in generation order: only the tail is newer.
+	first := sort.Search(len(db.dels), func(i int) bool { return db.dels[i].dgen > since })
+	for _, t := range db.dels[first:] {
 		if t.dgen > since && t.cgen <= since && sub.wants(t.class, t.ref) {
 			evs = append(evs, pendingEvent{gen: t.dgen, class: t.class, op: "del", ref: t.ref})
 		}

@@ -116,6 +116,16 @@ type DB struct {
 	onCommit func(class string)
 	// foreign is true for databases opened with VDI.open_database.
 	foreign bool
+	// uuids indexes each class's objects by uuid once ByUUID was asked
+	// for that class (nil: not built); a linear search per call made the
+	// simulator's CPU, not its timing model, the limit at 10,000 VMs.
+	uuids map[string]map[string]string
+	// vmMemGen changes whenever a VM's memory_static_max may have (the
+	// hosts' free memory cache, vm.go).
+	vmMemGen int64
+	// classGen is the generation of each class's latest change, so that
+	// event.from skips the classes that did not change (absent: unknown).
+	classGen map[string]int64
 }
 
 func newDB() *DB {
@@ -148,6 +158,11 @@ func (db *DB) Create(class, ref string, fields map[string]any) *object {
 	}
 	o := &object{class: class, ref: ref, f: f, seq: db.seq, cgen: db.gen + 1, mgen: db.gen + 1}
 	db.objs[class][ref] = o
+	db.touch(class)
+	db.indexUUID(class, ref, "", o.S("uuid"))
+	if class == "VM" {
+		db.vmMemGen++
+	}
 	for _, r := range relationsByChild[class] {
 		if p, _ := f[r.childField].(string); p != "" {
 			db.addToSet(r.parentClass, p, r.parentField, ref)
@@ -183,6 +198,13 @@ func (db *DB) Update(class, ref string, fields map[string]any) *object {
 	}
 	o := &object{class: class, ref: ref, f: f, seq: old.seq, cgen: old.cgen, mgen: db.gen + 1}
 	db.objs[class][ref] = o
+	db.touch(class)
+	if _, ok := fields["uuid"]; ok {
+		db.indexUUID(class, ref, old.S("uuid"), o.S("uuid"))
+	}
+	if _, ok := fields["memory_static_max"]; ok && class == "VM" {
+		db.vmMemGen++
+	}
 	db.commit(class)
 	return o
 }
@@ -202,6 +224,11 @@ func (db *DB) Delete(class, ref string) {
 		db.removeFromSet(r.parentClass, o.S(r.childField), r.parentField, ref)
 	}
 	delete(db.objs[class], ref)
+	db.touch(class)
+	db.indexUUID(class, ref, o.S("uuid"), "")
+	if class == "VM" {
+		db.vmMemGen++
+	}
 	db.dels = append(db.dels, tombstone{class: class, ref: ref, cgen: o.cgen, dgen: db.gen + 1})
 	if len(db.dels) > 200000 {
 		db.dels = append([]tombstone(nil), db.dels[100000:]...)
@@ -250,6 +277,15 @@ func (db *DB) replaceField(p *object, field string, v any) {
 	}
 	f[field] = v
 	db.objs[p.class][p.ref] = &object{class: p.class, ref: p.ref, f: f, seq: p.seq, cgen: p.cgen, mgen: db.gen + 1}
+	db.touch(p.class)
+}
+
+// touch records that class changes in the generation being committed.
+func (db *DB) touch(class string) {
+	if db.classGen == nil {
+		db.classGen = map[string]int64{}
+	}
+	db.classGen[class] = db.gen + 1
 }
 
 // All returns the objects of a class in creation order.
@@ -276,12 +312,39 @@ func (db *DB) Where(class string, pred func(*object) bool) []*object {
 
 // ByUUID finds an object by uuid.
 func (db *DB) ByUUID(class, uuid string) *object {
-	for _, o := range db.objs[class] {
-		if o.S("uuid") == uuid {
+	idx, ok := db.uuids[class]
+	if !ok {
+		idx = make(map[string]string, len(db.objs[class]))
+		for ref, o := range db.objs[class] {
+			if u := o.S("uuid"); u != "" {
+				idx[u] = ref
+			}
+		}
+		if db.uuids == nil {
+			db.uuids = map[string]map[string]string{}
+		}
+		db.uuids[class] = idx
+	}
+	if ref, ok := idx[uuid]; ok {
+		if o := db.objs[class][ref]; o != nil && o.S("uuid") == uuid {
 			return o
 		}
 	}
 	return nil
+}
+
+// indexUUID keeps a built uuid index current: ref had uuid old and has cur.
+func (db *DB) indexUUID(class, ref, old, cur string) {
+	idx, ok := db.uuids[class]
+	if !ok || old == cur {
+		return
+	}
+	if old != "" && idx[old] == ref {
+		delete(idx, old)
+	}
+	if cur != "" {
+		idx[cur] = ref
+	}
 }
 
 // snapshot copies the database as it is now, without the non-persistent task table, for a

@@ -93,6 +93,8 @@ type Pool struct {
 	sessions map[string]*Session
 	// redoLogs are the metadata VDIs this pool replicates its database to (by VDI ref).
 	redoLogs map[string]bool
+	// memUsed caches each host's used memory (freeMemory).
+	memUsed map[string]memUse
 	// metaDirty is set by every database change; flushMetadata writes the database to the
 	// redo-log LUN images when someone next looks at storage.
 	metaDirty bool
