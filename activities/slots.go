@@ -25,53 +25,96 @@ const StartsPerHost = 8
 const hostsRefresh = 5 * time.Minute
 
 type slotPool struct {
-	mu      sync.Mutex
-	used    int
-	free    chan struct{} // closed (and replaced) whenever a slot frees
+	mu   sync.Mutex
+	used int
+	// size is the latest caller's number of slots (it follows the pool's
+	// hosts and the plan's cap).
+	size int
+	// waiting are the starts waiting for a slot, first come first served:
+	// a freed slot goes to one of them, where waking every waiter on each
+	// release made thousands of goroutines race for each slot at 10,000
+	// VMs (make bench).
+	waiting []*slotWaiter
 	hosts   int
 	hostsAt time.Time
+}
+
+type slotWaiter struct {
+	ready   chan struct{} // closed when the slot is granted
+	granted bool
 }
 
 // startSlot waits for a slot to start a VM at c's site and returns its
 // release. The site has StartsPerHost slots per host, capped by limit (the
 // plan's concurrency.start) when limit > 0. The caller heartbeats meanwhile.
-func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (release func(), err error) {
-	v, _ := a.starts.LoadOrStore(c.site, &slotPool{free: make(chan struct{})})
+func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (func(), error) {
+	v, _ := a.starts.LoadOrStore(c.site, &slotPool{})
 	p := v.(*slotPool)
-	size := p.size(ctx, c) * StartsPerHost
+	size := p.hostCount(ctx, c) * StartsPerHost
 	if limit > 0 {
 		size = min(size, limit)
 	}
 	size = max(size, 1)
-	for {
-		p.mu.Lock()
-		if p.used < size {
-			p.used++
-			p.mu.Unlock()
-			var once sync.Once
-			return func() { once.Do(p.release) }, nil
-		}
-		ch := p.free
+	p.mu.Lock()
+	p.size = size
+	if p.used < size && len(p.waiting) == 0 {
+		p.used++
 		p.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return onceFunc(p.release), nil
 	}
+	w := &slotWaiter{ready: make(chan struct{})}
+	p.waiting = append(p.waiting, w)
+	p.grant()
+	p.mu.Unlock()
+	select {
+	case <-w.ready:
+		return onceFunc(p.release), nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		if w.granted {
+			p.mu.Unlock()
+			p.release()
+		} else {
+			for i, x := range p.waiting {
+				if x == w {
+					p.waiting = append(p.waiting[:i], p.waiting[i+1:]...)
+					break
+				}
+			}
+			p.mu.Unlock()
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// onceFunc returns f, callable any number of times, run once.
+func onceFunc(f func()) func() {
+	var once sync.Once
+	return func() { once.Do(f) }
 }
 
 func (p *slotPool) release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.used--
-	close(p.free)
-	p.free = make(chan struct{})
+	p.grant()
 }
 
-// size is the site's number of hosts, read at most every hostsRefresh; 1 when
-// it cannot be read (the start itself then reports why).
-func (p *slotPool) size(ctx context.Context, c *conn) int {
+// grant hands the free slots to the first waiters. Called with p.mu held.
+func (p *slotPool) grant() {
+	for p.used < p.size && len(p.waiting) > 0 {
+		w := p.waiting[0]
+		p.waiting[0] = nil
+		p.waiting = p.waiting[1:]
+		w.granted = true
+		p.used++
+		close(w.ready)
+	}
+}
+
+// hostCount is the site's number of hosts, read at most every hostsRefresh;
+// 1 when it cannot be read (the start itself then reports why).
+func (p *slotPool) hostCount(ctx context.Context, c *conn) int {
 	p.mu.Lock()
 	fresh := p.hosts > 0 && time.Since(p.hostsAt) < hostsRefresh
 	n := p.hosts

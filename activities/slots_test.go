@@ -14,7 +14,7 @@ import (
 // belongs to, and never more than the cap are in flight.
 func TestStartSlotsAreSharedAndCapped(t *testing.T) {
 	a := &Activities{}
-	p := &slotPool{free: make(chan struct{}), hosts: 4, hostsAt: time.Now()}
+	p := &slotPool{hosts: 4, hostsAt: time.Now()}
 	a.starts.Store("dr", p)
 	c := &conn{site: "dr"}
 	ctx := context.Background()
@@ -68,7 +68,7 @@ func TestStartSlotsAreSharedAndCapped(t *testing.T) {
 // gives up when its activity is cancelled.
 func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
 	a := &Activities{}
-	a.starts.Store("dr", &slotPool{free: make(chan struct{}), hosts: 2, hostsAt: time.Now()})
+	a.starts.Store("dr", &slotPool{hosts: 2, hostsAt: time.Now()})
 	c := &conn{site: "dr"}
 	var rels []func()
 	for range 2 * StartsPerHost {
@@ -85,6 +85,55 @@ func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
 	rel, err := a.startSlot(context.Background(), c, 0)
 	require.NoError(t, err)
 	rel()
+}
+
+// Waiting starts get freed slots in the order they came, one each, and a
+// start that gives up while waiting takes no slot with it.
+func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
+	a := &Activities{}
+	p := &slotPool{hosts: 1, hostsAt: time.Now()}
+	a.starts.Store("dr", p)
+	c := &conn{site: "dr"}
+	first, err := a.startSlot(context.Background(), c, 1)
+	require.NoError(t, err)
+
+	gaveUp, cancel := context.WithCancel(context.Background())
+	order := make(chan int, 3)
+	rels := make(chan func(), 3)
+	wait := func(ctx context.Context, i int) {
+		rel, err := a.startSlot(ctx, c, 1)
+		if err != nil {
+			order <- -i
+			return
+		}
+		order <- i
+		rels <- rel
+	}
+	// Each waiter is queued before the next one starts waiting.
+	queued := func(n int) {
+		require.Eventually(t, func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return len(p.waiting) == n
+		}, 10*time.Second, time.Millisecond)
+	}
+	go wait(context.Background(), 1)
+	queued(1)
+	go wait(gaveUp, 2)
+	queued(2)
+	go wait(context.Background(), 3)
+	queued(3)
+	cancel()
+	assert.Equal(t, -2, <-order, "the cancelled start gives up")
+	first()
+	assert.Equal(t, 1, <-order)
+	(<-rels)()
+	assert.Equal(t, 3, <-order, "the slot the cancelled start did not take goes to the next")
+	(<-rels)()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.Equal(t, 0, p.used)
+	assert.Empty(t, p.waiting)
 }
 
 func TestScanPages(t *testing.T) {
