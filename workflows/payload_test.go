@@ -209,7 +209,7 @@ func TestTenThousandVMPayloads(t *testing.T) {
 	}
 	children := len(jobs)
 	for g := range sel.Groups {
-		for _, job := range r.startJobs(g, true) {
+		for _, job := range r.startJobs(g, true, startWiden) {
 			children++
 			measure("start child input", &StartVMsInput{Site: r.target, Chains: job.chains})
 			res := &StartVMsResult{}

@@ -654,10 +654,16 @@ func (j startJob) each(fn func(VMRef)) {
 // startJobs returns the children that start one priority group: one per vApp
 // (its recovered VMs by order) or, in plans of many vApps, one per few vApps
 // of up to BatchSize VMs; and one per batch of its recovered standalone VMs.
-func (r *run) startJobs(group int, packAll bool) []startJob {
+//
+// widen multiplies batch_size for the children's size: since one StartBatch
+// activity runs a whole child (start-chains), a child costs Temporal the
+// same whatever it holds, and at 10,000 VMs 116 children of 50 standalone
+// VMs kept the last group's starts waiting for Temporal to run them
+// (make bench); runs from start-wide take four times batch_size per child.
+func (r *run) startJobs(group int, packAll bool, widen int) []startJob {
 	var jobs, batches []startJob
 	var standalone []VMRef
-	batch := r.plan.Limits().BatchSize
+	batch := r.plan.Limits().BatchSize * max(widen, 1)
 	pack := packAll || r.packVApps()
 	var packed *startJob
 	packedVMs, n := 0, 0
@@ -719,6 +725,9 @@ func (r *run) startJobs(group int, packAll bool) []startJob {
 	return append(jobs, batches...)
 }
 
+// startWiden is how many batch_size a start child holds (start-wide).
+const startWiden = 4
+
 // maxStartChildren bounds the start children in flight: every VM that may
 // start is scheduled at once and the StartVM activities share the site's
 // start slots, so this only keeps the pending children of one run far below
@@ -740,12 +749,16 @@ func (r *run) start(ctx workflow.Context) error {
 	// Runs begun before the start slots were shared gave each child a fixed
 	// share of concurrency.start; they replay that way.
 	shared := workflow.GetVersion(ctx, "shared-start-slots", workflow.DefaultVersion, 1) == 1
+	widen := 1
+	if workflow.GetVersion(ctx, "start-wide", workflow.DefaultVersion, 1) == 1 {
+		widen = startWiden
+	}
 	paused := r.startMode == plan.StartPaused
 	for g := range r.selected.Groups {
 		// Runs with shared slots pack every group's vApps into children of
 		// up to batch_size VMs: a child's start costs more than a vApp's
 		// order step, and the chains of one child run side by side.
-		jobs := r.startJobs(g, shared)
+		jobs := r.startJobs(g, shared, widen)
 		if len(jobs) == 0 {
 			continue
 		}

@@ -217,7 +217,8 @@ type Concurrency struct {
 	// Start caps the VM starts in flight at the target pool (default: 8 per
 	// host of the pool, shared by every vApp and batch as slots free up).
 	Start int `yaml:"start,omitempty" json:"start,omitempty"`
-	// BatchSize is how many standalone VMs share one child workflow (default 50).
+	// BatchSize sizes the child workflows (default 50): a start child holds
+	// up to four times it, a recovery lane's batch up to ten times it (docs/ARCHITECTURE.md).
 	BatchSize int `yaml:"batch_size,omitempty" json:"batch_size,omitempty"`
 }
 
