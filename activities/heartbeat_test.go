@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // holdingProxy stands between the worker and a pool master and holds the

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifeboat-dr/lifeboat/activities/adapter"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // The storage adapter activities: each runs the site's adapter once

@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/lifeboat-dr/lifeboat/activities/adapter"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // script writes an adapter that answers body (after reading its request).

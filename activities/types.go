@@ -3,7 +3,7 @@ package activities
 import (
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // This file is the contract between the workflows and the activities: one

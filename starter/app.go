@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // app holds what every command shares: output streams, global flags and how

@@ -20,8 +20,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 var errScheduleExists = temporal.ErrScheduleAlreadyRunning
@@ -450,10 +450,10 @@ func TestPlanCheck(t *testing.T) {
 	assert.Equal(t, "../dev/plans/demo.yaml: plan demo is valid (0 warnings)\n../dev/plans/example.yaml: plan erp-prod is valid (0 warnings); the worker must define the secrets lyon-chap\n", ta.out.String())
 	assert.False(t, ta.dialed, "plan check needs no Temporal")
 
-	assert.Equal(t, 3, ta.run("plan", "check", "../workflows/plan/testdata/bad-unknown-keys.yaml", "../workflows/plan/testdata/warn-gates.yaml"))
+	assert.Equal(t, 3, ta.run("plan", "check", "../plan/testdata/bad-unknown-keys.yaml", "../plan/testdata/warn-gates.yaml"))
 	golden(t, "plan-check.txt", ta.out.String()+"--- stderr\n"+ta.errOut.String())
 
-	assert.Equal(t, 3, ta.run("--output", "json", "plan", "check", "../workflows/plan/testdata/bad-unknown-keys.yaml"))
+	assert.Equal(t, 3, ta.run("--output", "json", "plan", "check", "../plan/testdata/bad-unknown-keys.yaml"))
 	assert.Contains(t, ta.out.String(), `"line": 12`)
 	assert.Equal(t, 2, ta.run("plan", "check"))
 }

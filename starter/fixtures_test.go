@@ -4,8 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 var t0 = time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)

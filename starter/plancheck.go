@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 func (a *app) planCommand() *cobra.Command {

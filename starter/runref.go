@@ -15,9 +15,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/grpc/codes"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // runRef names one run: a workflow ID and optionally a run ID.

@@ -17,9 +17,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 type statusFlags struct {

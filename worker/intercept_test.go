@@ -20,8 +20,8 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/metrics"
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // A toy runbook with the real names: a Failover whose child recovers and

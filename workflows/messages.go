@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // TaskQueue is the task queue every lifeboat worker polls.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/lifeboat-dr/lifeboat/metrics"
 	"github.com/lifeboat-dr/lifeboat/notify"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // newMetricsEnv is newEnv recording the workflows' metrics in reg.

@@ -19,7 +19,7 @@ import (
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/activities/adapter"
 	"github.com/lifeboat-dr/lifeboat/dev/xapisim-adapter/simadapter"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )

@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 func (fakeActivities) SnapshotStorage(_ context.Context, in *activities.SnapshotStorageInput) (*activities.SnapshotStorageResult, error) {

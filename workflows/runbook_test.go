@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 var allVMs = []string{"vm-app-1", "vm-crm-1", "vm-crm-2", "vm-db-1", "vm-db-2", "vm-misc-1", "vm-web-1", "vm-web-2"}

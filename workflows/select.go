@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // This file is the select step: pure, deterministic Go that applies a plan's

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 func TestSelect(t *testing.T) {

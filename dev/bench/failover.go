@@ -12,8 +12,8 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 

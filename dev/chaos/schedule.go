@@ -5,8 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // killPhases are the phases of each mode a worker kill aims at, in runbook

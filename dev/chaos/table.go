@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // row is one line of the table, and of the JSON written to CHAOS_OUT.

@@ -36,10 +36,10 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/lifeboat-dr/lifeboat/dev/devproc"
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // The demo's fixed addresses: the ones dev/worker.yaml, the demo scenario and

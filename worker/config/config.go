@@ -18,8 +18,8 @@ import (
 	"strings"
 
 	"github.com/lifeboat-dr/lifeboat/notify"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan/strictyaml"
+	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/plan/strictyaml"
 )
 
 // Defaults, used when the file leaves a key out.

@@ -29,8 +29,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-	"github.com/lifeboat-dr/lifeboat/workflows/plan"
 )
 
 // TestRejectAtRecoverGate rejects the recover gate after storage was

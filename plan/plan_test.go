@@ -182,7 +182,7 @@ func TestCheckTestdata(t *testing.T) {
 func TestShippedPlans(t *testing.T) {
 	for _, f := range []string{"demo.yaml", "demo-all.yaml", "example.yaml"} {
 		t.Run(f, func(t *testing.T) {
-			p, warnings, err := LoadChecked(filepath.Join("..", "..", "dev", "plans", f))
+			p, warnings, err := LoadChecked(filepath.Join("..", "dev", "plans", f))
 			require.NoError(t, err)
 			assert.Empty(t, warnings)
 			assert.NotEmpty(t, p.Name)
@@ -191,7 +191,7 @@ func TestShippedPlans(t *testing.T) {
 }
 
 func TestDemoPlan(t *testing.T) {
-	p, err := Load("../../dev/plans/demo.yaml")
+	p, err := Load("../dev/plans/demo.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, "demo", p.Name)
 	assert.Equal(t, []string{"build-agent", "dr-jumpbox", "dr-backup"}, p.Selection.Exclude)
@@ -222,7 +222,7 @@ func TestValidateWithoutPositions(t *testing.T) {
 }
 
 func TestSecretRefs(t *testing.T) {
-	p, err := Load("../../dev/plans/example.yaml")
+	p, err := Load("../dev/plans/example.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"lyon-chap"}, p.SecretRefs())
 
@@ -292,7 +292,7 @@ func TestDurationYAML(t *testing.T) {
 
 // A plan is also the workflow input: JSON must carry it unchanged.
 func TestPlanJSONRoundTrip(t *testing.T) {
-	p, err := Load("../../dev/plans/example.yaml")
+	p, err := Load("../dev/plans/example.yaml")
 	require.NoError(t, err)
 	b, err := json.Marshal(p)
 	require.NoError(t, err)
@@ -358,7 +358,7 @@ func TestPlanTooLargeForTemporal(t *testing.T) {
 	assert.Contains(t, err.Error(), "big.yaml:1:1: the plan is ")
 	assert.Contains(t, err.Error(), " as a run's input, more than the 2.0 MiB Temporal accepts; split it into several plans")
 
-	p, err := Load("../../dev/plans/demo.yaml")
+	p, err := Load("../dev/plans/demo.yaml")
 	require.NoError(t, err)
 	for len(p.Selection.VMs) < 60000 {
 		p.Selection.VMs = append(p.Selection.VMs, fmt.Sprintf("vm-%05d", len(p.Selection.VMs)))

@@ -3,7 +3,7 @@
 // reported with the file, line and column it is on, so an operator can fix a
 // plan or a worker configuration without guessing.
 //
-// It is shared by the plan (workflows/plan) and the worker configuration
+// It is shared by the plan (plan) and the worker configuration
 // (worker/config) so that both speak the same error format.
 package strictyaml
 

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan/strictyaml"
+	"github.com/lifeboat-dr/lifeboat/plan/strictyaml"
 )
 
 // validator collects problems (errors) and warnings, placing each where its

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/lifeboat-dr/lifeboat/workflows/plan/strictyaml"
+	"github.com/lifeboat-dr/lifeboat/plan/strictyaml"
 )
 
 // Problem is one error or warning in a plan, with where it is written:
