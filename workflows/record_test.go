@@ -187,7 +187,7 @@ func TestRecordHistories(t *testing.T) {
 
 // recordedVersion names the files of the histories recorded now: "" was the
 // first version, "-v2" has shared start slots, start batches and balanced
-// recovery (the GetVersion markers of workflows/steps.go and children.go),
+// recovery (the GetVersion markers of workflows/start.go, recover.go and children.go),
 // "-v3" one StartBatch activity per start child (start-chains), "-v4" the
 // scan's later pages asked for together, one recovery batch per lane
 // (scan-pages-together, recover-lanes) and the run's notifications.

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/plan"
 )
@@ -281,4 +283,32 @@ func plural(n int, thing string) string {
 		return fmt.Sprintf("1 %s", thing)
 	}
 	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(thing, "s"))
+}
+
+func (r *run) selectUnits(ctx workflow.Context) error {
+	sel, err := Select(r.plan.Selection, r.plan.PriorityGroups, r.found)
+	for _, w := range sel.Warnings {
+		r.warn(ctx, "%s", w)
+	}
+	if err != nil {
+		return err
+	}
+	r.selected = sel
+	vapps := 0
+	for _, u := range sel.Units {
+		r.addUnit(u, groupName(sel, u.Group))
+		if u.Kind == activities.KindVApp {
+			vapps++
+		}
+	}
+	r.event(ctx, "Selected %s and %s (%s in all).", plural(vapps, "vApp"), plural(len(sel.Units)-vapps, "standalone VM"), plural(len(r.vms), "VM"))
+	r.updateDetails(ctx)
+	return nil
+}
+
+func groupName(sel *Selected, g int) string {
+	if g >= len(sel.Groups)-1 {
+		return ""
+	}
+	return sel.Groups[g]
 }

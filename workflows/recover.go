@@ -1,0 +1,241 @@
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeboat-dr/lifeboat/activities"
+)
+
+// recoverJob is one child workflow of the recover step: one vApp, or a batch
+// of standalone VMs of one group and one metadata VDI.
+type recoverJob struct {
+	id    string
+	units []SelectedUnit
+}
+
+func (r *run) recoverJobs() []recoverJob {
+	return r.recoverJobsOf(r.plan.Limits().BatchSize, r.packVApps())
+}
+
+// balancedRecoverBatch is the batch size of recovery that keeps the lanes
+// (concurrency.recover) even: a child recovers its units one after another,
+// so a batch of 50 standalone VMs started last would still run when every
+// other lane is done.
+//
+// Runs before recover-lanes made about two batches per lane of at most
+// batch_size VMs. At 10,000 VMs that was five rounds of equal batches whose
+// lanes all changed child at once, the pool's database lock idle for
+// seconds while 40 children ended and 40 began; and each change of child
+// costs Temporal more than a small unit's recovery. From recover-lanes on,
+// one batch per lane (up to ten times batch_size VMs, far below any payload
+// limit); the longest first, so the few partial batches of a group's or a
+// metadata VDI's end fill in.
+func (r *run) balancedRecoverBatch(lanes bool) int {
+	lim := r.plan.Limits()
+	if lanes {
+		return min(10*lim.BatchSize, max(1, (len(r.vms)+lim.Recover-1)/lim.Recover))
+	}
+	return min(lim.BatchSize, max(1, (len(r.vms)+2*lim.Recover-1)/(2*lim.Recover)))
+}
+
+// recoverJobsOf makes the children of up to batch VMs each; with pack,
+// vApps share children too.
+func (r *run) recoverJobsOf(batch int, pack bool) []recoverJob {
+	var jobs []recoverJob
+	n := 0
+	units := r.selected.Units
+	var packed []SelectedUnit
+	packedVMs := 0
+	flush := func() {
+		if len(packed) > 0 {
+			n++
+			jobs = append(jobs, recoverJob{id: fmt.Sprintf("recover/vapps-%d", n), units: packed})
+			packed, packedVMs = nil, 0
+		}
+	}
+	for i := 0; i < len(units); {
+		u := units[i]
+		if u.Kind == activities.KindVApp {
+			if !pack {
+				jobs = append(jobs, recoverJob{id: "recover/vapp-" + u.UUID, units: units[i : i+1]})
+			} else {
+				if packedVMs > 0 && packedVMs+len(u.VMs) > batch {
+					flush()
+				}
+				packed = append(packed, u)
+				packedVMs += len(u.VMs)
+			}
+			i++
+			continue
+		}
+		flush()
+		// Standalone VMs of one group, sorted by metadata VDI, in batches.
+		j := i
+		for j < len(units) && units[j].Kind == activities.KindVM && units[j].Group == u.Group {
+			j++
+		}
+		vms := append([]SelectedUnit(nil), units[i:j]...)
+		sort.SliceStable(vms, func(a, b int) bool { return vms[a].SourceVDI < vms[b].SourceVDI })
+		for k := 0; k < len(vms); {
+			end := k
+			for end < len(vms) && end-k < batch && vms[end].SourceVDI == vms[k].SourceVDI {
+				end++
+			}
+			n++
+			jobs = append(jobs, recoverJob{id: fmt.Sprintf("recover/vms-%d", n), units: vms[k:end]})
+			k = end
+		}
+		i = j
+	}
+	flush()
+	return jobs
+}
+
+// packVAppsAbove is the number of vApps above which several vApps share one
+// child workflow (up to BatchSize VMs), so that the parent's history stays
+// far below 10,000 events at 10,000 VMs; below it each vApp has its own
+// child, which reads best in the Temporal UI.
+const packVAppsAbove = 100
+
+func (r *run) packVApps() bool {
+	return r.vappUnits() > packVAppsAbove
+}
+
+func (r *run) vappUnits() int {
+	n := 0
+	for _, u := range r.selected.Units {
+		if u.Kind == activities.KindVApp {
+			n++
+		}
+	}
+	return n
+}
+
+// recover recovers the selected units in child workflows, at most
+// Limits().Recover at once. A unit that fails does not stop the others.
+func (r *run) recover(ctx workflow.Context) error {
+	jobs := r.recoverJobs()
+	// Runs begun before recovery was balanced replay as they ran: batches
+	// of batch_size in selection order.
+	if workflow.GetVersion(ctx, "balanced-recover", workflow.DefaultVersion, 1) == 1 {
+		lanes := workflow.GetVersion(ctx, "recover-lanes", workflow.DefaultVersion, 1) == 1
+		pack := r.packVApps()
+		if lanes {
+			// More vApps than lanes: a child per vApp would leave the lanes
+			// waiting for the parent to start the next one, each vApp's
+			// recovery being shorter than Temporal's turn of a child.
+			pack = r.vappUnits() > r.plan.Limits().Recover
+		}
+		jobs = r.recoverJobsOf(r.balancedRecoverBatch(lanes), pack)
+		// The longest first (LPT): the lanes then end together.
+		sort.SliceStable(jobs, func(a, b int) bool { return jobVMs(jobs[a]) > jobVMs(jobs[b]) })
+	}
+	return runLimited(ctx, len(jobs), func(int) int { return 1 }, r.plan.Limits().Recover,
+		func(i, _ int) workflow.Future {
+			job := jobs[i]
+			in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
+			for _, u := range job.units {
+				in.Units = append(in.Units, u.Unit)
+				r.attempted[u.UUID] = true
+				r.setUnitState(u, StateRecovering, "")
+			}
+			cctx := withChild(ctx, job.id, "recover "+describeUnits(in.Units))
+			return workflow.ExecuteChildWorkflow(cctx, RecoverUnitsWorkflowName, in)
+		},
+		func(i int, f workflow.Future) {
+			var res activities.RecoverResult
+			err := f.Get(ctx, &res)
+			r.applyRecover(ctx, jobs[i], &res, err)
+			r.updateDetails(ctx)
+		})
+}
+
+func jobVMs(j recoverJob) int {
+	n := 0
+	for _, u := range j.units {
+		n += len(u.VMs)
+	}
+	return n
+}
+
+func (r *run) setUnitState(u SelectedUnit, state, errText string) {
+	if o := r.vapp(u.UUID); o != nil {
+		o.State, o.Error = state, errText
+	}
+	for _, vm := range u.VMs {
+		if o := r.vm(vm.UUID); o != nil {
+			o.State, o.Error = state, errText
+		}
+	}
+}
+
+func (r *run) applyRecover(ctx workflow.Context, job recoverJob, res *activities.RecoverResult, err error) {
+	if err != nil {
+		if ctx.Err() != nil {
+			for _, u := range job.units {
+				r.setUnitState(u, StateFailed, "recovery interrupted by the abort")
+			}
+			return
+		}
+		for _, u := range job.units {
+			r.unitFailed(ctx, u, errorText(err))
+		}
+		return
+	}
+	results := map[string]activities.RecoveredUnit{}
+	for _, ru := range res.Units {
+		results[ru.UUID] = ru
+	}
+	for _, u := range job.units {
+		ru, ok := results[u.UUID]
+		switch {
+		case !ok:
+			r.unitFailed(ctx, u, "the recovery returned no result for it")
+		case ru.Error != "":
+			r.unitFailed(ctx, u, ru.Error)
+		default:
+			r.unitRecovered(ctx, u, ru)
+		}
+	}
+}
+
+func (r *run) unitFailed(ctx workflow.Context, u SelectedUnit, why string) {
+	r.setUnitState(u, StateFailed, why)
+	r.fail(ctx, "%s could not be recovered: %s.", describeUnit(u.Kind, u.Name), strings.TrimSuffix(why, "."))
+}
+
+func (r *run) unitRecovered(ctx workflow.Context, u SelectedUnit, ru activities.RecoveredUnit) {
+	at := ru.RecoveredAt
+	if at.IsZero() {
+		at = workflow.Now(ctx)
+	}
+	vms := ru.VMUUIDs
+	if len(vms) == 0 {
+		for _, vm := range u.VMs {
+			vms = append(vms, vm.UUID)
+		}
+	}
+	if o := r.vapp(u.UUID); o != nil {
+		r.setRecovered(o, at)
+	}
+	r.recovered[u.UUID] = true
+	got := map[string]bool{}
+	for _, uuid := range vms {
+		got[uuid] = true
+		r.recovered[uuid] = true
+		if o := r.vm(uuid); o != nil {
+			r.setRecovered(o, at)
+		}
+	}
+	for _, vm := range u.VMs {
+		if !got[vm.UUID] {
+			o := r.vm(vm.UUID)
+			o.State, o.Error = StateFailed, "not recovered with its vApp"
+			r.fail(ctx, "VM '%s' of vApp '%s' was not recovered with its vApp.", vm.Name, u.Name)
+		}
+	}
+}
