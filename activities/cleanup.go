@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -119,7 +120,7 @@ func (k *cleaner) vapp(ctx context.Context, uuid string) error {
 	}
 	// The vApp's hard_shutdown would hard-shut-down a suspended member too,
 	// deleting its suspend image: then the members are handled one by one.
-	if !suspended && contains(app.AllowedOperations, "hard_shutdown") {
+	if !suspended && slices.Contains(app.AllowedOperations, "hard_shutdown") {
 		if err := s.HardShutdownVMAppliance(ctx, ref); err != nil && isTransient(ctx, err) {
 			return err
 		}
@@ -297,7 +298,7 @@ func (k *cleaner) networks(ctx context.Context, baseline []string) error {
 	sort.Slice(refs, func(i, j int) bool { return nets[refs[i]].UUID < nets[refs[j]].UUID })
 	for _, ref := range refs {
 		n := nets[ref]
-		if contains(baseline, n.UUID) || n.OtherConfig["import_task"] == "" {
+		if slices.Contains(baseline, n.UUID) || n.OtherConfig["import_task"] == "" {
 			continue
 		}
 		label := "network " + q(n.NameLabel, n.UUID)
@@ -315,13 +316,4 @@ func (k *cleaner) networks(ctx context.Context, baseline []string) error {
 		k.removed("%s (%s), created by the recovery, destroyed.", label, n.UUID)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

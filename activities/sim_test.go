@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,7 +149,7 @@ func units(sc *ScanResult, skip ...string) ([]Unit, []VMInfo) {
 		vms = append(vms, va.VMs...)
 	}
 	for _, vm := range sc.VMs {
-		if contains(skip, vm.Name) {
+		if slices.Contains(skip, vm.Name) {
 			continue
 		}
 		us = append(us, Unit{Kind: KindVM, UUID: vm.UUID, Name: vm.Name, SourceVDI: vm.SourceVDI})
@@ -426,12 +427,12 @@ func TestRecoverResumesInFlightTask(t *testing.T) {
 func recoverSome(t *testing.T, f *fixture, sc *ScanResult, names ...string) []Unit {
 	var us []Unit
 	for _, va := range sc.VApps {
-		if contains(names, va.Name) {
+		if slices.Contains(names, va.Name) {
 			us = append(us, Unit{Kind: KindVApp, UUID: va.UUID, Name: va.Name, SourceVDI: va.SourceVDI})
 		}
 	}
 	for _, vm := range sc.VMs {
-		if contains(names, vm.Name) {
+		if slices.Contains(names, vm.Name) {
 			us = append(us, Unit{Kind: KindVM, UUID: vm.UUID, Name: vm.Name, SourceVDI: vm.SourceVDI})
 		}
 	}

@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -32,7 +33,7 @@ func (v *validator) environment(p *Plan, env *Environment) {
 		targets []StorageTarget
 	}{{"storage", p.Storage}, {"failback_storage", p.FailbackStorage}} {
 		for i, st := range list.targets {
-			for _, k := range sortedKeys(st.DeviceConfig) {
+			for _, k := range slices.Sorted(maps.Keys(st.DeviceConfig)) {
 				if name, ok := secretRef(st.DeviceConfig[k]); ok && !slices.Contains(env.Secrets, name) {
 					v.errorf(fmt.Sprintf("%s[%d].device_config.%s", list.field, i, k),
 						"the secret %q is not defined in the worker configuration %s; add it under secrets: (env: or file:)", name, env.File)

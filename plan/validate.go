@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -170,7 +171,7 @@ func (v *validator) storage(field string, targets []StorageTarget) {
 
 // deviceConfig checks one device_config (field dc) for a storage's type.
 func (v *validator) deviceConfig(dc string, st StorageTarget) {
-	keys := sortedKeys(st.DeviceConfig)
+	keys := slices.Sorted(maps.Keys(st.DeviceConfig))
 	for _, k := range keys {
 		for _, known := range knownKeys {
 			if k != known && strings.EqualFold(k, known) {
@@ -391,14 +392,4 @@ func ParseMode(s string) (Mode, error) {
 		return m, nil
 	}
 	return "", fmt.Errorf("%q is not a mode; use failover, failback or test-failover", s)
-}
-
-// sortedKeys keeps problems in a stable order for plans without positions.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

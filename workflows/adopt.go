@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
@@ -64,13 +65,13 @@ func (r *run) baselineForDiff() *activities.Inventory {
 	b := *r.before
 	b.VMs = map[string]string{}
 	for _, uuid := range sortedKeys(r.before.VMs) {
-		if !contains(r.adopted, uuid) {
+		if !slices.Contains(r.adopted, uuid) {
 			b.VMs[uuid] = r.before.VMs[uuid]
 		}
 	}
 	b.VApps = nil
 	for _, uuid := range r.before.VApps {
-		if !contains(r.adopted, uuid) {
+		if !slices.Contains(r.adopted, uuid) {
 			b.VApps = append(b.VApps, uuid)
 		}
 	}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.temporal.io/sdk/workflow"
@@ -28,7 +29,7 @@ func (r *run) cleanupTest(ctx workflow.Context) {
 			if !r.attempted[u.UUID] {
 				continue
 			}
-			if u.Kind == activities.KindVApp && ours(u.UUID, contains(beforeVApps, u.UUID)) {
+			if u.Kind == activities.KindVApp && ours(u.UUID, slices.Contains(beforeVApps, u.UUID)) {
 				in.VAppUUIDs = append(in.VAppUUIDs, u.UUID)
 			}
 			for _, vm := range u.VMs {
@@ -176,13 +177,13 @@ func inventoryDiff(before, after *activities.Inventory, vmName func(string) stri
 		{"Network", before.Networks, after.Networks},
 		{"DR task", before.DRTasks, after.DRTasks},
 	} {
-		for _, uuid := range sortedCopy(k.after) {
-			if !contains(k.before, uuid) {
+		for _, uuid := range slices.Sorted(slices.Values(k.after)) {
+			if !slices.Contains(k.before, uuid) {
 				out = append(out, fmt.Sprintf("%s %s is still in the pool.", k.what, uuid))
 			}
 		}
-		for _, uuid := range sortedCopy(k.before) {
-			if !contains(k.after, uuid) {
+		for _, uuid := range slices.Sorted(slices.Values(k.before)) {
+			if !slices.Contains(k.after, uuid) {
 				out = append(out, fmt.Sprintf("%s %s was in the pool before the test and is gone.", k.what, uuid))
 			}
 		}

@@ -91,7 +91,11 @@ type step struct {
 
 // runbookSteps is the runbook table of README.md ("How a run goes"). Cleanup
 // and the report are not rows here: finish runs them whatever happened
-// (success, failure, rejection, abort).
+// (success, failure, rejection, abort). Each step has its own file (probe.go,
+// introduce.go, scan.go, select.go, precheck.go, recover.go, start.go,
+// verify.go, reprotect.go, cleanup.go), as in activities/. A step returns an
+// error only when the run cannot go on; what fails for one object is recorded
+// with r.fail and the run goes on with the others.
 var runbookSteps = []step{
 	{PhaseStorageReady, allModes, (*run).storageReadyGate},
 	{PhaseProbe, allModes, (*run).probe},

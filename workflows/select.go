@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 	"sort"
-	"strings"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -275,14 +274,6 @@ func describeUnit(kind, name string) string {
 		return "vApp '" + name + "'"
 	}
 	return "VM '" + name + "'"
-}
-
-// plural returns "n thing" or "n things".
-func plural(n int, thing string) string {
-	if n == 1 {
-		return fmt.Sprintf("1 %s", thing)
-	}
-	return fmt.Sprintf("%d %ss", n, strings.TrimSuffix(thing, "s"))
 }
 
 func (r *run) selectUnits(ctx workflow.Context) error {

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -266,25 +268,19 @@ func sentence(s string) string {
 	return s
 }
 
-// firstOf joins the first n items and says how many more there are.
-func firstOf(items []string, n int) string {
-	trim := func(s string) string { return strings.TrimSuffix(s, ".") }
-	var parts []string
-	for i, it := range items {
-		if i == n {
-			parts = append(parts, fmt.Sprintf("and %d more", len(items)-n))
-			break
-		}
-		parts = append(parts, trim(it))
+// appendNew adds s to list unless it is there already: the run's lists of
+// UUIDs are sets kept in the order things happened.
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
 	}
-	return strings.Join(parts, "; ")
+	return append(list, s)
 }
 
-func orUnknown(s string) string { return orText(s, "someone unnamed") }
-
-func orText(s, def string) string {
-	if strings.TrimSpace(s) == "" {
-		return def
-	}
-	return s
+// sortedKeys is slices.Sorted(maps.Keys(m)) with its one exception spelled
+// out: workflowcheck flags maps.Keys (it iterates a map), and the sort is what
+// keeps the map's order from leaking into the run.
+func sortedKeys(m map[string]string) []string {
+	//workflowcheck:ignore
+	return slices.Sorted(maps.Keys(m))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -155,7 +156,7 @@ func (w *World) Units() [][]Unit {
 		if vm.VApp == "" {
 			g := len(w.Groups)
 			for i, r := range w.Groups {
-				if r.Tag != "" && contains(vm.Tags, r.Tag) {
+				if r.Tag != "" && slices.Contains(vm.Tags, r.Tag) {
 					g = i
 					break
 				}
@@ -197,13 +198,4 @@ func (w *World) Work() Work {
 		Databases: len(w.Scenario.Sites[0].Pools), // the primary pool's metadata is on several SRs
 		Groups:    w.Units(),
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -249,7 +250,7 @@ func runCase(ctx context.Context, cfg *config, shared *server, c chaosCase) (res
 	source := l.pool(poolPrimary)
 	selected := map[string]string{}
 	for _, vm := range source.VMs {
-		if !contains(p.Selection.Exclude, vm.Name) {
+		if !slices.Contains(p.Selection.Exclude, vm.Name) {
 			selected[vm.Name] = vm.UUID
 		}
 	}

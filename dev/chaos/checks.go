@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -151,7 +152,7 @@ func startOrder(p *plan.Plan, vms []sim.VMState, orders map[string]int64) map[st
 	for _, vm := range vms {
 		g := len(p.PriorityGroups)
 		for i, pg := range p.PriorityGroups {
-			if (vm.VApp != "" && contains(pg.VApps, vm.VApp)) || (vm.VApp == "" && contains(pg.VMs, vm.Name)) {
+			if (vm.VApp != "" && slices.Contains(pg.VApps, vm.VApp)) || (vm.VApp == "" && slices.Contains(pg.VMs, vm.Name)) {
 				g = i
 				break
 			}
@@ -159,15 +160,6 @@ func startOrder(p *plan.Plan, vms []sim.VMState, orders map[string]int64) map[st
 		out[vm.Name] = vmOrder{VApp: vm.VApp, Order: orders[vm.Name], Group: g}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // startSpan is one VM.start in the journal: when it began and ended, and
