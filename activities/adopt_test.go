@@ -84,7 +84,7 @@ func TestRecoverMarksAndPrecheckAdopts(t *testing.T) {
 	assert.Len(t, pre.Adopted, len(us))
 	c, ok := findCheck(pre.Checks, checkExisting, "vApp 'erp'")
 	require.True(t, ok)
-	assert.Equal(t, sevOK, c.Severity)
+	assert.Equal(t, SeverityOK, c.Severity)
 	assert.Contains(t, c.Message, "adopted")
 
 	// Recovering again is Already and recovers nothing twice.
@@ -105,7 +105,7 @@ func TestRecoverMarksAndPrecheckAdopts(t *testing.T) {
 		assert.Empty(t, pre.Adopted, other.Plan)
 		c, ok = findCheck(pre.Checks, checkExisting, "VM 'dns-01'")
 		require.True(t, ok)
-		assert.Equal(t, sevProblem, c.Severity)
+		assert.Equal(t, SeverityProblem, c.Severity)
 		assert.Contains(t, c.Message, "recovered by the failover of plan demo")
 		assert.True(t, strings.HasSuffix(c.Message, "; exclude it from the plan, then re-run"), c.Message)
 	}
@@ -117,5 +117,5 @@ func TestRecoverMarksAndPrecheckAdopts(t *testing.T) {
 	assert.Len(t, pre.Adopted, len(us)-1)
 	c, ok = findCheck(pre.Checks, checkExisting, "VM 'dns-01'")
 	require.True(t, ok)
-	assert.Equal(t, sevProblem, c.Severity, c.Message)
+	assert.Equal(t, SeverityProblem, c.Severity, c.Message)
 }

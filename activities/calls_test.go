@@ -155,7 +155,7 @@ func runGenerated(t *testing.T, spec sim.GenSpec, batch, parallel int, speed flo
 	pre, err := a.Precheck(ctx, &PrecheckInput{Site: "dr", Mode: plan.ModeFailover, SourceSite: "primary", Units: us, VMs: vms})
 	require.NoError(t, err)
 	for _, c := range pre.Checks {
-		require.NotEqual(t, sevProblem, c.Severity, "%+v", c)
+		require.NotEqual(t, SeverityProblem, c.Severity, "%+v", c)
 	}
 	phase("precheck")
 

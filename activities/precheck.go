@@ -10,13 +10,6 @@ import (
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
-// Severities of a precheck line (the workflows compare the same strings).
-const (
-	sevOK      = "ok"
-	sevWarning = "warning"
-	sevProblem = "problem"
-)
-
 // Names of the checks.
 const (
 	checkRole     = "role"
@@ -126,11 +119,11 @@ func (a *Activities) checkRole(ctx context.Context, c *conn, ck *checks, obj str
 		if perms, ok := v.([]any); ok && len(perms) > 0 {
 			for _, p := range perms {
 				if s, _ := p.(string); strings.EqualFold(s, "vdi.open_database") {
-					ck.add(checkRole, obj, sevOK, "user %q may run disaster recovery (pool-operator or higher)", user)
+					ck.add(checkRole, obj, SeverityOK, "user %q may run disaster recovery (pool-operator or higher)", user)
 					return nil
 				}
 			}
-			ck.add(checkRole, obj, sevProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
+			ck.add(checkRole, obj, SeverityProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
 			return nil
 		}
 	}
@@ -139,11 +132,11 @@ func (a *Activities) checkRole(ctx context.Context, c *conn, ck *checks, obj str
 	_, err = c.s.Call(ctx, "VDI.open_database", xapi.NullRef)
 	switch {
 	case xapi.IsCode(err, xapi.CodeRBACPermissionDenied):
-		ck.add(checkRole, obj, sevProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
+		ck.add(checkRole, obj, SeverityProblem, "user %q of site %s lacks the pool-operator role that disaster recovery needs: give it pool-operator or pool-admin, then re-run", user, c.site)
 	case err != nil && isTransient(ctx, err):
 		return classify(ctx, err, "checking the role of user "+user+" at site "+c.site+" failed", "")
 	default:
-		ck.add(checkRole, obj, sevOK, "user %q may run disaster recovery (pool-operator or higher)", user)
+		ck.add(checkRole, obj, SeverityOK, "user %q may run disaster recovery (pool-operator or higher)", user)
 	}
 	return nil
 }
@@ -168,7 +161,7 @@ func (a *Activities) checkSource(ctx context.Context, in *PrecheckInput, vmsOf m
 		}
 	}
 	if err != nil {
-		ck.add(checkSource, srcObj, sevWarning, "could not check whether site %s still runs the selected vApps and VMs (%s): make sure they are stopped there before the recovered copies start",
+		ck.add(checkSource, srcObj, SeverityWarning, "could not check whether site %s still runs the selected vApps and VMs (%s): make sure they are stopped there before the recovered copies start",
 			in.SourceSite, strings.TrimSuffix(causeText(err), "."))
 		return
 	}
@@ -180,9 +173,9 @@ func (a *Activities) checkSource(ctx context.Context, in *PrecheckInput, vmsOf m
 			}
 		}
 		if len(on) > 0 {
-			ck.add(checkSource, unitLabel(u), sevProblem, "still running at site %s (%s): shut it down there first, the recovered copy keeps its UUIDs and MAC addresses", in.SourceSite, strings.Join(on, ", "))
+			ck.add(checkSource, unitLabel(u), SeverityProblem, "still running at site %s (%s): shut it down there first, the recovered copy keeps its UUIDs and MAC addresses", in.SourceSite, strings.Join(on, ", "))
 		} else {
-			ck.add(checkSource, unitLabel(u), sevOK, "not running at site %s", in.SourceSite)
+			ck.add(checkSource, unitLabel(u), SeverityOK, "not running at site %s", in.SourceSite)
 		}
 	}
 }
@@ -205,7 +198,7 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 		ad, rest := o.classifyExisting(u, vmsOf[u.UUID], byUUID)
 		ck.own = append(ck.own, ad.uuids...)
 		if len(ad.ours) > 0 && len(ad.ours) == len(vmsOf[u.UUID]) && (u.Kind != KindVApp || appUUIDs[u.UUID]) {
-			ck.add(checkExisting, unitLabel(u), sevOK, "%s", adoptedText(o, ad, siteName))
+			ck.add(checkExisting, unitLabel(u), SeverityOK, "%s", adoptedText(o, ad, siteName))
 			ck.adopted = append(ck.adopted, u.UUID)
 			continue
 		}
@@ -232,15 +225,15 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 		obj := unitLabel(u)
 		switch {
 		case len(newer) > 0:
-			ck.add(checkExisting, obj, sevProblem, "a copy this plan did not recover from this metadata already exists at site %s: %s; exclude it from the plan, then re-run", siteName, strings.Join(newer, ", "))
+			ck.add(checkExisting, obj, SeverityProblem, "a copy this plan did not recover from this metadata already exists at site %s: %s; exclude it from the plan, then re-run", siteName, strings.Join(newer, ", "))
 		case len(running) > 0:
-			ck.add(checkExisting, obj, sevProblem, "an older copy is running at site %s: %s; shut it down there (recovery would skip it silently), then re-run", siteName, strings.Join(running, ", "))
+			ck.add(checkExisting, obj, SeverityProblem, "an older copy is running at site %s: %s; shut it down there (recovery would skip it silently), then re-run", siteName, strings.Join(running, ", "))
 		case len(ad.ours) > 0:
-			ck.add(checkExisting, obj, sevOK, "partly left at site %s by an earlier %s of plan %s (%s): recovered again from the same metadata", siteName, o.mode, o.plan, strings.Join(ad.ours, ", "))
+			ck.add(checkExisting, obj, SeverityOK, "partly left at site %s by an earlier %s of plan %s (%s): recovered again from the same metadata", siteName, o.mode, o.plan, strings.Join(ad.ours, ", "))
 		case len(older) > 0 || (u.Kind == KindVApp && appUUIDs[u.UUID]):
-			ck.add(checkExisting, obj, sevWarning, "an older copy exists at site %s and will be replaced", siteName)
+			ck.add(checkExisting, obj, SeverityWarning, "an older copy exists at site %s and will be replaced", siteName)
 		default:
-			ck.add(checkExisting, obj, sevOK, "not yet at site %s", siteName)
+			ck.add(checkExisting, obj, SeverityOK, "not yet at site %s", siteName)
 		}
 	}
 }
@@ -285,9 +278,9 @@ func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *P
 // haLine: a test failover must not trigger HA restarts.
 func haLine(ck *checks, pool xapi.Pool, site, obj string) {
 	if pool.HAEnabled {
-		ck.add(checkHA, obj, sevProblem, "HA is enabled on the pool at site %s: turn HA off for the test failover (a test must not trigger HA restarts), then re-run", site)
+		ck.add(checkHA, obj, SeverityProblem, "HA is enabled on the pool at site %s: turn HA off for the test failover (a test must not trigger HA restarts), then re-run", site)
 	} else {
-		ck.add(checkHA, obj, sevOK, "HA is off")
+		ck.add(checkHA, obj, SeverityOK, "HA is off")
 	}
 }
 
@@ -302,12 +295,12 @@ func networkLines(ck *checks, site string, netUsers map[string][]string, netFoun
 	for _, n := range nets {
 		obj := "network " + q(n, n)
 		if netFound[n] {
-			ck.add(checkNetwork, obj, sevOK, "present at site %s", site)
+			ck.add(checkNetwork, obj, SeverityOK, "present at site %s", site)
 			continue
 		}
 		users := netUsers[n]
 		sort.Strings(users)
-		ck.add(checkNetwork, obj, sevWarning, "does not exist at site %s and is used by %s: recovery will create it unconnected to any physical network; create it at site %s first if those VMs need connectivity",
+		ck.add(checkNetwork, obj, SeverityWarning, "does not exist at site %s and is used by %s: recovery will create it unconnected to any physical network; create it at site %s first if those VMs need connectivity",
 			site, strings.Join(users, ", "), site)
 	}
 }
@@ -316,9 +309,9 @@ func networkLines(ck *checks, site string, netUsers map[string][]string, netFoun
 // target's.
 func versionLine(ck *checks, obj, src, target, site string) {
 	if src != target {
-		ck.add(checkVersion, obj, sevWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, site, target)
+		ck.add(checkVersion, obj, SeverityWarning, "written by XAPI API %s, the pool at site %s runs API %s: check both sites run the same XenServer / XCP-ng release", src, site, target)
 	} else {
-		ck.add(checkVersion, obj, sevOK, "same XAPI API version %s as the pool at site %s", src, site)
+		ck.add(checkVersion, obj, SeverityOK, "same XAPI API version %s as the pool at site %s", src, site)
 	}
 }
 
@@ -336,7 +329,7 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 		return classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", vdi, c.site), "")
 	}
 	for _, u := range units {
-		ck.add(checkStorage, unitLabel(u), sevProblem, "its metadata VDI %s cannot be opened at site %s (%s): re-run so the scan finds the current metadata", vdi, c.site, strings.TrimSuffix(reason(err), "."))
+		ck.add(checkStorage, unitLabel(u), SeverityProblem, "its metadata VDI %s cannot be opened at site %s (%s): re-run so the scan finds the current metadata", vdi, c.site, strings.TrimSuffix(reason(err), "."))
 	}
 	return nil
 }
@@ -435,7 +428,7 @@ func assertUnit(ctx context.Context, c *conn, e *foreignDB, recs *foreignRecords
 		ref, ok = recs.vms[u.UUID]
 	}
 	if !ok {
-		v.sev, v.msg = sevProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
+		v.sev, v.msg = SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
 		return v
 	}
 	var err error
@@ -446,13 +439,13 @@ func assertUnit(ctx context.Context, c *conn, e *foreignDB, recs *foreignRecords
 	}
 	switch {
 	case err == nil:
-		v.sev, v.msg = sevOK, fmt.Sprintf("every SR it needs is attached at site %s", c.site)
+		v.sev, v.msg = SeverityOK, fmt.Sprintf("every SR it needs is attached at site %s", c.site)
 	case xapi.IsCode(err, xapi.CodeVMRequiresSR):
-		v.sev, v.msg = sevProblem, missingStorage(ctx, c, e.fs, u, ref, err)
+		v.sev, v.msg = SeverityProblem, missingStorage(ctx, c, e.fs, u, ref, err)
 	case isTransient(ctx, err):
 		v.err = err
 	default:
-		v.sev, v.msg = sevProblem, fmt.Sprintf("cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
+		v.sev, v.msg = SeverityProblem, fmt.Sprintf("cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
 	}
 	return v
 }
@@ -471,13 +464,13 @@ func (a *Activities) checkMemory(ctx context.Context, c *conn, in *PrecheckInput
 		if isTransient(ctx, err) {
 			return classify(ctx, err, "reading the free memory at site "+c.site+" failed", "")
 		}
-		ck.add(checkMemory, obj, sevWarning, "could not read the free memory of the pool at site %s (%s): check by hand that it can hold %s", c.site, strings.TrimSuffix(reason(err), "."), gib(need))
+		ck.add(checkMemory, obj, SeverityWarning, "could not read the free memory of the pool at site %s (%s): check by hand that it can hold %s", c.site, strings.TrimSuffix(reason(err), "."), gib(need))
 		return nil
 	}
 	if need > free {
-		ck.add(checkMemory, obj, sevWarning, "the selected VMs need up to %s but the pool at site %s has %s free: some VMs may not start; free memory or exclude VMs", gib(need), c.site, gib(free))
+		ck.add(checkMemory, obj, SeverityWarning, "the selected VMs need up to %s but the pool at site %s has %s free: some VMs may not start; free memory or exclude VMs", gib(need), c.site, gib(free))
 	} else {
-		ck.add(checkMemory, obj, sevOK, "the selected VMs need up to %s, the pool has %s free", gib(need), gib(free))
+		ck.add(checkMemory, obj, SeverityOK, "the selected VMs need up to %s, the pool has %s free", gib(need), gib(free))
 	}
 	return nil
 }

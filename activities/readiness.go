@@ -211,10 +211,10 @@ func (a *Activities) reach(ctx context.Context, site string, ck *checks) (*conn,
 			return nil, "", pool, ctx.Err()
 		}
 		next := strings.ReplaceAll(NextStep(err, "check the site's entry in the worker configuration"), "start the run again", "check readiness again")
-		ck.add(checkReach, obj, sevProblem, "%s; %s", strings.TrimSuffix(messageOf(err), "."), next)
+		ck.add(checkReach, obj, SeverityProblem, "%s; %s", strings.TrimSuffix(messageOf(err), "."), next)
 		return nil, "", pool, nil
 	}
-	ck.add(checkReach, obj, sevOK, "reachable; logged in as %q at %s", c.s.User(), strings.TrimSuffix(c.s.Endpoint(), "/"))
+	ck.add(checkReach, obj, SeverityOK, "reachable; logged in as %q at %s", c.s.User(), strings.TrimSuffix(c.s.Endpoint(), "/"))
 	return c, ref, pool, nil
 }
 
@@ -351,13 +351,13 @@ func ReplicationChecks(site string, srs []SourceSR, users map[string][]string) [
 		who := nameList(users[sr.UUID])
 		switch {
 		case sr.MetadataVDI != "" && !sr.MetadataLatest:
-			ck.add(checkReplication, obj, sevProblem, "has the pool's metadata VDI %s but xapi marks its redo log unhealthy (metadata_latest false), so it no longer receives the pool's changes; enable it again with 'lifeboat protect --site %s --sr %s'", sr.MetadataVDI, site, srArg(sr))
+			ck.add(checkReplication, obj, SeverityProblem, "has the pool's metadata VDI %s but xapi marks its redo log unhealthy (metadata_latest false), so it no longer receives the pool's changes; enable it again with 'lifeboat protect --site %s --sr %s'", sr.MetadataVDI, site, srArg(sr))
 		case sr.MetadataVDI != "":
-			ck.add(checkReplication, obj, sevOK, "replicates the pool's metadata (VDI %s, written at each change of the pool)", sr.MetadataVDI)
+			ck.add(checkReplication, obj, SeverityOK, "replicates the pool's metadata (VDI %s, written at each change of the pool)", sr.MetadataVDI)
 		case len(healthy) > 0:
-			ck.add(checkReplication, obj, sevOK, "holds disks of %s; their metadata is replicated to SR %s", who, strings.Join(healthy, ", "))
+			ck.add(checkReplication, obj, SeverityOK, "holds disks of %s; their metadata is replicated to SR %s", who, strings.Join(healthy, ", "))
 		default:
-			ck.add(checkReplication, obj, sevProblem, "holds disks of %s but the pool's metadata is replicated to no SR the plan uses: a failover would find no VM; enable it with 'lifeboat protect --site %s --sr %s'", who, site, srArg(sr))
+			ck.add(checkReplication, obj, SeverityProblem, "holds disks of %s but the pool's metadata is replicated to no SR the plan uses: a failover would find no VM; enable it with 'lifeboat protect --site %s --sr %s'", who, site, srArg(sr))
 		}
 	}
 	return ck.list
@@ -432,8 +432,8 @@ func (a *Activities) CheckTarget(ctx context.Context, in *CheckTargetInput) (*Ch
 	// A failover that cannot start every VM does not work: what the
 	// runbook's precheck lets through as a warning is a problem here.
 	for _, l := range mem.list {
-		if l.Severity == sevWarning && strings.Contains(l.Message, "some VMs may not start") {
-			l.Severity = sevProblem
+		if l.Severity == SeverityWarning && strings.Contains(l.Message, "some VMs may not start") {
+			l.Severity = SeverityProblem
 		}
 		ck.list = append(ck.list, l)
 	}
@@ -466,7 +466,7 @@ func (a *Activities) checkCopies(ctx context.Context, c *conn, in *CheckTargetIn
 // reads) and looks for each source SR there.
 func (a *Activities) checkVisible(ctx context.Context, in *CheckTargetInput, ck *checks) error {
 	if len(in.Storage) == 0 {
-		ck.add(checkVisible, "plan storage", sevProblem, "the plan lists no storage to probe at site %s: add the LUNs that mirror the source's SRs to its storage", in.Site)
+		ck.add(checkVisible, "plan storage", SeverityProblem, "the plan lists no storage to probe at site %s: add the LUNs that mirror the source's SRs to its storage", in.Site)
 		return nil
 	}
 	probe, err := a.Probe(ctx, &ProbeInput{Site: in.Site, Storage: in.Storage})
@@ -474,7 +474,7 @@ func (a *Activities) checkVisible(ctx context.Context, in *CheckTargetInput, ck 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		ck.add(checkVisible, "plan storage", sevProblem, "%s; %s", strings.TrimSuffix(messageOf(err), "."),
+		ck.add(checkVisible, "plan storage", SeverityProblem, "%s; %s", strings.TrimSuffix(messageOf(err), "."),
 			strings.ReplaceAll(NextStep(err, "check the plan's storage"), "start the run again", "check readiness again"))
 		return nil
 	}
@@ -487,15 +487,15 @@ func (a *Activities) checkVisible(ctx context.Context, in *CheckTargetInput, ck 
 		p, ok := found[sr.UUID]
 		switch {
 		case !ok && !sr.Disks:
-			ck.add(checkVisible, obj, sevWarning, "holds the pool's metadata but is not on the plan's storage at site %s: add the LUN that mirrors it, or the failover reads the metadata from the other SRs only", in.Site)
+			ck.add(checkVisible, obj, SeverityWarning, "holds the pool's metadata but is not on the plan's storage at site %s: add the LUN that mirrors it, or the failover reads the metadata from the other SRs only", in.Site)
 		case !ok:
-			ck.add(checkVisible, obj, sevProblem, "is not on any of the plan's storage at site %s: its VMs could not be recovered; add the LUN that mirrors it to the plan's storage", in.Site)
+			ck.add(checkVisible, obj, SeverityProblem, "is not on any of the plan's storage at site %s: its VMs could not be recovered; add the LUN that mirrors it to the plan's storage", in.Site)
 		case p.AlreadyInPool:
-			ck.add(checkVisible, obj, sevWarning, "is already attached to the pool at site %s (left by an earlier run, or attached by hand): a failover uses it as it is; forget it there if it is a leftover", in.Site)
+			ck.add(checkVisible, obj, SeverityWarning, "is already attached to the pool at site %s (left by an earlier run, or attached by hand): a failover uses it as it is; forget it there if it is a leftover", in.Site)
 		case !p.PoolMetadataDetected:
-			ck.add(checkVisible, obj, sevOK, "visible at site %s on storage %s (no pool metadata on its copy)", in.Site, p.StorageName)
+			ck.add(checkVisible, obj, SeverityOK, "visible at site %s on storage %s (no pool metadata on its copy)", in.Site, p.StorageName)
 		default:
-			ck.add(checkVisible, obj, sevOK, "visible at site %s on storage %s, with pool metadata", in.Site, p.StorageName)
+			ck.add(checkVisible, obj, SeverityOK, "visible at site %s on storage %s, with pool metadata", in.Site, p.StorageName)
 		}
 	}
 	return nil
@@ -536,12 +536,12 @@ func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck 
 			msg := strings.TrimSuffix(messageOf(err), ".")
 			switch {
 			case AdapterNotCalled(err) && i < len(in.AdapterRuns) && in.AdapterRuns[i]:
-				ck.add(checkMirror, obj, sevProblem, "%s, and the run calls it (test snapshots or promotion); %s", msg,
+				ck.add(checkMirror, obj, SeverityProblem, "%s, and the run calls it (test snapshots or promotion); %s", msg,
 					strings.ReplaceAll(NextStep(err, "check the worker configuration"), "start the run again", "check readiness again"))
 			case AdapterNotCalled(err):
-				ck.add(checkMirror, obj, sevWarning, "mirror state and lag not checked: %s", lowerFirst(msg))
+				ck.add(checkMirror, obj, SeverityWarning, "mirror state and lag not checked: %s", lowerFirst(msg))
 			default:
-				ck.add(checkMirror, obj, sevWarning, "the storage adapter could not say its mirror state (%s): check the mirror on the array", lowerFirst(msg))
+				ck.add(checkMirror, obj, SeverityWarning, "the storage adapter could not say its mirror state (%s): check the mirror on the array", lowerFirst(msg))
 			}
 			continue
 		}
@@ -556,17 +556,17 @@ func (a *Activities) checkMirrors(ctx context.Context, in *CheckTargetInput, ck 
 		}
 		switch ms.State {
 		case MirrorReplicating:
-			ck.add(checkMirror, obj, sevOK, "mirror %s replicates; the DR copy is %s behind%s", name, ms.Lag, since)
+			ck.add(checkMirror, obj, SeverityOK, "mirror %s replicates; the DR copy is %s behind%s", name, ms.Lag, since)
 		case MirrorSplit:
-			ck.add(checkMirror, obj, sevProblem, "mirror %s is split: the DR copy no longer receives the source's writes and ages%s; resume its replication on the array", name, since)
+			ck.add(checkMirror, obj, SeverityProblem, "mirror %s is split: the DR copy no longer receives the source's writes and ages%s; resume its replication on the array", name, since)
 		case MirrorReversed:
-			ck.add(checkMirror, obj, sevProblem, "mirror %s is reversed (site %s is the source): a failover to site %s would come back with nothing newer than the last failback; re-establish replication towards site %s", name, in.Site, in.Site, in.Site)
+			ck.add(checkMirror, obj, SeverityProblem, "mirror %s is reversed (site %s is the source): a failover to site %s would come back with nothing newer than the last failback; re-establish replication towards site %s", name, in.Site, in.Site, in.Site)
 		default:
-			ck.add(checkMirror, obj, sevWarning, "mirror %s is in state %q: check it on the array", name, ms.State)
+			ck.add(checkMirror, obj, SeverityWarning, "mirror %s is in state %q: check it on the array", name, ms.State)
 		}
 	}
 	if len(unchecked) > 0 {
-		ck.add(checkMirror, "storage at site "+in.Site, sevWarning, "mirror state and lag not checked for %s: the plan names no storage adapter for it; ask the storage team whether the mirrors replicate, or name the site's adapter in the plan's storage", strings.Join(unchecked, ", "))
+		ck.add(checkMirror, "storage at site "+in.Site, SeverityWarning, "mirror state and lag not checked for %s: the plan names no storage adapter for it; ask the storage team whether the mirrors replicate, or name the site's adapter in the plan's storage", strings.Join(unchecked, ", "))
 	}
 	return out
 }

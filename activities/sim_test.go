@@ -312,42 +312,42 @@ func TestPrecheckDemo(t *testing.T) {
 	f.must(&res, f.a.Precheck, &PrecheckInput{Site: "dr", Mode: plan.ModeTestFailover, Units: us, VMs: vms})
 	c, ok := findCheck(res.Checks, checkStorage, "VM 'build-agent'")
 	require.True(t, ok, "%+v", res.Checks)
-	assert.Equal(t, sevProblem, c.Severity)
+	assert.Equal(t, SeverityProblem, c.Severity)
 	assert.Contains(t, c.Message, "uses local storage 'Local storage primary-01', which cannot be recovered")
 	c, ok = findCheck(res.Checks, checkNetwork, "network 'Lab-only'")
 	require.True(t, ok)
-	assert.Equal(t, sevWarning, c.Severity)
+	assert.Equal(t, SeverityWarning, c.Severity)
 	assert.Contains(t, c.Message, "VM 'lab-tool'")
 	c, ok = findCheck(res.Checks, checkStorage, "vApp 'erp'")
 	require.True(t, ok)
-	assert.Equal(t, sevOK, c.Severity)
+	assert.Equal(t, SeverityOK, c.Severity)
 	for _, name := range []string{checkRole, checkHA} {
 		c, ok = findCheck(res.Checks, name, "pool at site dr")
 		require.True(t, ok, name)
-		assert.Equal(t, sevOK, c.Severity, "%+v", c)
+		assert.Equal(t, SeverityOK, c.Severity, "%+v", c)
 	}
 	// The DR hosts have far more free memory than the demo VMs need.
 	c, ok = findCheck(res.Checks, checkMemory, "pool at site dr")
 	require.True(t, ok)
-	assert.Equal(t, sevOK, c.Severity, "%+v", c)
+	assert.Equal(t, SeverityOK, c.Severity, "%+v", c)
 	assert.Contains(t, c.Message, "free")
 	c, ok = findCheck(res.Checks, checkExisting, "VM 'dns-01'")
 	require.True(t, ok)
-	assert.Equal(t, sevOK, c.Severity)
+	assert.Equal(t, SeverityOK, c.Severity)
 	_, ok = findCheck(res.Checks, checkVersion, "metadata of pool 'Primary'")
 	assert.True(t, ok)
 	// Failover: the primary still runs everything.
 	f.must(&res, f.a.Precheck, &PrecheckInput{Site: "dr", Mode: plan.ModeFailover, SourceSite: "primary", Units: us, VMs: vms})
 	c, ok = findCheck(res.Checks, checkSource, "vApp 'erp'")
 	require.True(t, ok)
-	assert.Equal(t, sevProblem, c.Severity)
+	assert.Equal(t, SeverityProblem, c.Severity)
 	assert.Contains(t, c.Message, "still running at site primary")
 	// Once the primary site is down it is a warning.
 	require.NoError(t, f.w.Control().SiteDown("primary"))
 	f.must(&res, f.a.Precheck, &PrecheckInput{Site: "dr", Mode: plan.ModeFailover, SourceSite: "primary", Units: us, VMs: vms})
 	c, ok = findCheck(res.Checks, checkSource, "pool at site primary")
 	require.True(t, ok, "%+v", res.Checks)
-	assert.Equal(t, sevWarning, c.Severity)
+	assert.Equal(t, SeverityWarning, c.Severity)
 	assert.Contains(t, c.Message, "could not check")
 	// The warning gives its own advice, not the retry advice of the error.
 	assert.NotContains(t, c.Message, "retried")
@@ -706,7 +706,7 @@ func TestIntroducePartialFailureCarriesDRTasks(t *testing.T) {
 func TestPrecheckRole(t *testing.T) {
 	f, _, sc := prepared(t)
 	us, vms := units(sc)
-	for user, want := range map[string]string{"operator": sevOK, "auditor": sevProblem} {
+	for user, want := range map[string]string{"operator": SeverityOK, "auditor": SeverityProblem} {
 		a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: user, Password: "lifeboat"}}, mapSecrets{}, zaptest.NewLogger(t))
 		require.NoError(t, err)
 		var s testsuite.WorkflowTestSuite

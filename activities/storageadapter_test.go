@@ -98,17 +98,17 @@ func TestCheckMirrors(t *testing.T) {
 		severity string
 		says     string
 	}{
-		{"replicating", site(status("replicating")), []plan.StorageTarget{gold}, nil, sevOK,
+		{"replicating", site(status("replicating")), []plan.StorageTarget{gold}, nil, SeverityOK,
 			`storage "gold": mirror gold-01 replicates; the DR copy is 30s behind, last copy at 2026-12-01T09:00:00Z`},
-		{"split", site(status("split")), []plan.StorageTarget{gold}, nil, sevProblem,
+		{"split", site(status("split")), []plan.StorageTarget{gold}, nil, SeverityProblem,
 			`storage "gold": mirror gold-01 is split: the DR copy no longer receives the source's writes and ages, last copy at 2026-12-01T09:00:00Z; resume its replication on the array`},
-		{"refused", site(busy), []plan.StorageTarget{gold}, nil, sevWarning,
+		{"refused", site(busy), []plan.StorageTarget{gold}, nil, SeverityWarning,
 			`storage "gold": the storage adapter could not say its mirror state (for storage "gold", storage adapter array could not status: the array does not answer (UNAVAILABLE)): check the mirror on the array`},
-		{"no adapter named", site(busy), []plan.StorageTarget{plain}, nil, sevWarning,
+		{"no adapter named", site(busy), []plan.StorageTarget{plain}, nil, SeverityWarning,
 			`storage at site dr: mirror state and lag not checked for "fc": the plan names no storage adapter for it`},
-		{"site without it", map[string]SiteConfig{"dr": {}}, []plan.StorageTarget{gold}, nil, sevWarning,
+		{"site without it", map[string]SiteConfig{"dr": {}}, []plan.StorageTarget{gold}, nil, SeverityWarning,
 			`storage "gold": mirror state and lag not checked: storage "gold" names adapter array, but the worker configuration gives site dr no adapter`},
-		{"site without it, the run needs it", map[string]SiteConfig{"dr": {}}, []plan.StorageTarget{gold}, []bool{true}, sevProblem,
+		{"site without it, the run needs it", map[string]SiteConfig{"dr": {}}, []plan.StorageTarget{gold}, []bool{true}, SeverityProblem,
 			`storage "gold": Storage "gold" names adapter array, but the worker configuration gives site dr no adapter, and the run calls it (test snapshots or promotion); define the adapter under adapters:`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

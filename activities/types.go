@@ -178,9 +178,16 @@ type PrecheckResult struct {
 type Check struct {
 	Check    string `json:"check"`
 	Object   string `json:"object"`
-	Severity string `json:"severity"` // ok, warning, problem
+	Severity string `json:"severity"` // SeverityOK, SeverityWarning or SeverityProblem
 	Message  string `json:"message"`
 }
+
+// Severities of a Check: a problem blocks the run, a warning does not.
+const (
+	SeverityOK      = "ok"
+	SeverityWarning = "warning"
+	SeverityProblem = "problem"
+)
 
 // RecoverInput asks to recover one vApp or a batch of standalone VMs of the
 // same metadata VDI.

@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // receiver is a webhook endpoint that records what it was sent; failFirst
@@ -59,7 +61,7 @@ func (r *receiver) got() []map[string]any {
 
 var gateEvent = &Event{
 	Event: EventGateWaiting, WorkflowID: "lifeboat-demo-failover", RunID: "run-1", Plan: "demo", Mode: "failover",
-	Gate: "recover", Summary: "2 warnings, no problem.", Approvers: []string{"alice", "bob"}, Quorum: 1,
+	Gate: plan.GateRecover, Summary: "2 warnings, no problem.", Approvers: []string{"alice", "bob"}, Quorum: 1,
 	At: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
@@ -92,12 +93,12 @@ func (a *app) execute(args []string) int {
 	defer stop()
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return exitOK
+		return exitcode.OK
 	}
 	var ee *exitError
 	if !errors.As(err, &ee) {
 		// Cobra's own errors: unknown command, flag or argument count.
-		ee = &exitError{code: exitUsage, err: fmt.Errorf("%v; see 'lifeboat --help'", err)}
+		ee = &exitError{code: exitcode.Usage, err: fmt.Errorf("%v; see 'lifeboat --help'", err)}
 	}
 	if msg := ee.Error(); msg != "" {
 		fmt.Fprintln(a.stderr, "lifeboat: "+msg)
@@ -121,7 +122,7 @@ Typical session:
 
 A RUN is a workflow ID (its latest run), ID/RUNID, or a plan name with --mode.
 
-` + exitCodeTable,
+` + exitcode.Table,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -194,7 +195,7 @@ func (a *app) connection() (connection, error) {
 	if path != "" {
 		c, err := config.Load(path)
 		if err != nil {
-			return connection{}, fail(exitInvalid, "the configuration %s is invalid:\n%v", path, indent(err.Error()))
+			return connection{}, fail(exitcode.Invalid, "the configuration %s is invalid:\n%v", path, indent(err.Error()))
 		}
 		cfg = c
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -208,14 +209,14 @@ func (a *app) auditReport(ctx context.Context, f reportFlags) error {
 		err = writeAuditMarkdown(&buf, doc)
 	}
 	if err != nil {
-		return fail(exitRunFailed, "cannot render the audit page of plan %s: %v", f.audit.planName, err)
+		return fail(exitcode.RunFailed, "cannot render the audit page of plan %s: %v", f.audit.planName, err)
 	}
 	if f.out == "" {
 		_, _ = a.stdout.Write(buf.Bytes())
 		return nil
 	}
 	if err := os.WriteFile(f.out, buf.Bytes(), 0o644); err != nil {
-		return fail(exitRunFailed, "cannot write the audit page to %s: %v; check the directory exists and is writable", f.out, unwrapPath(err))
+		return fail(exitcode.RunFailed, "cannot write the audit page to %s: %v; check the directory exists and is writable", f.out, unwrapPath(err))
 	}
 	fmt.Fprintf(a.stderr, "Wrote the %s audit page of plan %s (%s) to %s.\n", format, f.audit.planName, plural(len(rows), "drill"), f.out)
 	return nil

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -50,13 +51,13 @@ func demoRun(steps ...step) *fakeRun {
 func TestStartFailover(t *testing.T) {
 	ta := newTestApp(newFake(), map[string]string{"USER": "carol"})
 	code := ta.run("failover", "--plan", demoPlan, "--ui-url", "http://ui:8233/")
-	require.Equal(t, 0, code, ta.errOut.String())
+	require.Equal(t, exitcode.OK, code, ta.errOut.String())
 	golden(t, "start-failover.txt", ta.out.String())
 
 	require.Len(t, ta.fake.started, 1)
 	o := ta.fake.started[0]
 	assert.Equal(t, "lifeboat-demo-failover", o.ID)
-	assert.Equal(t, "lifeboat", o.TaskQueue)
+	assert.Equal(t, workflows.TaskQueue, o.TaskQueue)
 	assert.Equal(t, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE, o.WorkflowIDReusePolicy)
 	assert.Equal(t, enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL, o.WorkflowIDConflictPolicy)
 	assert.True(t, o.WorkflowExecutionErrorWhenAlreadyStarted)
@@ -79,7 +80,7 @@ func TestStartFailover(t *testing.T) {
 func TestStartJSONAndOverrides(t *testing.T) {
 	ta := newTestApp(newFake(), nil)
 	code := ta.run("test-failover", "--plan", demoPlan, "--start", "none", "--as", "dave", "--output", "json", "--namespace", "dr")
-	require.Equal(t, 0, code, ta.errOut.String())
+	require.Equal(t, exitcode.OK, code, ta.errOut.String())
 	assert.JSONEq(t, `{"workflow_id":"lifeboat-demo-test-failover","run_id":"run-1","ui_url":"http://127.0.0.1:8233/namespaces/dr/workflows/lifeboat-demo-test-failover/run-1/history"}`, ta.out.String())
 	in := ta.fake.startArgs[1].(*workflows.RunInput)
 	assert.Equal(t, plan.StartNone, in.Start)
@@ -100,14 +101,14 @@ func TestStartRefusals(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"no plan", []string{"failover"}, 2, "lifeboat: no plan given; pass --plan FILE\n"},
-		{"stray arg", []string{"failover", "demo"}, 2, `unexpected argument "demo"`},
-		{"bad start", []string{"failover", "--plan", demoPlan, "--start", "up"}, 2, `--start "up" is not a start mode`},
-		{"test running", []string{"test-failover", "--plan", demoPlan, "--start", "running"}, 2, "running them next to production is unsafe"},
-		{"invalid plan", []string{"failover", "--plan", bad}, 3, "bad.yaml:3:9: target: source and target are both \"a\""},
-		{"missing plan", []string{"failover", "--plan", filepath.Join(dir, "none.yaml")}, 3, "lifeboat: cannot read the plan " + filepath.Join(dir, "none.yaml") + ": no such file or directory; check the path\n"},
-		{"failback without storage", []string{"failback", "--plan", noFailback}, 3, "has no failback_storage"},
-		{"bad output", []string{"--output", "yaml", "failover", "--plan", demoPlan}, 2, `--output "yaml" is not a format`},
+		{"no plan", []string{"failover"}, exitcode.Usage, "lifeboat: no plan given; pass --plan FILE\n"},
+		{"stray arg", []string{"failover", "demo"}, exitcode.Usage, `unexpected argument "demo"`},
+		{"bad start", []string{"failover", "--plan", demoPlan, "--start", "up"}, exitcode.Usage, `--start "up" is not a start mode`},
+		{"test running", []string{"test-failover", "--plan", demoPlan, "--start", "running"}, exitcode.Usage, "running them next to production is unsafe"},
+		{"invalid plan", []string{"failover", "--plan", bad}, exitcode.Invalid, "bad.yaml:3:9: target: source and target are both \"a\""},
+		{"missing plan", []string{"failover", "--plan", filepath.Join(dir, "none.yaml")}, exitcode.Invalid, "lifeboat: cannot read the plan " + filepath.Join(dir, "none.yaml") + ": no such file or directory; check the path\n"},
+		{"failback without storage", []string{"failback", "--plan", noFailback}, exitcode.Invalid, "has no failback_storage"},
+		{"bad output", []string{"--output", "yaml", "failover", "--plan", demoPlan}, exitcode.Usage, `--output "yaml" is not a format`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ta := newTestApp(newFake(), nil)
@@ -122,7 +123,7 @@ func TestStartAlreadyRunning(t *testing.T) {
 	f := newFake()
 	f.startErr = serviceerror.NewWorkflowExecutionAlreadyStarted("already started", "", "run-0")
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 8, ta.run("failover", "--plan", demoPlan))
+	assert.Equal(t, exitcode.Running, ta.run("failover", "--plan", demoPlan))
 	assert.Equal(t, "lifeboat: a failover of plan demo is already running (lifeboat-demo-failover, run run-0); watch it with 'lifeboat status lifeboat-demo-failover --watch' or stop it with 'lifeboat abort lifeboat-demo-failover'\n", ta.errOut.String())
 }
 
@@ -131,7 +132,7 @@ func TestStartWaitFollowsToOutcome(t *testing.T) {
 	r.Outcome, r.Message = workflows.OutcomeAborted, "aborted by bob: wrong plan"
 	f := newFake(demoRun(running(waitingProgress()), running(recoveringProgress()), failedWith(r)))
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 5, ta.run("failover", "--plan", demoPlan, "--wait"))
+	assert.Equal(t, exitcode.Aborted, ta.run("failover", "--plan", demoPlan, "--wait"))
 	assert.Contains(t, ta.out.String(), "lifeboat-demo-failover aborted: aborted by bob: wrong plan\n")
 }
 
@@ -148,18 +149,18 @@ func TestApprove(t *testing.T) {
 		msg    string
 		sent   bool
 	}{
-		{"ok", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob", "--comment", "prechecks read"}, nil, 0,
+		{"ok", []string{"approve", "lifeboat-demo-failover", "--gate", plan.GateRecover, "--as", "bob", "--comment", "prechecks read"}, nil, exitcode.OK,
 			"Gate recover approved by bob (1 of 1): the run goes on.\nFollow it with: lifeboat status lifeboat-demo-failover --watch\n", "", true},
-		{"plan name and mode", []string{"approve", "demo", "--mode", "failover", "--gate", "recover", "--as", "alice"}, nil, 0, "Gate recover approved by alice", "", true},
-		{"refused by the run", []string{"approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "mallory"},
-			refused("Approval of gate recover by mallory not counted: only alice, bob may decide it."), 1, "",
+		{"plan name and mode", []string{"approve", "demo", "--mode", "failover", "--gate", plan.GateRecover, "--as", "alice"}, nil, exitcode.OK, "Gate recover approved by alice", "", true},
+		{"refused by the run", []string{"approve", "lifeboat-demo-failover", "--gate", plan.GateRecover, "--as", "mallory"},
+			refused("Approval of gate recover by mallory not counted: only alice, bob may decide it."), exitcode.RunFailed, "",
 			"lifeboat: Approval of gate recover by mallory not counted: only alice, bob may decide it (refused by the run); see 'lifeboat status lifeboat-demo-failover' for the gate waiting and who may decide it\n", true},
-		{"no as", []string{"approve", "lifeboat-demo-failover", "--gate", "recover"}, nil, 2, "", "say who you are with --as NAME", false},
-		{"bad gate", []string{"approve", "lifeboat-demo-failover", "--gate", "go", "--as", "bob"}, nil, 2, "", `--gate "go" is not a gate`, false},
-		{"no run", []string{"approve", "--gate", "recover", "--as", "bob"}, nil, 2, "", "approve needs exactly one RUN", false},
-		{"not found", []string{"approve", "demo", "--gate", "recover", "--as", "bob"}, nil, 6, "",
+		{"no as", []string{"approve", "lifeboat-demo-failover", "--gate", plan.GateRecover}, nil, exitcode.Usage, "", "say who you are with --as NAME", false},
+		{"bad gate", []string{"approve", "lifeboat-demo-failover", "--gate", "go", "--as", "bob"}, nil, exitcode.Usage, "", `--gate "go" is not a gate`, false},
+		{"no run", []string{"approve", "--gate", plan.GateRecover, "--as", "bob"}, nil, exitcode.Usage, "", "approve needs exactly one RUN", false},
+		{"not found", []string{"approve", "demo", "--gate", plan.GateRecover, "--as", "bob"}, nil, exitcode.NotFound, "",
 			"lifeboat: no run demo in namespace default; if demo is a plan name, add --mode failover, failback or test-failover\n", false},
-		{"bad mode", []string{"approve", "demo", "--mode", "drill", "--gate", "recover", "--as", "bob"}, nil, 2, "", `"drill" is not a mode`, false},
+		{"bad mode", []string{"approve", "demo", "--mode", "drill", "--gate", plan.GateRecover, "--as", "bob"}, nil, exitcode.Usage, "", `"drill" is not a mode`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(demoRun(running(waitingProgress())))
@@ -188,11 +189,11 @@ func TestApprove(t *testing.T) {
 func TestApprovePayloadAndReject(t *testing.T) {
 	f := newFake(demoRun(running(waitingProgress())))
 	ta := newTestApp(f, nil)
-	require.Equal(t, 0, ta.run("reject", "lifeboat-demo-failover/run-1", "--gate", "recover", "--as", "alice", "--comment", "memory too low"))
+	require.Equal(t, exitcode.OK, ta.run("reject", "lifeboat-demo-failover/run-1", "--gate", plan.GateRecover, "--as", "alice", "--comment", "memory too low"))
 	assert.Equal(t, "Gate recover rejected by alice: the run cleans up and ends as rejected.\nFollow it with: lifeboat status lifeboat-demo-failover --watch\n", ta.out.String())
 	require.Len(t, f.updates, 1)
 	assert.Equal(t, workflows.UpdateReject, f.updates[0].UpdateName)
-	assert.Equal(t, []any{workflows.Approval{Gate: "recover", By: "alice", Comment: "memory too low"}}, f.updates[0].Args)
+	assert.Equal(t, []any{workflows.Approval{Gate: plan.GateRecover, By: "alice", Comment: "memory too low"}}, f.updates[0].Args)
 }
 
 // --force, and a run whose worker predates Updates, send a signal: nobody
@@ -213,11 +214,11 @@ func TestApproveAsSignalSaysItIsNotAnswered(t *testing.T) {
 				f.updateErr = errors.New("unknown update approve. KnownUpdates=[]")
 			}
 			ta := newTestApp(f, nil)
-			args := []string{"approve", "lifeboat-demo-failover", "--gate", "storage-ready", "--as", "mallory"}
+			args := []string{"approve", "lifeboat-demo-failover", "--gate", plan.GateStorageReady, "--as", "mallory"}
 			if tc.force {
 				args = append(args, "--force")
 			}
-			assert.Equal(t, 0, ta.run(args...), ta.errOut.String())
+			assert.Equal(t, exitcode.OK, ta.run(args...), ta.errOut.String())
 			assert.Contains(t, ta.out.String(), tc.out)
 			assert.NotContains(t, ta.out.String(), "Approved")
 			require.Len(t, f.signals, 1)
@@ -229,7 +230,7 @@ func TestApproveAsSignalSaysItIsNotAnswered(t *testing.T) {
 func TestApproveWithoutWorker(t *testing.T) {
 	f := newFake(demoRun(noWorker(waitingProgress())))
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
+	assert.Equal(t, exitcode.RunFailed, ta.run("approve", "lifeboat-demo-failover", "--gate", plan.GateRecover, "--as", "bob"))
 	assert.Equal(t, "lifeboat: cannot approve gate recover of lifeboat-demo-failover now: no lifeboat worker answered (none polls task queue lifeboat); the run has not failed: it waits, and goes on where it is once lifeboat-worker runs on task queue lifeboat\n", ta.errOut.String())
 	assert.Empty(t, f.updates)
 	assert.Empty(t, f.signals)
@@ -237,13 +238,13 @@ func TestApproveWithoutWorker(t *testing.T) {
 
 func TestApproveNotRunning(t *testing.T) {
 	ta := newTestApp(newFake(demoRun(completed(doneReport()))), nil)
-	assert.Equal(t, 1, ta.run("approve", "lifeboat-demo-failover", "--gate", "recover", "--as", "bob"))
+	assert.Equal(t, exitcode.RunFailed, ta.run("approve", "lifeboat-demo-failover", "--gate", plan.GateRecover, "--as", "bob"))
 	assert.Contains(t, ta.errOut.String(), "run lifeboat-demo-failover/run-1 is completed, so there is nothing to approve")
 }
 
 func TestAbort(t *testing.T) {
 	ta := newTestApp(newFake(demoRun(running(waitingProgress()))), map[string]string{"USER": "ops"})
-	require.Equal(t, 0, ta.run("abort", "demo", "--mode", "failover", "--reason", "wrong site"))
+	require.Equal(t, exitcode.OK, ta.run("abort", "demo", "--mode", "failover", "--reason", "wrong site"))
 	require.Len(t, ta.fake.signals, 1)
 	assert.Equal(t, workflows.Abort{By: "ops", Reason: "wrong site"}, ta.fake.signals[0].arg)
 	assert.Equal(t, workflows.SignalAbort, ta.fake.signals[0].name)
@@ -261,13 +262,13 @@ func TestStatusExitCodes(t *testing.T) {
 		st   step
 		code int
 	}{
-		{"running", running(waitingProgress()), 8},
-		{"succeeded", completed(doneReport()), 0},
-		{"rejected", failedWith(rejected), 4},
-		{"failed", failedWith(failed), 1},
+		{"running", running(waitingProgress()), exitcode.Running},
+		{"succeeded", completed(doneReport()), exitcode.OK},
+		{"rejected", failedWith(rejected), exitcode.Rejected},
+		{"failed", failedWith(failed), exitcode.RunFailed},
 		// Cancelled from the Web UI: the report is the cancellation's details.
-		{"canceled", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, err: temporal.NewCanceledError(*canceled)}, 5},
-		{"terminated", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, err: errors.New("terminated by admin")}, 1},
+		{"canceled", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, err: temporal.NewCanceledError(*canceled)}, exitcode.Aborted},
+		{"terminated", step{status: enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED, err: errors.New("terminated by admin")}, exitcode.RunFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ta := newTestApp(newFake(demoRun(tc.st)), nil)
@@ -285,7 +286,7 @@ func TestStatusExitCodes(t *testing.T) {
 func TestStatusWatchLines(t *testing.T) {
 	f := newFake(demoRun(running(waitingProgress()), running(recoveringProgress()), completed(doneReport())))
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	assert.Equal(t, exitcode.OK, ta.run("status", "lifeboat-demo-failover", "--watch"))
 	golden(t, "watch-run.txt", ta.out.String())
 }
 
@@ -319,7 +320,7 @@ func TestStatusWatchTerminalFitsEveryWidth(t *testing.T) {
 			ta := newTestApp(f, nil)
 			ta.isTerminal = true
 			ta.termSize = func() (int, int) { return w, h }
-			assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "-w"))
+			assert.Equal(t, exitcode.OK, ta.run("status", "lifeboat-demo-failover", "-w"))
 			fs := frames(t, ta.out.String())
 			require.Len(t, fs, 3)
 			for i, fr := range fs {
@@ -339,7 +340,7 @@ func TestStatusWatchTerminalFitsEveryWidth(t *testing.T) {
 
 func TestStatusJSON(t *testing.T) {
 	ta := newTestApp(newFake(demoRun(completed(doneReport()))), nil)
-	assert.Equal(t, 0, ta.run("--output", "json", "status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.OK, ta.run("--output", "json", "status", "lifeboat-demo-failover"))
 	assert.Contains(t, ta.out.String(), `"outcome": "succeeded"`)
 }
 
@@ -347,28 +348,28 @@ func TestReport(t *testing.T) {
 	r := doneReport()
 	r.Outcome, r.Message = workflows.OutcomeAborted, "aborted by bob"
 	ta := newTestApp(newFake(demoRun(failedWith(r))), nil)
-	assert.Equal(t, 5, ta.run("report", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Aborted, ta.run("report", "lifeboat-demo-failover"))
 	assert.Contains(t, ta.out.String(), "| **Outcome** | aborted |")
 	assert.Empty(t, ta.fake.queries, "a finished run's report needs no worker")
 
 	out := filepath.Join(t.TempDir(), "r.html")
-	assert.Equal(t, 5, ta.run("report", "lifeboat-demo-failover", "-o", out))
+	assert.Equal(t, exitcode.Aborted, ta.run("report", "lifeboat-demo-failover", "-o", out))
 	b, err := os.ReadFile(out)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), "<!DOCTYPE html>")
 	assert.Equal(t, "Wrote the html report of lifeboat-demo-failover to "+out+".\n", ta.errOut.String())
 
-	assert.Equal(t, 5, ta.run("report", "lifeboat-demo-failover", "--format", "json"))
+	assert.Equal(t, exitcode.Aborted, ta.run("report", "lifeboat-demo-failover", "--format", "json"))
 	assert.Contains(t, ta.out.String(), `"outcome": "aborted"`)
 
-	assert.Equal(t, 2, ta.run("report", "lifeboat-demo-failover", "--format", "pdf"))
+	assert.Equal(t, exitcode.Usage, ta.run("report", "lifeboat-demo-failover", "--format", "pdf"))
 }
 
 func TestReportOfRunningRunQueries(t *testing.T) {
 	st := running(waitingProgress())
 	st.result = doneReport()
 	ta := newTestApp(newFake(demoRun(st)), nil)
-	assert.Equal(t, 8, ta.run("report", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("report", "lifeboat-demo-failover"))
 	assert.Equal(t, []string{workflows.QueryReport}, ta.fake.queries)
 	assert.Contains(t, ta.out.String(), "running (interim report)")
 }
@@ -385,7 +386,7 @@ func TestStatusAfterWorkerCrash(t *testing.T) {
 		f.deadSticky[ch.id] = true
 	}
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"), ta.errOut.String())
+	assert.Equal(t, exitcode.Running, ta.run("status", "lifeboat-demo-failover"), ta.errOut.String())
 	assert.Len(t, f.stickyReset, 1+len(st.children), "the run and each pending child")
 	assert.Equal(t, "lifeboat-demo-failover", f.stickyReset[0])
 	assert.Empty(t, f.deadSticky)
@@ -397,70 +398,70 @@ func TestUnreachable(t *testing.T) {
 	f := newFake(demoRun(running(waitingProgress())))
 	f.describeErr = serviceerror.NewUnavailable("connection refused")
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 7, ta.run("status", "lifeboat-demo-failover", "--address", "tmp:7233"))
+	assert.Equal(t, exitcode.Unreachable, ta.run("status", "lifeboat-demo-failover", "--address", "tmp:7233"))
 	assert.Equal(t, "lifeboat: cannot reach Temporal at tmp:7233 to look up run lifeboat-demo-failover (address from --address): is Temporal running there? Give its address with --address HOST:PORT, LIFEBOAT_ADDRESS or --config FILE\n", ta.errOut.String())
 	assert.NotContains(t, ta.errOut.String(), "make demo", "the demo is not the user's Temporal")
 
 	// An address left in the shell is named as such.
 	ta = newTestApp(f, map[string]string{"LIFEBOAT_ADDRESS": "prod:7233"})
-	assert.Equal(t, 7, ta.run("status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Unreachable, ta.run("status", "lifeboat-demo-failover"))
 	assert.Contains(t, ta.errOut.String(), "cannot reach Temporal at prod:7233 to look up run lifeboat-demo-failover (address from LIFEBOAT_ADDRESS)")
 
 	ta = newTestApp(newFake(), nil)
 	ta.dial = func() func(ctxT, connection) (temporalClient, error) {
 		return func(_ ctxT, c connection) (temporalClient, error) {
-			return nil, fail(exitUnreachable, "cannot reach Temporal at %s", c.address)
+			return nil, fail(exitcode.Unreachable, "cannot reach Temporal at %s", c.address)
 		}
 	}()
-	assert.Equal(t, 7, ta.run("setup"))
+	assert.Equal(t, exitcode.Unreachable, ta.run("setup"))
 }
 
 func TestConnectionPrecedence(t *testing.T) {
 	ta := newTestApp(newFake(), map[string]string{"LIFEBOAT_ADDRESS": "env:7233", "LIFEBOAT_NAMESPACE": "envns", "LIFEBOAT_CONFIG": "../dev/worker.yaml"})
 	var got connection
 	ta.dial = func(_ ctxT, c connection) (temporalClient, error) { got = c; return ta.fake, nil }
-	require.Equal(t, 0, ta.run("setup"))
-	assert.Equal(t, connection{address: "env:7233", from: "LIFEBOAT_ADDRESS", namespace: "envns", taskQueue: "lifeboat"}, got)
-	require.Equal(t, 0, ta.run("setup", "--address", "flag:7233", "--tls-server-name", "t"))
+	require.Equal(t, exitcode.OK, ta.run("setup"))
+	assert.Equal(t, connection{address: "env:7233", from: "LIFEBOAT_ADDRESS", namespace: "envns", taskQueue: workflows.TaskQueue}, got)
+	require.Equal(t, exitcode.OK, ta.run("setup", "--address", "flag:7233", "--tls-server-name", "t"))
 	assert.Equal(t, "flag:7233", got.address)
 	assert.Equal(t, "--address", got.from)
 	assert.True(t, got.tls.On())
 
 	ta = newTestApp(newFake(), map[string]string{"LIFEBOAT_CONFIG": "../worker/config/testdata/bad.yaml"})
-	assert.Equal(t, 3, ta.run("setup"))
+	assert.Equal(t, exitcode.Invalid, ta.run("setup"))
 }
 
 func TestSetup(t *testing.T) {
 	ta := newTestApp(newFake(), nil)
-	require.Equal(t, 0, ta.run("setup"))
+	require.Equal(t, exitcode.OK, ta.run("setup"))
 	assert.Equal(t, "Registered LifeboatPlan, LifeboatMode, LifeboatPhase in namespace default.\n", ta.out.String())
-	require.Equal(t, 0, ta.run("setup"))
+	require.Equal(t, exitcode.OK, ta.run("setup"))
 	assert.Equal(t, "The search attributes LifeboatPlan, LifeboatMode, LifeboatPhase are already registered in namespace default.\n", ta.out.String())
 
 	f := newFake()
 	f.operator.addErr = serviceerror.NewPermissionDenied("denied", "")
 	ta = newTestApp(f, nil)
-	assert.Equal(t, 1, ta.run("setup", "--namespace", "dr"))
+	assert.Equal(t, exitcode.RunFailed, ta.run("setup", "--namespace", "dr"))
 	assert.Contains(t, ta.errOut.String(), "your identity may not add search attributes to namespace dr; ask a Temporal admin to run 'lifeboat setup --namespace dr'")
 }
 
 func TestPlanCheck(t *testing.T) {
 	ta := newTestApp(newFake(), nil)
-	assert.Equal(t, 0, ta.run("plan", "check", demoPlan, "../dev/plans/example.yaml"))
+	assert.Equal(t, exitcode.OK, ta.run("plan", "check", demoPlan, "../dev/plans/example.yaml"))
 	assert.Equal(t, "../dev/plans/demo.yaml: plan demo is valid (0 warnings)\n../dev/plans/example.yaml: plan erp-prod is valid (0 warnings); the worker must define the secrets lyon-chap\n", ta.out.String())
 	assert.False(t, ta.dialed, "plan check needs no Temporal")
 
-	assert.Equal(t, 3, ta.run("plan", "check", "../plan/testdata/bad-unknown-keys.yaml", "../plan/testdata/warn-gates.yaml"))
+	assert.Equal(t, exitcode.Invalid, ta.run("plan", "check", "../plan/testdata/bad-unknown-keys.yaml", "../plan/testdata/warn-gates.yaml"))
 	golden(t, "plan-check.txt", ta.out.String()+"--- stderr\n"+ta.errOut.String())
 
-	assert.Equal(t, 3, ta.run("--output", "json", "plan", "check", "../plan/testdata/bad-unknown-keys.yaml"))
+	assert.Equal(t, exitcode.Invalid, ta.run("--output", "json", "plan", "check", "../plan/testdata/bad-unknown-keys.yaml"))
 	assert.Contains(t, ta.out.String(), `"line": 12`)
-	assert.Equal(t, 2, ta.run("plan", "check"))
+	assert.Equal(t, exitcode.Usage, ta.run("plan", "check"))
 }
 
 func TestSchedule(t *testing.T) {
 	ta := newTestApp(newFake(), map[string]string{"USER": "ops"})
-	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
 	o, ok := ta.fake.schedules.created["lifeboat-demo-drill"]
 	require.True(t, ok)
 	assert.Equal(t, enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, o.Overlap)
@@ -470,10 +471,10 @@ func TestSchedule(t *testing.T) {
 	assert.Equal(t, "lifeboat-demo-test-failover", act.ID)
 	assert.Equal(t, "schedule lifeboat-demo-drill (set up by ops)", act.Args[0].(*workflows.RunInput).RequestedBy)
 
-	assert.Equal(t, 1, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"))
+	assert.Equal(t, exitcode.RunFailed, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"))
 	assert.Contains(t, ta.errOut.String(), "schedule lifeboat-demo-drill already exists")
 
-	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--cron", "0 3 * * 6", "--id", "weekly"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "create", "--plan", demoPlan, "--cron", "0 3 * * 6", "--id", "weekly"))
 	assert.Equal(t, []string{"0 3 * * 6"}, ta.fake.schedules.created["weekly"].Spec.CronExpressions)
 
 	for _, args := range [][]string{
@@ -483,11 +484,11 @@ func TestSchedule(t *testing.T) {
 		{"schedule", "create", "--plan", demoPlan, "--cron", "0 3 * *"},
 		{"schedule", "create", "--plan", demoPlan, "--every", "168h", "--start", "running"},
 	} {
-		assert.Equal(t, 2, ta.run(args...), args)
+		assert.Equal(t, exitcode.Usage, ta.run(args...), args)
 	}
 
-	require.Equal(t, 0, ta.run("schedule", "delete", "weekly"))
-	assert.Equal(t, 6, ta.run("schedule", "delete", "weekly"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "delete", "weekly"))
+	assert.Equal(t, exitcode.NotFound, ta.run("schedule", "delete", "weekly"))
 	assert.Contains(t, ta.errOut.String(), "no schedule weekly in namespace default")
 
 	drill := &client.ScheduleListEntry{ID: "lifeboat-demo-drill", NextActionTimes: []timeT{at(60)},
@@ -496,7 +497,7 @@ func TestSchedule(t *testing.T) {
 	other := &client.ScheduleListEntry{ID: "someone-else"}
 	other.WorkflowType.Name = "Other"
 	ta.fake.schedules.entries = []*client.ScheduleListEntry{drill, other}
-	require.Equal(t, 0, ta.run("schedule", "list"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "list"))
 	golden(t, "schedule-list.txt", ta.out.String())
 }
 
@@ -507,15 +508,15 @@ func TestScheduleWaitsForTheList(t *testing.T) {
 	ta := newTestApp(newFake(), map[string]string{"USER": "ops"})
 	s := ta.fake.schedules
 	s.lag = 2
-	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
 	assert.Equal(t, 3, s.lists, "two stale lists, then the one showing the schedule")
-	require.Equal(t, 0, ta.run("schedule", "list"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "list"))
 	assert.Contains(t, ta.out.String(), "lifeboat-demo-drill")
 
 	s.lists = 0
-	require.Equal(t, 0, ta.run("schedule", "delete", "lifeboat-demo-drill"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "delete", "lifeboat-demo-drill"))
 	assert.Equal(t, 3, s.lists, "two stale lists, then the one without the schedule")
-	require.Equal(t, 0, ta.run("schedule", "list"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "list"))
 	assert.Contains(t, ta.out.String(), "No lifeboat schedule")
 	assert.Empty(t, ta.errOut.String())
 }
@@ -528,7 +529,7 @@ func TestScheduleListByMemo(t *testing.T) {
 	require.NoError(t, err)
 	e := &client.ScheduleListEntry{ID: "lifeboat-demo-drill", Memo: &commonpb.Memo{Fields: map[string]*commonpb.Payload{"lifeboat_plan": p}}}
 	ta.fake.schedules.entries = []*client.ScheduleListEntry{e}
-	require.Equal(t, 0, ta.run("schedule", "list"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "list"))
 	assert.Contains(t, ta.out.String(), "lifeboat-demo-drill  demo")
 }
 
@@ -539,11 +540,11 @@ func TestScheduleListByMemo(t *testing.T) {
 func TestStatusLiveStartOrder(t *testing.T) {
 	st := liveStep(erpStart(workflows.StateRunning, workflows.StateStarting, workflows.StateRecovered))
 	ta := newTestApp(newFake(demoRun(st)), nil)
-	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("status", "lifeboat-demo-failover"))
 	golden(t, "status-live.txt", ta.out.String())
 
 	ta = newTestApp(newFake(demoRun(st)), nil)
-	assert.Equal(t, 8, ta.run("--output", "json", "status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("--output", "json", "status", "lifeboat-demo-failover"))
 	var got struct {
 		Progress workflows.Progress `json:"progress"`
 	}
@@ -571,7 +572,7 @@ func TestStatusWatchLiveStartOrder(t *testing.T) {
 		liveStep(erpStart(workflows.StateRunning, workflows.StateRunning, workflows.StateFailed)),
 		completed(doneReport())))
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	assert.Equal(t, exitcode.OK, ta.run("status", "lifeboat-demo-failover", "--watch"))
 	golden(t, "watch-live.txt", ta.out.String())
 }
 
@@ -585,7 +586,7 @@ func TestHelpReferences(t *testing.T) {
 		{[]string{"status", "x", "--bogus"}, "see 'lifeboat status --help'\n"},
 	} {
 		ta := newTestApp(newFake(), nil)
-		assert.Equal(t, 2, ta.run(tc.args...))
+		assert.Equal(t, exitcode.Usage, ta.run(tc.args...))
 		assert.Contains(t, ta.errOut.String(), tc.msg)
 		assert.NotContains(t, ta.errOut.String(), "lifeboat lifeboat")
 	}
@@ -625,7 +626,7 @@ func noWorker(p *workflows.Progress) step {
 func TestStatusWithoutWorker(t *testing.T) {
 	f := newFake(demoRun(noWorker(waitingProgress())))
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("status", "lifeboat-demo-failover"))
 	assert.Empty(t, f.queries, "no query is sent to a task queue nobody polls")
 	assert.Equal(t, `Run      lifeboat-demo-failover
 Run ID   run-1
@@ -641,7 +642,7 @@ No lifeboat worker answered (none polls task queue lifeboat); the run has not fa
 	r := demoRun(noWorker(waitingProgress()))
 	r.queue = "dr-workers"
 	ta = newTestApp(newFake(r), nil)
-	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("status", "lifeboat-demo-failover"))
 	assert.Contains(t, ta.out.String(), "(none polls task queue dr-workers)")
 
 	// A worker that polls but does not answer (it died a moment ago).
@@ -649,14 +650,14 @@ No lifeboat worker answered (none polls task queue lifeboat); the run has not fa
 	f.deadSticky = map[string]bool{"lifeboat-demo-failover": true}
 	f.stickyStaysDead = true
 	ta = newTestApp(f, nil)
-	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("status", "lifeboat-demo-failover"))
 	assert.Contains(t, ta.out.String(), "No lifeboat worker answered (none answered within 15s); the run has not failed")
 
 	// The server's own answer when the worker that polled is gone.
 	f = newFake(demoRun(running(waitingProgress())))
 	f.queryErr = serviceerror.NewFailedPrecondition("no poller seen for task queue recently, worker may be down")
 	ta = newTestApp(f, nil)
-	assert.Equal(t, 8, ta.run("status", "lifeboat-demo-failover"))
+	assert.Equal(t, exitcode.Running, ta.run("status", "lifeboat-demo-failover"))
 	assert.Contains(t, ta.out.String(), "No lifeboat worker answered (Temporal has seen none poll task queue lifeboat lately); the run has not failed")
 }
 
@@ -669,7 +670,7 @@ func TestStatusWatchSurvivesAWorkerRestart(t *testing.T) {
 			running(recoveringProgress()), completed(doneReport()))
 	}
 	ta := newTestApp(newFake(steps()), nil)
-	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	assert.Equal(t, exitcode.OK, ta.run("status", "lifeboat-demo-failover", "--watch"))
 	out := ta.out.String()
 	assert.Equal(t, 1, strings.Count(out, "no lifeboat worker answered"), "said once, when it starts:\n%s", out)
 	assert.Contains(t, out, "09:00:00 no lifeboat worker answered (none polls task queue lifeboat); the run has not failed: it waits, and goes on where it is once lifeboat-worker runs on task queue lifeboat; still watching\n09:00:00 a worker answers again\n")
@@ -678,7 +679,7 @@ func TestStatusWatchSurvivesAWorkerRestart(t *testing.T) {
 	ta = newTestApp(newFake(steps()), nil)
 	ta.isTerminal = true
 	ta.termSize = func() (int, int) { return 100, 40 }
-	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	assert.Equal(t, exitcode.OK, ta.run("status", "lifeboat-demo-failover", "--watch"))
 	fs := frames(t, ta.out.String())
 	require.Len(t, fs, 5)
 	for _, i := range []int{1, 2} {
@@ -694,7 +695,7 @@ func TestStatusWatchSurvivesTemporalGoingAway(t *testing.T) {
 	f := newFake(demoRun(running(waitingProgress()), completed(doneReport())))
 	f.describeErrs = []error{nil, serviceerror.NewUnavailable("connection refused"), serviceerror.NewUnavailable("connection refused")}
 	ta := newTestApp(f, nil)
-	assert.Equal(t, 0, ta.run("status", "lifeboat-demo-failover", "--watch"))
+	assert.Equal(t, exitcode.OK, ta.run("status", "lifeboat-demo-failover", "--watch"))
 	assert.Contains(t, ta.out.String(), "09:00:00 cannot reach Temporal at 127.0.0.1:7233 to follow lifeboat-demo-failover/run-1 (address from the default): is Temporal running there?")
 	assert.True(t, strings.HasSuffix(ta.out.String(), "lifeboat-demo-failover succeeded\n"))
 }
@@ -706,7 +707,7 @@ func TestPlanCheckWithConfig(t *testing.T) {
 	cfg := filepath.Join(dir, "worker.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("sites:\n  primary: {url: http://a, username: root, password_env: P}\n  lab: {url: http://b, username: root, password_env: P}\n"), 0o600))
 	ta := newTestApp(newFake(), nil)
-	assert.Equal(t, 3, ta.run("plan", "check", "--config", cfg, demoPlan))
+	assert.Equal(t, exitcode.Invalid, ta.run("plan", "check", "--config", cfg, demoPlan))
 	assert.Equal(t, `../dev/plans/demo.yaml:7:9: target: site "dr" is not in the worker configuration `+cfg+` (its sites: lab, primary); use one of those, or add the site there
 ../dev/plans/demo.yaml: invalid (1 problem)
 `, ta.out.String())
@@ -714,39 +715,39 @@ func TestPlanCheckWithConfig(t *testing.T) {
 
 	// Starting the plan with that configuration is refused the same way.
 	ta = newTestApp(newFake(), map[string]string{"LIFEBOAT_CONFIG": cfg})
-	assert.Equal(t, 3, ta.run("failover", "--plan", demoPlan))
+	assert.Equal(t, exitcode.Invalid, ta.run("failover", "--plan", demoPlan))
 	assert.Contains(t, ta.errOut.String(), `target: site "dr" is not in the worker configuration`)
 	assert.False(t, ta.dialed)
 
 	ta = newTestApp(newFake(), nil)
-	assert.Equal(t, 0, ta.run("plan", "check", "--config", "../dev/worker.yaml", demoPlan))
+	assert.Equal(t, exitcode.OK, ta.run("plan", "check", "--config", "../dev/worker.yaml", demoPlan))
 	assert.Equal(t, "../dev/plans/demo.yaml: plan demo is valid (0 warnings; its sites and secrets are in ../dev/worker.yaml)\n", ta.out.String())
 
 	bad := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(bad, []byte("sites: {x: {url: http://a, colour: red}}\n"), 0o600))
 	ta = newTestApp(newFake(), nil)
-	assert.Equal(t, 3, ta.run("plan", "check", "--config", bad, demoPlan))
+	assert.Equal(t, exitcode.Invalid, ta.run("plan", "check", "--config", bad, demoPlan))
 	assert.Contains(t, ta.errOut.String(), "the configuration "+bad+" is invalid, so plans cannot be checked against it")
 }
 
 func TestVersionAndCompletion(t *testing.T) {
 	ta := newTestApp(newFake(), nil)
-	assert.Equal(t, 0, ta.run("--version"))
+	assert.Equal(t, exitcode.OK, ta.run("--version"))
 	assert.Regexp(t, `^lifeboat \S+ \(.*go1\.`, ta.out.String())
 
-	assert.Equal(t, 0, ta.run("completion", "bash"))
+	assert.Equal(t, exitcode.OK, ta.run("completion", "bash"))
 	assert.Contains(t, ta.out.String(), "bash completion V2 for lifeboat")
 
 	for _, tc := range []struct {
 		args []string
 		want []string
 	}{
-		{[]string{"__complete", "approve", "x", "--gate", ""}, []string{"storage-ready", "recover", "cleanup"}},
+		{[]string{"__complete", "approve", "x", "--gate", ""}, []string{plan.GateStorageReady, plan.GateRecover, plan.GateCleanup}},
 		{[]string{"__complete", "status", "demo", "--mode", ""}, []string{"failover", "failback", "test-failover"}},
 		{[]string{"__complete", "report", "x", "--output", ""}, []string{"text", "json"}},
 		{[]string{"__complete", "test-failover", "--start", ""}, []string{"running", "paused", "none"}},
 	} {
-		assert.Equal(t, 0, ta.run(tc.args...))
+		assert.Equal(t, exitcode.OK, ta.run(tc.args...))
 		got := strings.Split(strings.TrimSpace(ta.out.String()), "\n")
 		assert.Equal(t, tc.want, got[:len(got)-1], "%v", tc.args) // the last line is cobra's directive
 	}

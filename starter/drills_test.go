@@ -16,6 +16,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -69,7 +71,7 @@ func drillWorld() (*testApp, *listClient) {
 	ok := &workflows.Report{Plan: "demo", Mode: "test-failover", Outcome: workflows.OutcomeSucceeded, Unattended: true,
 		RequestedBy: "schedule lifeboat-demo-drill (set up by ops)", RTO: 2*time.Minute + 4*time.Second, TargetRTO: 10 * time.Minute,
 		VMCounts: map[string]int{"paused": 12},
-		Gates: []workflows.GateStatus{{Gate: "recover", State: workflows.GateApproved,
+		Gates: []workflows.GateStatus{{Gate: plan.GateRecover, State: workflows.GateApproved,
 			Decisions: []workflows.Decision{{By: workflows.DecidedByUnattended, Approved: true, At: at(-7*24*60 - 6*60 + 1)}}}}}
 	bad := &workflows.Report{Plan: "demo", Mode: "test-failover", Outcome: workflows.OutcomeFailed, RequestedBy: "carol",
 		Message: "The test failover left 1 object behind at site dr: VM 'erp-db'; remove them by hand.",
@@ -93,12 +95,12 @@ func drillWorld() (*testApp, *listClient) {
 // against target, leftovers and link; a summary sentence; JSON for scripts.
 func TestDrills(t *testing.T) {
 	ta, lc := drillWorld()
-	require.Equal(t, 0, ta.run("drills", "--plan", "demo", "--since", "30d", "--ui-url", "http://ui:8233"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("drills", "--plan", "demo", "--since", "30d", "--ui-url", "http://ui:8233"), ta.errOut.String())
 	golden(t, "drills.txt", ta.out.String())
 	require.Len(t, lc.queries, 3, "every page read")
 	assert.Equal(t, `WorkflowType = "TestFailover" AND StartTime >= "2026-02-12T09:00:00Z" AND LifeboatPlan = "demo"`, lc.queries[0])
 
-	require.Equal(t, 0, ta.run("--output", "json", "drills", "--plan", "demo"))
+	require.Equal(t, exitcode.OK, ta.run("--output", "json", "drills", "--plan", "demo"))
 	var rows []map[string]any
 	require.NoError(t, json.Unmarshal(ta.out.Bytes(), &rows))
 	require.Len(t, rows, 3)
@@ -112,7 +114,7 @@ func TestDrills(t *testing.T) {
 	assert.Equal(t, []any{}, rows[2]["leftovers"])
 
 	for _, bad := range []string{"soon", "-3d", "0d"} {
-		assert.Equal(t, exitUsage, ta.run("drills", "--since", bad), bad)
+		assert.Equal(t, exitcode.Usage, ta.run("drills", "--since", bad), bad)
 	}
 	d, err := parseSince("12w")
 	require.NoError(t, err)
@@ -125,14 +127,14 @@ func TestDrills(t *testing.T) {
 // and takes no RUN.
 func TestAuditReport(t *testing.T) {
 	ta, lc := drillWorld()
-	require.Equal(t, 0, ta.run("report", "--plan", "demo", "--drills", "--since", "30d", "--ui-url", "http://ui:8233"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("report", "--plan", "demo", "--drills", "--since", "30d", "--ui-url", "http://ui:8233"), ta.errOut.String())
 	md := ta.out.String()
 	assert.Contains(t, md, "# lifeboat drills of plan demo\n\nFrom 2026-02-12 09:00:00 UTC to 2026-03-14 09:00:00 UTC. 3 drills of plan demo")
 	assert.Contains(t, md, "**Left behind by drills**\n\n- 2026-03-11 09:00:00 UTC: VM 'erp-db' could not be destroyed.")
 	assert.Contains(t, md, "| 2026-03-07 03:00:00 UTC | schedule lifeboat-demo-drill | succeeded | 2m4s / 10m met | 12 | none | not known | [lifeboat-demo-test-failover-2026-03-07T03:00:00Z](http://ui:8233/")
 	assert.Contains(t, lc.queries[0], `LifeboatPlan = "demo"`)
 
-	require.Equal(t, 0, ta.run("report", "--plan", "demo", "--drills", "--format", "html"))
+	require.Equal(t, exitcode.OK, ta.run("report", "--plan", "demo", "--drills", "--format", "html"))
 	page := ta.out.String()
 	assert.Contains(t, page, `<svg class="chart"`)
 	assert.Contains(t, page, `class="target-rto"`)
@@ -140,13 +142,13 @@ func TestAuditReport(t *testing.T) {
 	assert.Contains(t, page, `<td>unattended</td>`, "who decided each gate")
 	assert.Equal(t, 3, strings.Count(page, `<rect class="drill-`), "one bar per drill")
 
-	require.Equal(t, 0, ta.run("report", "--plan", "demo", "--drills", "--format", "json"))
+	require.Equal(t, exitcode.OK, ta.run("report", "--plan", "demo", "--drills", "--format", "json"))
 	var rows []drillRow
 	require.NoError(t, json.Unmarshal(ta.out.Bytes(), &rows))
 	assert.Len(t, rows, 3)
 
-	assert.Equal(t, exitUsage, ta.run("report", "--drills"))
+	assert.Equal(t, exitcode.Usage, ta.run("report", "--drills"))
 	assert.Contains(t, ta.errOut.String(), "--drills needs --plan NAME")
-	assert.Equal(t, exitUsage, ta.run("report", "lifeboat-demo-failover", "--drills", "--plan", "demo"))
-	assert.Equal(t, exitUsage, ta.run("report", "--plan", "demo", "--drills", "--since", "forever"))
+	assert.Equal(t, exitcode.Usage, ta.run("report", "lifeboat-demo-failover", "--drills", "--plan", "demo"))
+	assert.Equal(t, exitcode.Usage, ta.run("report", "--plan", "demo", "--drills", "--since", "forever"))
 }

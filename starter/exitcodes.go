@@ -9,33 +9,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
-
-// Exit codes, the same for every command; `lifeboat --help` prints this table.
-const (
-	exitOK          = 0 // the command did what was asked; a waited-for run succeeded
-	exitRunFailed   = 1 // the run failed (or was terminated), or the command failed
-	exitUsage       = 2 // bad flags or arguments
-	exitInvalid     = 3 // the plan or the configuration is invalid
-	exitRejected    = 4 // the run was rejected at a gate
-	exitAborted     = 5 // the run was aborted
-	exitNotFound    = 6 // no such run or schedule
-	exitUnreachable = 7 // Temporal cannot be reached
-	exitRunning     = 8 // the run is still running (status/report without --watch, or a start refused because one runs)
-)
-
-const exitCodeTable = `Exit codes:
-  0  success: the command did what was asked; a run waited for (--wait, --watch) succeeded
-  1  the run failed, was terminated or timed out, or the command failed
-  2  usage error: bad flags or arguments
-  3  invalid plan or configuration
-  4  the run was rejected at a gate
-  5  the run was aborted
-  6  not found: no such run or schedule
-  7  Temporal is unreachable
-  8  the run is still running (status or report of a running run without --watch;
-     a start refused because the same plan and mode are already running)`
 
 // exitError is an error with the exit code it ends the command with.
 type exitError struct {
@@ -50,21 +26,21 @@ func fail(code int, format string, args ...any) error {
 	return &exitError{code: code, err: fmt.Errorf(format, args...)}
 }
 
-func usageErr(format string, args ...any) error { return fail(exitUsage, format, args...) }
+func usageErr(format string, args ...any) error { return fail(exitcode.Usage, format, args...) }
 
 // outcomeCode maps a run's outcome to the exit code.
 func outcomeCode(outcome string) int {
 	switch outcome {
 	case workflows.OutcomeSucceeded:
-		return exitOK
+		return exitcode.OK
 	case workflows.OutcomeRejected:
-		return exitRejected
+		return exitcode.Rejected
 	case workflows.OutcomeAborted:
-		return exitAborted
+		return exitcode.Aborted
 	case "":
-		return exitRunning
+		return exitcode.Running
 	}
-	return exitRunFailed
+	return exitcode.RunFailed
 }
 
 // isUnreachable says whether an RPC error means Temporal could not be reached

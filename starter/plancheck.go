@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
 
@@ -24,7 +25,7 @@ func (a *app) planCommand() *cobra.Command {
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "check FILE...",
-		Short: "Check plans: every problem and warning with its line; exit 0 valid, 3 invalid",
+		Short: fmt.Sprintf("Check plans: every problem and warning with its line; exit %d valid, %d invalid", exitcode.OK, exitcode.Invalid),
 		Long: `Check plans without running them: every problem and warning is printed with its file,
 line and column and what to do about it, all at once. With --config (or LIFEBOAT_CONFIG),
 the plans are also checked against that worker configuration: their source and target
@@ -62,7 +63,7 @@ func (a *app) planEnvironment() (*plan.Environment, error) {
 	}
 	cfg, err := config.Load(path)
 	if err != nil {
-		return nil, fail(exitInvalid, "the configuration %s is invalid, so plans cannot be checked against it:\n%v", path, indent(err.Error()))
+		return nil, fail(exitcode.Invalid, "the configuration %s is invalid, so plans cannot be checked against it:\n%v", path, indent(err.Error()))
 	}
 	return &plan.Environment{File: path, Sites: slices.Collect(maps.Keys(cfg.Sites)), Secrets: slices.Collect(maps.Keys(cfg.Secrets))}, nil
 }
@@ -112,7 +113,7 @@ func (a *app) planCheck(files []string) error {
 		}
 	}
 	if invalid > 0 {
-		return &exitError{code: exitInvalid, err: fmt.Errorf("%s of %d invalid; fix the problems above", plural(invalid, "plan"), len(files))}
+		return &exitError{code: exitcode.Invalid, err: fmt.Errorf("%s of %d invalid; fix the problems above", plural(invalid, "plan"), len(files))}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -85,9 +86,9 @@ func (a *app) protect(ctx context.Context, site string, srs []string, dryRun boo
 	var res activities.ProtectResult
 	if err := run.Get(wctx, &res); err != nil {
 		if wctx.Err() != nil {
-			return fail(exitRunFailed, "%s got no answer within %s: is a lifeboat-worker polling task queue %s?", id, protectWait, conn.taskQueue)
+			return fail(exitcode.RunFailed, "%s got no answer within %s: is a lifeboat-worker polling task queue %s?", id, protectWait, conn.taskQueue)
 		}
-		return fail(exitRunFailed, "could not %s: %s", what, rootMessage(err))
+		return fail(exitcode.RunFailed, "could not %s: %s", what, rootMessage(err))
 	}
 	if a.json() {
 		if err := writeJSON(a.stdout, res); err != nil {
@@ -97,7 +98,7 @@ func (a *app) protect(ctx context.Context, site string, srs []string, dryRun boo
 		fmt.Fprint(a.stdout, renderProtect(site, &res))
 	}
 	if len(res.Errors) > 0 {
-		return &exitError{code: exitRunFailed, err: errors.New(strings.TrimSuffix(res.Errors[0], ".") + "; fix it and run the same protect again")}
+		return &exitError{code: exitcode.RunFailed, err: errors.New(strings.TrimSuffix(res.Errors[0], ".") + "; fix it and run the same protect again")}
 	}
 	return nil
 }

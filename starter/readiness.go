@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -56,7 +57,7 @@ func (a *app) readiness(ctx context.Context, planFile string, mode plan.Mode, as
 	}
 	p, warnings, err := plan.LoadChecked(planFile)
 	if err != nil {
-		return fail(exitInvalid, "the plan %s is invalid; fix these and check again:\n%s", planFile, indent(err.Error()))
+		return fail(exitcode.Invalid, "the plan %s is invalid; fix these and check again:\n%s", planFile, indent(err.Error()))
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(a.stderr, "warning: "+w.String())
@@ -86,9 +87,9 @@ func (a *app) readiness(ctx context.Context, planFile string, mode plan.Mode, as
 	var res workflows.ReadinessResult
 	if err := run.Get(wctx, &res); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || wctx.Err() != nil {
-			return fail(exitRunFailed, "the readiness check %s got no answer within %s: is a lifeboat-worker polling task queue %s?", id, readinessWait, conn.taskQueue)
+			return fail(exitcode.RunFailed, "the readiness check %s got no answer within %s: is a lifeboat-worker polling task queue %s?", id, readinessWait, conn.taskQueue)
 		}
-		return fail(exitRunFailed, "the readiness check of plan %s failed: %s", p.Name, rootMessage(err))
+		return fail(exitcode.RunFailed, "the readiness check of plan %s failed: %s", p.Name, rootMessage(err))
 	}
 	link := uiLink(a.ui(), conn.namespace, run.GetID(), run.GetRunID())
 	if a.json() {
@@ -102,7 +103,7 @@ func (a *app) readiness(ctx context.Context, planFile string, mode plan.Mode, as
 		fmt.Fprint(a.stdout, renderReadiness(&res, a.loc, link, all))
 	}
 	if !res.Ready {
-		return &exitError{code: exitRunFailed, err: errors.New("")}
+		return &exitError{code: exitcode.RunFailed, err: errors.New("")}
 	}
 	return nil
 }

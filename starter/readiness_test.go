@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -57,12 +58,12 @@ func readinessOf(ready bool) *workflows.ReadinessResult {
 		VMs: 12, VApps: 3, WorkflowID: "lifeboat-demo-readiness", RunID: "run-1",
 		RPO: workflows.RPO{MetadataCurrent: true, MirrorLag: &lag, Text: "The pool's metadata is written to every SR the plan uses at each change; the DR copies are at most 30s behind (storage adapter)."},
 		Checks: []workflows.CheckResult{
-			{Check: "reachable", Object: "site primary", Severity: "ok", Message: "reachable"},
-			{Check: "network", Object: "network 'Lab-only'", Severity: "warning", Message: "does not exist at site dr"},
+			{Check: "reachable", Object: "site primary", Severity: workflows.SeverityOK, Message: "reachable"},
+			{Check: "network", Object: "network 'Lab-only'", Severity: workflows.SeverityWarning, Message: "does not exist at site dr"},
 		}}
 	r.Summary = "A failover of plan demo from site primary to site dr would work now (2 checks, 1 warning)."
 	if !ready {
-		r.Checks = append(r.Checks, workflows.CheckResult{Check: "mirror", Object: `storage "dr-gold-1"`, Severity: "problem", Message: "mirror gold-01 is split"})
+		r.Checks = append(r.Checks, workflows.CheckResult{Check: "mirror", Object: `storage "dr-gold-1"`, Severity: workflows.SeverityProblem, Message: "mirror gold-01 is split"})
 		r.Summary = "A failover of plan demo from site primary to site dr would not work now: 1 problem; first storage \"dr-gold-1\": mirror gold-01 is split."
 	}
 	return r
@@ -74,7 +75,7 @@ func readinessOf(ready bool) *workflows.ReadinessResult {
 func TestReadinessCommand(t *testing.T) {
 	ta, rc := newResultApp(readinessOf(true))
 	code := ta.run("readiness", "--plan", demoPlan, "--ui-url", "http://ui:8233")
-	require.Equal(t, 0, code, ta.errOut.String())
+	require.Equal(t, exitcode.OK, code, ta.errOut.String())
 	out := ta.out.String()
 	assert.Contains(t, out, "READY  A failover of plan demo")
 	assert.Contains(t, out, "RPO       The pool's metadata is written")
@@ -93,7 +94,7 @@ func TestReadinessCommand(t *testing.T) {
 
 	ta, _ = newResultApp(readinessOf(false))
 	code = ta.run("readiness", "--plan", demoPlan, "--all")
-	assert.Equal(t, exitRunFailed, code)
+	assert.Equal(t, exitcode.RunFailed, code)
 	out = ta.out.String()
 	assert.Contains(t, out, "NOT READY  A failover of plan demo")
 	assert.Contains(t, out, "Problems\n  mirror               storage \"dr-gold-1\": mirror gold-01 is split")
@@ -102,7 +103,7 @@ func TestReadinessCommand(t *testing.T) {
 
 	ta, _ = newResultApp(readinessOf(false))
 	code = ta.run("readiness", "--plan", demoPlan, "--output", "json")
-	assert.Equal(t, exitRunFailed, code)
+	assert.Equal(t, exitcode.RunFailed, code)
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(ta.out.Bytes(), &got))
 	assert.Equal(t, false, got["ready"])
@@ -110,8 +111,8 @@ func TestReadinessCommand(t *testing.T) {
 	assert.Contains(t, got["ui_url"], "lifeboat-demo-readiness")
 
 	ta, _ = newResultApp(readinessOf(true))
-	assert.Equal(t, exitUsage, ta.run("readiness", "--plan", demoPlan, "--mode", "sideways"))
-	assert.Equal(t, exitUsage, ta.run("readiness"))
+	assert.Equal(t, exitcode.Usage, ta.run("readiness", "--plan", demoPlan, "--mode", "sideways"))
+	assert.Equal(t, exitcode.Usage, ta.run("readiness"))
 }
 
 // TestProtectCommand: more than 8 SRs are refused before anything starts;
@@ -122,10 +123,10 @@ func TestProtectCommand(t *testing.T) {
 	for _, n := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i"} {
 		nine = append(nine, "--sr", n)
 	}
-	assert.Equal(t, exitUsage, ta.run(nine...))
+	assert.Equal(t, exitcode.Usage, ta.run(nine...))
 	assert.Contains(t, ta.errOut.String(), "at most 8")
 	assert.Empty(t, rc.started, "nothing started")
-	assert.Equal(t, exitUsage, ta.run("protect", "--sr", "gold-01"))
+	assert.Equal(t, exitcode.Usage, ta.run("protect", "--sr", "gold-01"))
 
 	res := &activities.ProtectResult{Pool: "'Primary'", DryRun: true, Changes: []activities.SRChange{
 		{SR: activities.SRInfo{UUID: "u-fc", Name: "fc-silver-01"}, Action: activities.ActionDisable},
@@ -133,7 +134,7 @@ func TestProtectCommand(t *testing.T) {
 		{SR: activities.SRInfo{UUID: "u-g1", Name: "gold-01"}, Action: activities.ActionKeep, Done: true},
 	}}
 	ta, rc = newResultApp(res)
-	require.Equal(t, 0, ta.run("protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02", "--dry-run"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02", "--dry-run"), ta.errOut.String())
 	assert.Equal(t, "Dry run: pool 'Primary' at site primary would change 2 SRs (nothing was changed):\n"+
 		"  disable  fc-silver-01 (u-fc)  (dry run)\n"+
 		"  enable   gold-02 (u-g2)  (dry run)\n"+
@@ -148,7 +149,7 @@ func TestProtectCommand(t *testing.T) {
 	res.Changes[1].Error = "Metadata replication could not be enabled on SR 'gold-02' at site primary: the pool already replicates its metadata to the maximum number of storage repositories (8)."
 	res.Errors = []string{res.Changes[1].Error}
 	ta, _ = newResultApp(res)
-	assert.Equal(t, exitRunFailed, ta.run("protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02"))
+	assert.Equal(t, exitcode.RunFailed, ta.run("protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02"))
 	assert.Contains(t, ta.out.String(), "FAILED: Metadata replication could not be enabled")
 	assert.Contains(t, ta.errOut.String(), "fix it and run the same protect again")
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
 )
@@ -107,7 +108,7 @@ func describeRun(ctx context.Context, c temporalClient, conn connection, ref *ru
 	if mode == "" && !strings.HasPrefix(ref.id, "lifeboat-") {
 		hint = fmt.Sprintf("if %s is a plan name, add --mode failover, failback or test-failover", ref.id)
 	}
-	return nil, fail(exitNotFound, "no run %s in namespace %s; %s", ref, conn.namespace, hint)
+	return nil, fail(exitcode.NotFound, "no run %s in namespace %s; %s", ref, conn.namespace, hint)
 }
 
 // latestRun finds the most recent run of a plan in a mode.
@@ -138,9 +139,9 @@ func rpcError(err error, conn connection, what string) error {
 	case isUnreachable(err):
 		return unreachableErr(conn, what, "")
 	case isNotFound(err):
-		return fail(exitNotFound, "cannot %s: %v", what, err)
+		return fail(exitcode.NotFound, "cannot %s: %v", what, err)
 	}
-	return fail(exitRunFailed, "cannot %s: %v", what, err)
+	return fail(exitcode.RunFailed, "cannot %s: %v", what, err)
 }
 
 func isRunning(d *workflowservice.DescribeWorkflowExecutionResponse) bool {
@@ -183,7 +184,7 @@ func query(ctx context.Context, c temporalClient, conn connection, ref runRef, n
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	if polled, err := workerPolls(ctx, c, conn.taskQueue); err == nil && !polled {
-		return &exitError{code: exitRunFailed, err: &noWorkerError{queue: conn.taskQueue, why: "none polls task queue " + conn.taskQueue}}
+		return &exitError{code: exitcode.RunFailed, err: &noWorkerError{queue: conn.taskQueue, why: "none polls task queue " + conn.taskQueue}}
 	}
 	v, err := c.QueryWorkflow(ctx, ref.id, ref.runID, name, args...)
 	if err != nil && ctx.Err() == nil && isQueryTimeout(err) && resetSticky(ctx, c, conn, ref) == nil {
@@ -192,14 +193,14 @@ func query(ctx context.Context, c temporalClient, conn connection, ref runRef, n
 	if err != nil {
 		switch {
 		case isNoPoller(err):
-			return &exitError{code: exitRunFailed, err: &noWorkerError{queue: conn.taskQueue, why: "Temporal has seen none poll task queue " + conn.taskQueue + " lately"}}
+			return &exitError{code: exitcode.RunFailed, err: &noWorkerError{queue: conn.taskQueue, why: "Temporal has seen none poll task queue " + conn.taskQueue + " lately"}}
 		case isQueryTimeout(err) || ctx.Err() != nil:
-			return &exitError{code: exitRunFailed, err: &noWorkerError{queue: conn.taskQueue, why: fmt.Sprintf("none answered within %s", queryTimeout)}}
+			return &exitError{code: exitcode.RunFailed, err: &noWorkerError{queue: conn.taskQueue, why: fmt.Sprintf("none answered within %s", queryTimeout)}}
 		}
 		return rpcError(err, conn, "query the "+name+" of "+ref.String())
 	}
 	if err := v.Get(out); err != nil {
-		return fail(exitRunFailed, "the %s of %s cannot be read (%v); are the CLI and the worker the same version?", name, ref, err)
+		return fail(exitcode.RunFailed, "the %s of %s cannot be read (%v); are the CLI and the worker the same version?", name, ref, err)
 	}
 	return nil
 }
@@ -284,7 +285,7 @@ func fetchReport(ctx context.Context, c temporalClient, conn connection, ref run
 		return nil, err
 	}
 	if err := live.FillReport(ctx, pageQuery(c, conn, ref), c, r); err != nil {
-		return nil, fail(exitRunFailed, "the report of %s is incomplete: %v; run the command again", ref, err)
+		return nil, fail(exitcode.RunFailed, "the report of %s is incomplete: %v; run the command again", ref, err)
 	}
 	return r, nil
 }
@@ -327,7 +328,7 @@ func fetchReportHead(ctx context.Context, c temporalClient, conn connection, ref
 	if isUnreachable(err) {
 		return nil, rpcError(err, conn, "read the result of "+ref.String())
 	}
-	return nil, fail(exitRunFailed, "run %s is %s and left no report (%v); its history in the Web UI shows what happened", ref, statusName(d), rootMessage(err))
+	return nil, fail(exitcode.RunFailed, "run %s is %s and left no report (%v); its history in the Web UI shows what happened", ref, statusName(d), rootMessage(err))
 }
 
 // rootMessage is the innermost error message, without the SDK's wrapping.

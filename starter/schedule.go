@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -255,7 +256,7 @@ func (a *app) scheduleCreate(ctx context.Context, planFile, every, cron, id, sta
 		Memo:    map[string]any{memoPlan: p.Name, memoKind: kind},
 	})
 	if errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fail(exitRunFailed, "schedule %s already exists; delete it with 'lifeboat schedule delete %s' or pass another --id", id, id)
+		return fail(exitcode.RunFailed, "schedule %s already exists; delete it with 'lifeboat schedule delete %s' or pass another --id", id, id)
 	}
 	if err != nil {
 		return rpcError(err, conn, "create schedule "+id)
@@ -479,7 +480,7 @@ func (a *app) scheduleDelete(ctx context.Context, id string) error {
 	defer c.Close()
 	if err := c.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil {
 		if isNotFound(err) {
-			return fail(exitNotFound, "no schedule %s in namespace %s; see 'lifeboat schedule list'", id, conn.namespace)
+			return fail(exitcode.NotFound, "no schedule %s in namespace %s; see 'lifeboat schedule list'", id, conn.namespace)
 		}
 		return rpcError(err, conn, "delete schedule "+id)
 	}
@@ -522,7 +523,7 @@ func (a *app) describeSchedule(ctx context.Context, c temporalClient, conn conne
 	d, err := h.Describe(ctx)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, nil, fail(exitNotFound, "no schedule %s in namespace %s; see 'lifeboat schedule list'", id, conn.namespace)
+			return nil, nil, fail(exitcode.NotFound, "no schedule %s in namespace %s; see 'lifeboat schedule list'", id, conn.namespace)
 		}
 		return nil, nil, rpcError(err, conn, "describe schedule "+id)
 	}
@@ -719,7 +720,7 @@ func (a *app) scheduleUpdate(ctx context.Context, id, planFile, every, cron stri
 	if planFile != "" {
 		lp, warnings, err := plan.LoadChecked(planFile)
 		if err != nil {
-			return fail(exitInvalid, "the plan %s is invalid; fix these and update again:\n%s", planFile, indent(err.Error()))
+			return fail(exitcode.Invalid, "the plan %s is invalid; fix these and update again:\n%s", planFile, indent(err.Error()))
 		}
 		for _, w := range warnings {
 			fmt.Fprintln(a.stderr, "warning: "+w.String())
@@ -764,7 +765,7 @@ func (a *app) scheduleUpdate(ctx context.Context, id, planFile, every, cron stri
 				}
 			}
 			if planName != "" && planName != p.Name {
-				wrongPlan = fail(exitUsage, "schedule %s runs plan %s, not %s; create a schedule for plan %s instead", id, planName, p.Name, p.Name)
+				wrongPlan = fail(exitcode.Usage, "schedule %s runs plan %s, not %s; create a schedule for plan %s instead", id, planName, p.Name, p.Name)
 				return nil, wrongPlan
 			}
 			s.Action = scheduleAction(p, kind, act.TaskQueue, firstOf(requestedBy, "schedule "+id), start)

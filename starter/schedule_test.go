@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -88,48 +89,48 @@ func (h *fakeHandle) Update(_ context.Context, o client.ScheduleUpdateOptions) e
 func TestScheduleDrillLifecycle(t *testing.T) {
 	ta := newTestApp(newFake(), map[string]string{"USER": "ops"})
 	s := ta.fake.schedules
-	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("schedule", "create", "--plan", demoPlan, "--every", "168h"), ta.errOut.String())
 	act := s.created["lifeboat-demo-drill"].Action.(*client.ScheduleWorkflowAction)
 	in := act.Args[0].(*workflows.RunInput)
 	assert.True(t, in.Unattended, "a drill needs no human")
 	assert.Equal(t, "drill", s.created["lifeboat-demo-drill"].Memo[memoKind])
 	assert.Contains(t, ta.out.String(), "Scheduled a drill (unattended test failover) of plan demo every 168h")
 
-	require.Equal(t, 0, ta.run("schedule", "describe", "lifeboat-demo-drill", "--ui-url", "http://ui:8233"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("schedule", "describe", "lifeboat-demo-drill", "--ui-url", "http://ui:8233"), ta.errOut.String())
 	golden(t, "schedule-describe.txt", ta.out.String())
 
-	require.Equal(t, 0, ta.run("schedule", "pause", "lifeboat-demo-drill", "--note", "array maintenance"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "pause", "lifeboat-demo-drill", "--note", "array maintenance"))
 	assert.True(t, s.created["lifeboat-demo-drill"].Paused)
-	require.Equal(t, 0, ta.run("schedule", "describe", "lifeboat-demo-drill"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "describe", "lifeboat-demo-drill"))
 	assert.Contains(t, ta.out.String(), "Paused     yes\nNote       array maintenance\n")
-	require.Equal(t, 0, ta.run("schedule", "unpause", "lifeboat-demo-drill"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "unpause", "lifeboat-demo-drill"))
 	assert.False(t, s.created["lifeboat-demo-drill"].Paused)
 	assert.Equal(t, "unpaused with lifeboat by ops", s.created["lifeboat-demo-drill"].Note)
 
-	require.Equal(t, 0, ta.run("schedule", "trigger", "lifeboat-demo-drill"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "trigger", "lifeboat-demo-drill"))
 	assert.Equal(t, []string{"lifeboat-demo-drill"}, s.triggered)
 	assert.Contains(t, ta.out.String(), "Triggered schedule lifeboat-demo-drill")
 	s.running = map[string]string{"lifeboat-demo-drill": "lifeboat-demo-test-failover-x"}
-	require.Equal(t, 0, ta.run("schedule", "trigger", "lifeboat-demo-drill"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "trigger", "lifeboat-demo-drill"))
 	assert.Contains(t, ta.out.String(), "already runs lifeboat-demo-test-failover-x, so the triggered run is skipped")
 
-	require.Equal(t, 0, ta.run("schedule", "update", "lifeboat-demo-drill", "--cron", "0 3 * * 6", "--plan", demoPlan), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("schedule", "update", "lifeboat-demo-drill", "--cron", "0 3 * * 6", "--plan", demoPlan), ta.errOut.String())
 	o := s.created["lifeboat-demo-drill"]
 	assert.Equal(t, []string{"0 3 * * 6"}, o.Spec.CronExpressions)
 	assert.Empty(t, o.Spec.Intervals)
 	in = o.Action.(*client.ScheduleWorkflowAction).Args[0].(*workflows.RunInput)
 	assert.True(t, in.Unattended)
 	assert.Equal(t, "schedule lifeboat-demo-drill (set up by ops)", in.RequestedBy, "kept across an update")
-	assert.Equal(t, exitUsage, ta.run("schedule", "update", "lifeboat-demo-drill"))
+	assert.Equal(t, exitcode.Usage, ta.run("schedule", "update", "lifeboat-demo-drill"))
 
 	for _, verb := range []string{"describe", "pause", "unpause", "trigger"} {
-		assert.Equal(t, exitNotFound, ta.run("schedule", verb, "nope"), verb)
+		assert.Equal(t, exitcode.NotFound, ta.run("schedule", verb, "nope"), verb)
 		assert.Contains(t, ta.errOut.String(), "no schedule nope")
 	}
-	assert.Equal(t, exitUsage, ta.run("schedule", "describe"))
+	assert.Equal(t, exitcode.Usage, ta.run("schedule", "describe"))
 
 	// JSON describe, for scripts.
-	require.Equal(t, 0, ta.run("--output", "json", "schedule", "describe", "lifeboat-demo-drill"))
+	require.Equal(t, exitcode.OK, ta.run("--output", "json", "schedule", "describe", "lifeboat-demo-drill"))
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(ta.out.Bytes(), &got))
 	assert.Equal(t, "demo", got["plan"])
@@ -139,13 +140,13 @@ func TestScheduleDrillLifecycle(t *testing.T) {
 // TestScheduleReadiness: --readiness schedules the readiness check.
 func TestScheduleReadiness(t *testing.T) {
 	ta := newTestApp(newFake(), map[string]string{"USER": "ops"})
-	require.Equal(t, 0, ta.run("schedule", "create", "--plan", demoPlan, "--every", "24h", "--readiness"), ta.errOut.String())
+	require.Equal(t, exitcode.OK, ta.run("schedule", "create", "--plan", demoPlan, "--every", "24h", "--readiness"), ta.errOut.String())
 	o, ok := ta.fake.schedules.created["lifeboat-demo-readiness"]
 	require.True(t, ok)
 	act := o.Action.(*client.ScheduleWorkflowAction)
 	assert.Equal(t, workflows.ReadinessWorkflowName, act.Workflow)
 	assert.Equal(t, "lifeboat-demo-readiness", act.ID)
 	assert.Equal(t, "demo", act.Args[0].(*workflows.ReadinessInput).Plan.Name)
-	require.Equal(t, 0, ta.run("schedule", "describe", "lifeboat-demo-readiness"))
+	require.Equal(t, exitcode.OK, ta.run("schedule", "describe", "lifeboat-demo-readiness"))
 	assert.Contains(t, ta.out.String(), "Runs       readiness check: changes nothing")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/worker/searchattr"
 )
 
@@ -35,7 +36,7 @@ func (a *app) setup(ctx context.Context) error {
 	added, err := searchattr.Ensure(ctx, c.OperatorService(), conn.namespace)
 	var denied *searchattr.PermissionError
 	if errors.As(err, &denied) {
-		return fail(exitRunFailed, "your identity may not add search attributes to namespace %s; ask a Temporal admin to run 'lifeboat setup --namespace %s', or: %s",
+		return fail(exitcode.RunFailed, "your identity may not add search attributes to namespace %s; ask a Temporal admin to run 'lifeboat setup --namespace %s', or: %s",
 			conn.namespace, conn.namespace, strings.Join(searchattr.TemporalCLICommands(conn.namespace), " && "))
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -80,7 +81,7 @@ func (a *app) decide(ctx context.Context, verb string, approve bool, arg string,
 	}
 	defer c.Close()
 	if !isRunning(d) {
-		return fail(exitRunFailed, "run %s is %s, so there is nothing to %s; see 'lifeboat report %s'", ref, statusName(d), verb, ref.id)
+		return fail(exitcode.RunFailed, "run %s is %s, so there is nothing to %s; see 'lifeboat report %s'", ref, statusName(d), verb, ref.id)
 	}
 	payload := workflows.Approval{Gate: f.gate, By: f.as, Comment: f.comment}
 	if f.force {
@@ -115,7 +116,7 @@ func updateDecision(ctx context.Context, c temporalClient, conn connection, ref 
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
 	if polled, err := workerPolls(ctx, c, conn.taskQueue); err == nil && !polled {
-		return nil, fail(exitRunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: "none polls task queue " + conn.taskQueue})
+		return nil, fail(exitcode.RunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: "none polls task queue " + conn.taskQueue})
 	}
 	name := workflows.UpdateApprove
 	if !approve {
@@ -134,13 +135,13 @@ func updateDecision(ctx context.Context, c temporalClient, conn connection, ref 
 	case err == nil:
 		return &ans, nil
 	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrDecisionRefused:
-		return nil, fail(exitRunFailed, "%s %s; see 'lifeboat status %s' for the gate waiting and who may decide it", strings.TrimSuffix(appErr.Message(), "."), "(refused by the run)", ref.id)
+		return nil, fail(exitcode.RunFailed, "%s %s; see 'lifeboat status %s' for the gate waiting and who may decide it", strings.TrimSuffix(appErr.Message(), "."), "(refused by the run)", ref.id)
 	case strings.Contains(err.Error(), "unknown update"):
 		return nil, &oldRunError{err}
 	case isNoPoller(err):
-		return nil, fail(exitRunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: "Temporal has seen none poll task queue " + conn.taskQueue + " lately"})
+		return nil, fail(exitcode.RunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: "Temporal has seen none poll task queue " + conn.taskQueue + " lately"})
 	case isQueryTimeout(err) || ctx.Err() != nil:
-		return nil, fail(exitRunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: fmt.Sprintf("none answered within %s", queryTimeout)})
+		return nil, fail(exitcode.RunFailed, "cannot %s gate %s of %s now: %v", verb, payload.Gate, ref.id, &noWorkerError{queue: conn.taskQueue, why: fmt.Sprintf("none answered within %s", queryTimeout)})
 	}
 	return nil, rpcError(err, conn, fmt.Sprintf("%s gate %s of %s", verb, payload.Gate, ref))
 }
@@ -194,7 +195,7 @@ func (a *app) abort(ctx context.Context, arg string, f abortFlags) error {
 	}
 	defer c.Close()
 	if !isRunning(d) {
-		return fail(exitRunFailed, "run %s is already %s, so there is nothing to abort", ref, statusName(d))
+		return fail(exitcode.RunFailed, "run %s is already %s, so there is nothing to abort", ref, statusName(d))
 	}
 	payload := workflows.Abort{By: firstOf(f.as, a.whoAmI()), Reason: f.reason}
 	if err := c.SignalWorkflow(ctx, ref.id, ref.runID, workflows.SignalAbort, payload); err != nil {

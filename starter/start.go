@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -74,10 +75,10 @@ func (a *app) loadPlan(file, verb string) (*plan.Plan, error) {
 	p, warnings, err := plan.LoadCheckedIn(file, env)
 	var re *plan.ReadError
 	if errors.As(err, &re) {
-		return nil, fail(exitInvalid, "%v", err)
+		return nil, fail(exitcode.Invalid, "%v", err)
 	}
 	if err != nil {
-		return nil, fail(exitInvalid, "the plan %s is invalid; fix these and %s again:\n%s", file, verb, indent(err.Error()))
+		return nil, fail(exitcode.Invalid, "the plan %s is invalid; fix these and %s again:\n%s", file, verb, indent(err.Error()))
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(a.stderr, "warning: "+w.String())
@@ -110,7 +111,7 @@ func (a *app) startRun(ctx context.Context, mode plan.Mode, f startFlags) error 
 		return err
 	}
 	if mode == plan.ModeFailback && len(p.FailbackStorage) == 0 {
-		return fail(exitInvalid, "the plan %s has no failback_storage, so a failback has no LUNs to probe at %s; add failback_storage and start again", f.planFile, p.Source)
+		return fail(exitcode.Invalid, "the plan %s has no failback_storage, so a failback has no LUNs to probe at %s; add failback_storage and start again", f.planFile, p.Source)
 	}
 	c, conn, err := a.client(ctx)
 	if err != nil {
@@ -136,7 +137,7 @@ func (a *app) startRun(ctx context.Context, mode plan.Mode, f startFlags) error 
 	if err != nil {
 		var started *serviceerror.WorkflowExecutionAlreadyStarted
 		if errors.As(err, &started) {
-			return fail(exitRunning, "a %s of plan %s is already running (%s, run %s); watch it with 'lifeboat status %s --watch' or stop it with 'lifeboat abort %s'",
+			return fail(exitcode.Running, "a %s of plan %s is already running (%s, run %s); watch it with 'lifeboat status %s --watch' or stop it with 'lifeboat abort %s'",
 				mode, p.Name, id, started.RunId, id, id)
 		}
 		return rpcError(err, conn, fmt.Sprintf("start the %s of plan %s", mode, p.Name))

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/workflows/live"
 )
@@ -78,7 +79,7 @@ func (a *app) status(ctx context.Context, arg string, f statusFlags) error {
 // viewExit is the exit code of a status: 8 while running, else the outcome's.
 func (a *app) viewExit(v statusView) error {
 	code := outcomeCode(v.outcome)
-	if code == exitOK {
+	if code == exitcode.OK {
 		return nil
 	}
 	// The screen already says what happened: exit without another sentence.
@@ -243,7 +244,7 @@ func (a *app) follow(ctx context.Context, c temporalClient, conn connection, ref
 			if scr != nil {
 				scr.close(frame)
 			}
-			return fail(exitRunning, "stopped following %s, which is still running", ref)
+			return fail(exitcode.Running, "stopped following %s, which is still running", ref)
 		case <-tick:
 		case <-resized:
 		}
@@ -268,7 +269,7 @@ func (a *app) look(ctx context.Context, c temporalClient, conn connection, ref r
 // is the run's failure, which only its end says.
 func watchGoesOn(err error) bool {
 	switch exitCode(err) {
-	case exitNotFound, exitInvalid, exitUsage:
+	case exitcode.NotFound, exitcode.Invalid, exitcode.Usage:
 		return false
 	}
 	return true
@@ -280,7 +281,7 @@ func exitCode(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	return exitRunFailed
+	return exitcode.RunFailed
 }
 
 type reportFlags struct {
@@ -369,13 +370,13 @@ func (a *app) report(ctx context.Context, arg string, f reportFlags) error {
 		err = writeMarkdown(&buf, r, a.loc)
 	}
 	if err != nil {
-		return fail(exitRunFailed, "cannot render the report of %s: %v", ref, err)
+		return fail(exitcode.RunFailed, "cannot render the report of %s: %v", ref, err)
 	}
 	if f.out == "" {
 		_, _ = a.stdout.Write(buf.Bytes())
 	} else {
 		if err := os.WriteFile(f.out, buf.Bytes(), 0o644); err != nil {
-			return fail(exitRunFailed, "cannot write the report to %s: %v; check the directory exists and is writable", f.out, unwrapPath(err))
+			return fail(exitcode.RunFailed, "cannot write the report to %s: %v; check the directory exists and is writable", f.out, unwrapPath(err))
 		}
 		fmt.Fprintf(a.stderr, "Wrote the %s report of %s to %s.\n", format, ref.id, f.out)
 	}

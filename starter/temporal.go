@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/worker/config"
 )
 
@@ -54,7 +55,7 @@ const dialTimeout = 10 * time.Second
 func dialTemporal(ctx context.Context, c connection) (temporalClient, error) {
 	tlsConf, err := c.tls.Config()
 	if err != nil {
-		return nil, fail(exitInvalid, "%v", err)
+		return nil, fail(exitcode.Invalid, "%v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
@@ -88,7 +89,7 @@ func unreachableErr(c connection, what, reason string) error {
 	if len(why) > 0 {
 		msg += " (" + strings.Join(why, "; ") + ")"
 	}
-	return fail(exitUnreachable, "%s: is Temporal running there? Give its address with --address HOST:PORT, LIFEBOAT_ADDRESS or --config FILE", msg)
+	return fail(exitcode.Unreachable, "%s: is Temporal running there? Give its address with --address HOST:PORT, LIFEBOAT_ADDRESS or --config FILE", msg)
 }
 
 // quietLogger drops the SDK's own log lines: a command line prints its

@@ -66,7 +66,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lifeboat-worker -config FILE [-log-format console|json] [-log-level LEVEL] [-stop-timeout 30s]")
 		fmt.Fprintln(stderr, "\nRuns lifeboat's workflows and activities on the task queue of the configuration.")
-		fmt.Fprintln(stderr, "Exit codes: 0 clean stop, 2 bad flags or configuration, 1 anything else.")
+		fmt.Fprintf(stderr, "Exit codes: %d clean stop, %d bad flags or configuration, %d anything else.\n", exitOK, exitBadConfig, exitFailure)
 		fmt.Fprintln(stderr)
 		fs.PrintDefaults()
 	}

@@ -119,6 +119,6 @@ func TestRejectUpdateStopsTheRun(t *testing.T) {
 // Between gates, every decision is refused, naming the phase.
 func TestRefusalWithNoGateWaiting(t *testing.T) {
 	r := &run{waiting: -1, phase: PhaseStart}
-	assert.Equal(t, `Approval of gate "recover" by carol not counted: no gate is waiting (phase start).`, r.refusal(Approval{Gate: "recover", By: " carol"}, true))
-	assert.Equal(t, `Rejection of gate "recover" by someone unnamed not counted: no gate is waiting (phase start).`, r.refusal(Approval{Gate: "recover"}, false))
+	assert.Equal(t, `Approval of gate "recover" by carol not counted: no gate is waiting (phase start).`, r.refusal(Approval{Gate: plan.GateRecover, By: " carol"}, true))
+	assert.Equal(t, `Rejection of gate "recover" by someone unnamed not counted: no gate is waiting (phase start).`, r.refusal(Approval{Gate: plan.GateRecover}, false))
 }

@@ -7,7 +7,8 @@ import (
 	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
-// TaskQueue is the task queue every lifeboat worker polls.
+// TaskQueue is the task queue a lifeboat worker polls unless its configuration
+// names another (worker/config.DefaultTaskQueue is this).
 const TaskQueue = "lifeboat"
 
 // Workflow type names, one per procedure.
@@ -161,11 +162,11 @@ type Decision struct {
 // CheckResult is one precheck line: severity ok, warning or problem (blocking).
 type CheckResult = activities.Check
 
-// Precheck severities.
+// Precheck severities, as the activities give them.
 const (
-	SeverityOK      = "ok"
-	SeverityWarning = "warning"
-	SeverityProblem = "problem"
+	SeverityOK      = activities.SeverityOK
+	SeverityWarning = activities.SeverityWarning
+	SeverityProblem = activities.SeverityProblem
 )
 
 // ObjectState is one VM's or vApp's progress.

@@ -20,13 +20,14 @@ import (
 	"github.com/lifeboat-dr/lifeboat/notify"
 	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/plan/strictyaml"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // Defaults, used when the file leaves a key out.
 const (
 	DefaultAddress   = "127.0.0.1:7233"
 	DefaultNamespace = "default"
-	DefaultTaskQueue = "lifeboat"
+	DefaultTaskQueue = workflows.TaskQueue
 	DefaultLogFormat = "console"
 	DefaultLogLevel  = "info"
 )

@@ -40,7 +40,7 @@ func TestDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, DefaultAddress, c.Temporal.Address)
 	assert.Equal(t, "default", c.Temporal.Namespace)
-	assert.Equal(t, "lifeboat", c.TaskQueue)
+	assert.Equal(t, DefaultTaskQueue, c.TaskQueue)
 	assert.Equal(t, Log{Format: "console", Level: "info"}, c.Log)
 	assert.False(t, c.Temporal.TLS.On())
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -24,7 +25,7 @@ func TestAbortTestFailoverMidRecovery(t *testing.T) {
 	t.Parallel()
 	w, e, r, before := testFailoverMidRecovery(t, "e2e-abort")
 	res := lifeboat(t, e, "abort", r.id, "--as", "dave", "--reason", "e2e: wrong window")
-	require.Equal(t, exitOK, res.code, "abort")
+	require.Equal(t, exitcode.OK, res.code, "abort")
 
 	rep, err := r.result()
 	require.Error(t, err, "an aborted run fails")
@@ -38,7 +39,7 @@ func TestAbortTestFailoverMidRecovery(t *testing.T) {
 	assert.Empty(t, rep.Leftovers, "report leftovers")
 
 	res = lifeboat(t, e, "status", r.id)
-	assert.Equal(t, 5, res.code, "status of an aborted run exits 5")
+	assert.Equal(t, exitcode.Aborted, res.code, "status of an aborted run exits 5")
 }
 
 // TestCancelFromTheWebUI cancels a test failover mid-recovery the way the
@@ -64,7 +65,7 @@ func TestCancelFromTheWebUI(t *testing.T) {
 	assert.Empty(t, rep.Leftovers, "report leftovers")
 
 	res := lifeboat(t, e, "report", r.id)
-	assert.Equal(t, 5, res.code, "report of a cancelled run exits 5 (aborted)")
+	assert.Equal(t, exitcode.Aborted, res.code, "report of a cancelled run exits 5 (aborted)")
 	assert.Contains(t, res.stdout, "cancelled from Temporal")
 }
 

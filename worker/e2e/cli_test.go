@@ -19,14 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
-)
-
-// Exit codes of the lifeboat CLI (lifeboat --help).
-const (
-	exitOK       = 0
-	exitNotFound = 6
-	exitRunning  = 8
 )
 
 // cliResult is one lifeboat command's outcome.
@@ -88,33 +82,33 @@ func TestCLIOperatorPath(t *testing.T) {
 	id := workflows.WorkflowID("e2e-cli", plan.ModeFailover)
 
 	res := lifeboat(t, e, "plan", "check", planFile)
-	assert.Equal(t, exitOK, res.code, "plan check")
+	assert.Equal(t, exitcode.OK, res.code, "plan check")
 	res = lifeboat(t, e, "failover", "--plan", planFile, "--as", "alice")
-	require.Equal(t, exitOK, res.code, "failover start")
+	require.Equal(t, exitcode.OK, res.code, "failover start")
 	assert.Contains(t, res.stdout, id)
 	began := time.Now()
 	r := &run{t: t, id: id, mode: plan.ModeFailover, began: began}
 	t.Cleanup(r.terminateIfRunning)
 
 	res = lifeboat(t, e, "failover", "--plan", planFile)
-	assert.Equal(t, exitRunning, res.code, "a second failover of the same plan is refused while one runs")
+	assert.Equal(t, exitcode.Running, res.code, "a second failover of the same plan is refused while one runs")
 
 	r.waitGate(plan.GateStorageReady)
 	res = lifeboat(t, e, "status", id)
-	assert.Equal(t, exitRunning, res.code, "status of a running run")
+	assert.Equal(t, exitcode.Running, res.code, "status of a running run")
 	assert.Contains(t, res.stdout, plan.GateStorageReady)
 	res = lifeboat(t, e, "approve", id, "--gate", plan.GateRecover, "--as", "alice")
-	assert.NotEqual(t, exitOK, res.code, "approving a gate that is not waiting is refused")
+	assert.NotEqual(t, exitcode.OK, res.code, "approving a gate that is not waiting is refused")
 	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "mallory")
-	assert.NotEqual(t, exitOK, res.code, "approval by someone not in the approvers is refused")
+	assert.NotEqual(t, exitcode.OK, res.code, "approval by someone not in the approvers is refused")
 	assert.Contains(t, res.stderr, "not counted: only alice, bob may decide it (refused by the run)", "the run's Update validator answers")
 	res = lifeboat(t, e, "approve", id, "--gate", plan.GateStorageReady, "--as", "Alice", "--comment", "mirrors split")
-	require.Equal(t, exitOK, res.code, "approve storage-ready")
+	require.Equal(t, exitcode.OK, res.code, "approve storage-ready")
 	assert.Contains(t, res.stdout, "Gate storage-ready approved by alice (1 of 1): the run goes on.", "the run answers the Update, with the plan's spelling")
 
 	r.waitGate(plan.GateRecover)
 	res = lifeboat(t, e, "approve", "e2e-cli", "--mode", "failover", "--gate", plan.GateRecover, "--as", "bob", "--comment", "prechecks read")
-	require.Equal(t, exitOK, res.code, "approve recover (plan name and --mode)")
+	require.Equal(t, exitcode.OK, res.code, "approve recover (plan name and --mode)")
 
 	// During the start phase, status shows each vApp's VMs as its start
 	// child has them: an earlier order running while a later one of the same
@@ -123,16 +117,16 @@ func TestCLIOperatorPath(t *testing.T) {
 	t.Logf("status --output json during the start phase: %s", seen)
 
 	res = lifeboat(t, e, "status", id, "--watch")
-	assert.Equal(t, exitOK, res.code, "status --watch ends with the run's success")
+	assert.Equal(t, exitcode.OK, res.code, "status --watch ends with the run's success")
 	t.Logf("failover through the CLI: %s from start to the end of --watch", time.Since(began).Round(time.Millisecond))
 
 	res = lifeboat(t, e, "report", id)
-	assert.Equal(t, exitOK, res.code, "report of a succeeded run")
+	assert.Equal(t, exitcode.OK, res.code, "report of a succeeded run")
 	for _, name := range demoSelectedVMs() {
 		assert.Contains(t, res.stdout, name, "the report names VM %s", name)
 	}
 	res = lifeboat(t, e, "--output", "json", "report", id)
-	require.Equal(t, exitOK, res.code)
+	require.Equal(t, exitcode.OK, res.code)
 	var rep workflows.Report
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &rep), "report --output json")
 	assert.Equal(t, workflows.OutcomeSucceeded, rep.Outcome)
@@ -146,7 +140,7 @@ func TestCLIOperatorPath(t *testing.T) {
 	assert.Equal(t, map[string]string{plan.GateStorageReady: "alice", plan.GateRecover: "bob"}, decisions, "who approved what")
 
 	res = lifeboat(t, e, "report", "lifeboat-no-such-plan-failover")
-	assert.Equal(t, exitNotFound, res.code, "report of an unknown run")
+	assert.Equal(t, exitcode.NotFound, res.code, "report of an unknown run")
 	checkRecovered(t, w.pool(t, poolPrimary), w.pool(t, poolDR), "Running")
 }
 
@@ -177,7 +171,7 @@ func waitStartOrder(t *testing.T, w *simWorld, e *workerEnv, id string) string {
 			}
 		}
 		last = fmt.Sprintf("phase %s: %s", v.Progress.Phase, strings.Join(vms, " "))
-		if res.code != exitRunning {
+		if res.code != exitcode.Running {
 			t.Fatalf("the run ended before status showed a vApp's start order; last seen: %s", last)
 		}
 		for _, members := range demoVApps {

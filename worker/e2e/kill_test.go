@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -46,7 +47,7 @@ func TestWorkerKilledDuringRecovery(t *testing.T) {
 	// queue; status resets it and the new worker answers.
 	began := time.Now()
 	res := lifeboat(t, e, "status", r.id)
-	assert.Equal(t, exitRunning, res.code, "status right after the crash answers: the run is running")
+	assert.Equal(t, exitcode.Running, res.code, "status right after the crash answers: the run is running")
 	t.Logf("status answered %s after the new worker started", time.Since(began).Round(time.Millisecond))
 	rep := r.succeeded()
 	r.logTimings(rep)

@@ -30,6 +30,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -96,7 +97,7 @@ func approveAs(t *testing.T, e *workerEnv, command, who string) {
 		}
 	}
 	res := lifeboat(t, e, args[1:]...)
-	require.Equal(t, exitOK, res.code, "%s\n%s", res.stdout, res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "%s\n%s", res.stdout, res.stderr)
 }
 
 // TestObservability runs a failover with the worker's metrics endpoint and

@@ -12,6 +12,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
+	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
 // TestReadinessAndProtect drives lifeboat readiness and protect against a
@@ -34,11 +37,11 @@ func TestReadinessAndProtect(t *testing.T) {
 
 	before := w.Control().State()
 	res := lifeboat(t, e, "readiness", "--plan", planFile)
-	require.Equal(t, exitOK, res.code, "readiness of the healthy world: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "readiness of the healthy world: %s", res.stderr)
 	assert.Contains(t, res.stdout, "READY  A failover of plan e2e-ready from site primary to site dr would work now")
 
 	res = lifeboat(t, e, "protect", "--site", "primary", "--sr", "gold-01", "--sr", "gold-02", "--dry-run")
-	require.Equal(t, exitOK, res.code, "protect --dry-run: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "protect --dry-run: %s", res.stderr)
 	assert.Contains(t, res.stdout, "would change 2 SRs (nothing was changed)")
 	after := w.Control().State()
 	for i := range before.Pools {
@@ -49,7 +52,7 @@ func TestReadinessAndProtect(t *testing.T) {
 	// The weekly drill's question, answered by the worker's storage adapter:
 	// every mirror replicates, so a test failover on its snapshots works.
 	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile, "--mode", "test-failover")
-	require.Equal(t, exitOK, res.code, "readiness of a drill: %s", res.stdout)
+	require.Equal(t, exitcode.OK, res.code, "readiness of a drill: %s", res.stdout)
 	got := readinessJSON(t, res.stdout)
 	assert.True(t, got.Ready)
 	assert.Equal(t, 3, got.count("mirror", "ok", "replicates"), "each storage's mirror, from the adapter: %s", res.stdout)
@@ -57,19 +60,19 @@ func TestReadinessAndProtect(t *testing.T) {
 
 	require.NoError(t, w.Control().SplitMirror("gold-01"))
 	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile, "--mode", "test-failover")
-	assert.Equal(t, 1, res.code, "a split mirror: not ready")
+	assert.Equal(t, exitcode.RunFailed, res.code, "a split mirror: not ready")
 	got = readinessJSON(t, res.stdout)
 	assert.Equal(t, 1, got.count("mirror", "problem", "mirror gold-01 is split"), res.stdout)
 	require.NoError(t, w.Control().ResumeMirror("gold-01"))
 
 	w.primaryDown(t)
 	res = lifeboat(t, e, "--output", "json", "readiness", "--plan", planFile)
-	assert.Equal(t, 1, res.code, "not ready")
+	assert.Equal(t, exitcode.RunFailed, res.code, "not ready")
 	got = readinessJSON(t, res.stdout)
 	assert.False(t, got.Ready)
 	found := false
 	for _, c := range got.Checks {
-		if c.Check == "reachable" && c.Object == "site primary" && c.Severity == "problem" {
+		if c.Check == "reachable" && c.Object == "site primary" && c.Severity == workflows.SeverityProblem {
 			found = true
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
@@ -49,29 +50,29 @@ func TestScheduledDrill(t *testing.T) {
 	require.NoError(t, os.WriteFile(planFile, []byte(text), 0o644))
 
 	res := lifeboat(t, e, "schedule", "create", "--plan", planFile, "--every", "168h", "--as", "carol")
-	require.Equal(t, exitOK, res.code, "schedule create: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "schedule create: %s", res.stderr)
 	id := "lifeboat-e2e-weekly-drill"
 	t.Cleanup(func() {
 		_ = srv.client.ScheduleClient().GetHandle(context.Background(), id).Delete(context.Background())
 	})
 	res = lifeboat(t, e, "schedule", "list")
-	require.Equal(t, exitOK, res.code)
+	require.Equal(t, exitcode.OK, res.code)
 	assert.Contains(t, res.stdout, id)
 
 	res = lifeboat(t, e, "schedule", "pause", id, "--note", "e2e: paused")
-	require.Equal(t, exitOK, res.code, "schedule pause")
+	require.Equal(t, exitcode.OK, res.code, "schedule pause")
 	res = lifeboat(t, e, "schedule", "describe", id)
-	require.Equal(t, exitOK, res.code, "schedule describe")
+	require.Equal(t, exitcode.OK, res.code, "schedule describe")
 	assert.Contains(t, res.stdout, "Paused     yes\nNote       e2e: paused")
 	assert.Contains(t, res.stdout, "drill: unattended test failover")
 	res = lifeboat(t, e, "schedule", "unpause", id)
-	require.Equal(t, exitOK, res.code, "schedule unpause")
+	require.Equal(t, exitcode.OK, res.code, "schedule unpause")
 
 	// The weekly drill, fired now: nobody acts until it ends.
 	ctx := context.Background()
 	h := srv.client.ScheduleClient().GetHandle(ctx, id)
 	res = lifeboat(t, e, "schedule", "trigger", id)
-	require.Equal(t, exitOK, res.code, "fire the drill now: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "fire the drill now: %s", res.stderr)
 	r := scheduledRun(t, h, 1)
 	assert.True(t, strings.HasPrefix(r.id, workflows.WorkflowID("e2e-weekly", plan.ModeTestFailover)), "drill workflow ID %s", r.id)
 	rep := r.succeeded()
@@ -103,7 +104,7 @@ func TestScheduledDrill(t *testing.T) {
 	require.Positive(t, rep.RTO, "the drill measured its RTO")
 
 	res = lifeboat(t, e, "drills", "--plan", "e2e-weekly", "--output", "json")
-	require.Equal(t, exitOK, res.code, "drills: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "drills: %s", res.stderr)
 	var drills []struct {
 		WorkflowID string        `json:"workflow_id"`
 		Outcome    string        `json:"outcome"`
@@ -135,9 +136,9 @@ func TestScheduledDrill(t *testing.T) {
 	holdFile := filepath.Join(dir, "drill-hold.yaml")
 	require.NoError(t, os.WriteFile(holdFile, []byte(text+"\ndrill:\n  hold: 30m\n"), 0o644))
 	res = lifeboat(t, e, "schedule", "update", id, "--plan", holdFile)
-	require.Equal(t, exitOK, res.code, "schedule update: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "schedule update: %s", res.stderr)
 	res = lifeboat(t, e, "schedule", "trigger", id)
-	require.Equal(t, exitOK, res.code, "fire the second drill: %s", res.stderr)
+	require.Equal(t, exitcode.OK, res.code, "fire the second drill: %s", res.stderr)
 	r2 := scheduledRun(t, h, 2)
 	t.Cleanup(r2.terminateIfRunning)
 	r2.waitGate(plan.GateCleanup)
@@ -162,9 +163,9 @@ func TestScheduledDrill(t *testing.T) {
 	assertReplicating(t, w, "after the second drill")
 
 	res = lifeboat(t, e, "schedule", "delete", id)
-	require.Equal(t, exitOK, res.code, "schedule delete")
+	require.Equal(t, exitcode.OK, res.code, "schedule delete")
 	res = lifeboat(t, e, "schedule", "delete", id)
-	assert.Equal(t, exitNotFound, res.code, "deleting it again: not found")
+	assert.Equal(t, exitcode.NotFound, res.code, "deleting it again: not found")
 }
 
 // scheduledRun waits for the schedule's nth action and returns its drill

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
+	"github.com/lifeboat-dr/lifeboat/starter/exitcode"
 	"github.com/lifeboat-dr/lifeboat/workflows"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -83,16 +84,16 @@ func TestSecretsNeverLeaveTheWorker(t *testing.T) {
 
 	// 1. The right secret: the DR LUNs are probed and introduced with CHAP,
 	// the failover succeeds.
-	require.Equal(t, exitOK, cli("plan", "check", planFile).code, "plan check")
-	require.Equal(t, exitOK, cli("failover", "--plan", planFile, "--as", "alice").code, "failover start")
+	require.Equal(t, exitcode.OK, cli("plan", "check", planFile).code, "plan check")
+	require.Equal(t, exitcode.OK, cli("failover", "--plan", planFile, "--as", "alice").code, "failover start")
 	r1 := &run{t: t, id: id, mode: plan.ModeFailover, began: time.Now()}
 	t.Cleanup(r1.terminateIfRunning)
 	r1.waitGate(plan.GateStorageReady)
-	require.Equal(t, exitOK, cli("approve", id, "--gate", plan.GateStorageReady, "--as", "alice").code)
+	require.Equal(t, exitcode.OK, cli("approve", id, "--gate", plan.GateStorageReady, "--as", "alice").code)
 	r1.waitGate(plan.GateRecover)
-	require.Equal(t, exitOK, cli("approve", id, "--gate", plan.GateRecover, "--as", "bob").code)
+	require.Equal(t, exitcode.OK, cli("approve", id, "--gate", plan.GateRecover, "--as", "bob").code)
 	res := cli("status", id, "--watch")
-	require.Equal(t, exitOK, res.code, "the failover with the CHAP secret succeeds: %s", res.stdout)
+	require.Equal(t, exitcode.OK, res.code, "the failover with the CHAP secret succeeds: %s", res.stdout)
 	r1.runID = runIDOf(t, id)
 	rep, err := r1.result()
 	require.NoError(t, err)
@@ -107,14 +108,14 @@ func TestSecretsNeverLeaveTheWorker(t *testing.T) {
 	// the run fails saying which storage, without any secret.
 	first.stop()
 	e.startWith(chapEnv + "=" + wrongSecret)
-	require.Equal(t, exitOK, cli("failover", "--plan", planFile, "--as", "alice").code, "second failover start")
+	require.Equal(t, exitcode.OK, cli("failover", "--plan", planFile, "--as", "alice").code, "second failover start")
 	r2 := &run{t: t, id: id, runID: runIDOf(t, id), mode: plan.ModeFailover, began: time.Now()}
 	require.NotEqual(t, r1.runID, r2.runID)
 	t.Cleanup(r2.terminateIfRunning)
 	r2.waitGate(plan.GateStorageReady)
-	require.Equal(t, exitOK, cli("approve", id, "--gate", plan.GateStorageReady, "--as", "alice").code)
+	require.Equal(t, exitcode.OK, cli("approve", id, "--gate", plan.GateStorageReady, "--as", "alice").code)
 	res = cli("status", id, "--watch")
-	assert.Equal(t, 1, res.code, "the failover with a wrong CHAP secret fails")
+	assert.Equal(t, exitcode.RunFailed, res.code, "the failover with a wrong CHAP secret fails")
 	rep2, err := r2.result()
 	require.Error(t, err, "a wrong CHAP secret fails the run")
 	require.NotNil(t, rep2)
