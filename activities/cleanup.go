@@ -37,8 +37,8 @@ func (k *cleaner) leftover(err error, what, next string) {
 	k.out.Leftovers = append(k.out.Leftovers, sentence(what, reason(err), next))
 }
 
-// CleanupTest removes what a test failover recreated (reference §5.3 step
-// 11): vApps are hard-shut-down when allowed and none of their VMs is
+// CleanupTest removes what a test failover recreated (runbook step
+// 11, docs/xapi-dr.md): vApps are hard-shut-down when allowed and none of their VMs is
 // suspended; every VM is hard-shut-down if running or paused, while a
 // suspended VM is destroyed directly (hard_shutdown would delete its suspend
 // VDI on the DR copy); snapshots go before their VM; VDIs are never

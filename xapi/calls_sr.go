@@ -13,7 +13,7 @@ type ProbeResult struct {
 }
 
 // MetadataSMConfig is the sm_config that makes SR.probe report
-// pool_metadata_detected (reference §2.3.3).
+// pool_metadata_detected (docs/xapi-dr.md, "Probing storage").
 func MetadataSMConfig() map[string]string { return map[string]string{"metadata": "true"} }
 
 // ProbeSR calls SR.probe synchronously. If the answer is not a parsable SR

@@ -14,7 +14,7 @@ const (
 
 // ISCSIConfig is the device_config of an lvmoiscsi SR. Empty fields are
 // left out, which is how the discovery ladder works: without TargetIQN the
-// driver lists IQNs, without SCSIid it lists LUNs (reference §2.3.1).
+// driver lists IQNs, without SCSIid it lists LUNs (docs/xapi-dr.md, "Probing storage").
 type ISCSIConfig struct {
 	Target       string // address or host name (comma list for multi-target)
 	Port         int64  // 0 = driver default 3260

@@ -174,7 +174,7 @@ func loginTarget(t *testing.T, ctx context.Context, w *sim.World, pool string) *
 	return &recovery{w: w, target: pool, s: s, pool: poolRef, master: p.Master, introduced: map[xapi.Ref]string{}, source: map[string]foreignVM{}}
 }
 
-// probeStorage is §5.3 step 2: SR.probe with sm_config metadata=true on
+// probeStorage is runbook step 2 (docs/xapi-dr.md): SR.probe with sm_config metadata=true on
 // every replicated LUN, the SRlist parsed (iSCSI through Async.SR.probe, FC
 // synchronously, to cover both forms).
 func probeStorage(t *testing.T, ctx context.Context, r *recovery) {
@@ -198,7 +198,7 @@ func probeStorage(t *testing.T, ctx context.Context, r *recovery) {
 	}
 }
 
-// introduceStorage is §5.3 step 3: one DR_task per device with the probed
+// introduceStorage is runbook step 3 (docs/xapi-dr.md): one DR_task per device with the probed
 // SR in its whitelist; the introduced SRs are recorded right away.
 func introduceStorage(t *testing.T, ctx context.Context, r *recovery) {
 	hosts, err := r.s.GetAllHostRecords(ctx)
@@ -238,7 +238,7 @@ func introduceStorage(t *testing.T, ctx context.Context, r *recovery) {
 	require.NoError(t, err, "destroying an empty DR task forgets nothing")
 }
 
-// findMetadata is §5.3 step 4: metadata VDIs with metadata_latest that are
+// findMetadata is runbook step 4 (docs/xapi-dr.md): metadata VDIs with metadata_latest that are
 // not the target pool's own, grouped by source pool; one VDI per source pool.
 func findMetadata(t *testing.T, ctx context.Context, r *recovery, wantSource string, wantCandidates int) {
 	vdis, err := r.s.GetAllVDIRecords(ctx)
@@ -284,7 +284,7 @@ func (r *recovery) poolUUID(t *testing.T, ctx context.Context) string {
 	return p.UUID
 }
 
-// openDatabase is §5.3 step 5: open the metadata VDI and read pool, vApps,
+// openDatabase is runbook step 5 (docs/xapi-dr.md): open the metadata VDI and read pool, vApps,
 // VMs (and their VIFs and networks) through the foreign session.
 func openDatabase(t *testing.T, ctx context.Context, r *recovery, vdi xapi.Ref) (*xapi.ForeignSession, map[xapi.ForeignRef]xapi.ForeignVM, map[xapi.ForeignRef]xapi.ForeignVMAppliance) {
 	fs, err := r.s.OpenDatabase(ctx, vdi)
@@ -357,7 +357,7 @@ func sortedUnits(vms map[xapi.ForeignRef]xapi.ForeignVM, apps map[xapi.ForeignRe
 	return out
 }
 
-// precheck is §5.3 step 6: assert_can_be_recovered per unit. It returns the
+// precheck is runbook step 6 (docs/xapi-dr.md): assert_can_be_recovered per unit. It returns the
 // recoverable units and the unrecoverable ones with the SR names they miss.
 func precheck(t *testing.T, ctx context.Context, r *recovery, fs *xapi.ForeignSession, units []unit) (ok []unit, blocked map[string][]string) {
 	blocked = map[string][]string{}
@@ -395,7 +395,7 @@ func precheck(t *testing.T, ctx context.Context, r *recovery, fs *xapi.ForeignSe
 	return ok, blocked
 }
 
-// recoverUnits is §5.3 step 7: vApps then standalone VMs, force=true; each
+// recoverUnits is runbook step 7 (docs/xapi-dr.md): vApps then standalone VMs, force=true; each
 // recovery verified by UUID.
 func recoverUnits(t *testing.T, ctx context.Context, r *recovery, fs *xapi.ForeignSession, units []unit, vms map[xapi.ForeignRef]xapi.ForeignVM) {
 	for _, u := range units {
@@ -424,7 +424,7 @@ func recoverUnits(t *testing.T, ctx context.Context, r *recovery, fs *xapi.Forei
 	}
 }
 
-// logoutForeign is §5.3 step 8.
+// logoutForeign is runbook step 8 (docs/xapi-dr.md).
 func logoutForeign(t *testing.T, ctx context.Context, fs *xapi.ForeignSession) {
 	require.NoError(t, fs.Logout(ctx))
 	require.NoError(t, fs.Logout(ctx), "idempotent")
@@ -467,7 +467,7 @@ func vmsByUUID(t *testing.T, ctx context.Context, s *xapi.Session) (map[string]x
 	return refs, recs
 }
 
-// startUnits is §5.3 step 9. vApps are started by ascending order group:
+// startUnits is runbook step 9 (docs/xapi-dr.md). vApps are started by ascending order group:
 // erp and intranet by the runbook itself (VM.start per VM, the VMs of one
 // order in parallel, the next group once they all returned), crm by xapi
 // (VM_appliance.start); standalone VMs with VM.start, suspended ones with
@@ -519,7 +519,7 @@ func startUnits(t *testing.T, ctx context.Context, r *recovery, paused bool, ski
 	}
 }
 
-// destroyDRTasks is §5.3 step 10.
+// destroyDRTasks is runbook step 10 (docs/xapi-dr.md).
 func destroyDRTasks(t *testing.T, ctx context.Context, r *recovery) {
 	for _, task := range r.tasks {
 		require.NoError(t, r.s.DestroyDRTask(ctx, task))
@@ -577,7 +577,7 @@ func poolState(t *testing.T, w *sim.World, name string) sim.PoolState {
 	return sim.PoolState{}
 }
 
-// failover runs the failover runbook (§5.3 steps 2–10) on the DR pool and
+// failover runs the failover runbook (runbook steps 2–10 of docs/xapi-dr.md) on the DR pool and
 // returns its state; the DR pool's networks before recovery are returned by name.
 func failover(t *testing.T, ctx context.Context, w *sim.World) (*recovery, map[string]xapi.Ref) {
 	var r *recovery
@@ -856,8 +856,8 @@ func drLUNVDIs(w *sim.World) map[string]int {
 	return out
 }
 
-// cleanupTestFailover is the test-failover cleanup of reference §3.2.6 /
-// §5.3 step 11, in the order: vApps (hard_shutdown where allowed, member
+// cleanupTestFailover is the test-failover cleanup of docs/xapi-dr.md
+// ("Test-failover cleanup", runbook step 11), in the order: vApps (hard_shutdown where allowed, member
 // VMs, vApp record), standalone VMs, DR_task.destroy, introduced SRs
 // (PBDs unplugged non-master first, master last, then SR.forget), networks
 // created by the import. Records only: never VDI.destroy. It returns the

@@ -18,7 +18,7 @@ type Error struct {
 	Params []string
 }
 
-// Error codes the runbook branches on (wire spelling, reference §2.12).
+// Error codes the runbook branches on (wire spelling; docs/xapi-dr.md, "Error codes").
 const (
 	CodeSessionAuthenticationFailed   = "SESSION_AUTHENTICATION_FAILED"
 	CodeHostIsSlave                   = "HOST_IS_SLAVE"

@@ -129,7 +129,8 @@ func (f *ForeignSession) GetPBDDeviceConfig(ctx context.Context, pbd ForeignRef)
 
 // AssertVMCanBeRecovered checks that every SR the VM needs is attached in
 // the pool of session to (VM.assert_can_be_recovered); VM_REQUIRES_SR
-// otherwise (Params[1] may be a foreign or a real SR ref, reference §2.8).
+// otherwise (Params[1] may be a foreign or a real SR ref; docs/xapi-dr.md,
+// "Recovery calls").
 func (f *ForeignSession) AssertVMCanBeRecovered(ctx context.Context, vm ForeignRef, to *Session) error {
 	if _, err := f.callTo(ctx, to, "VM.assert_can_be_recovered", string(vm), toPlaceholder{}); err != nil {
 		return fmt.Errorf("check VM %s can be recovered: %w", vm, err)
@@ -153,7 +154,8 @@ func (f *ForeignSession) GetSRsRequiredForVMRecovery(ctx context.Context, vm For
 
 // RecoverVM recreates the VM (and its snapshots) from the foreign database
 // in the pool of session to (Async.VM.recover). With force, a same-UUID
-// halted VM is replaced and a non-halted one silently skipped (§2.8).
+// halted VM is replaced and a non-halted one silently skipped (docs/xapi-dr.md,
+// "Recovery calls").
 func (f *ForeignSession) RecoverVM(ctx context.Context, vm ForeignRef, to *Session, force bool) error {
 	if _, err := f.runAsyncTo(ctx, to, "VM.recover", string(vm), toPlaceholder{}, force); err != nil {
 		return fmt.Errorf("recover VM %s: %w", vm, err)

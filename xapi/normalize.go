@@ -35,7 +35,7 @@ type normalized struct {
 // and <value/> becomes <value><string>text</string></value> (text kept byte
 // for byte, whitespace included), adjacent character data is merged,
 // insignificant whitespace between elements, comments and processing
-// instructions are dropped. See reference §1.4.
+// instructions are dropped. See docs/xapi-dr.md, "The wire and kolo/xmlrpc".
 func Normalize(in []byte) ([]byte, error) {
 	n, err := normalize(in)
 	if err != nil {

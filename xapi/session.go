@@ -9,7 +9,7 @@ import (
 )
 
 // LoginVersion is the API version string sent to session.login_with_password
-// (the datamodel default, reference §2.1).
+// (the datamodel default; docs/xapi-dr.md, "Sessions").
 const LoginVersion = "1.1"
 
 // maxMovesPerCall bounds how often one call follows the master elsewhere

@@ -11,7 +11,7 @@ import (
 
 // Parsers for the XML documents storage drivers print: the SR list of
 // SR.probe with sm_config metadata=true, and the discovery payloads carried
-// in ErrorDescription[3] of SR_BACKEND_FAILURE_96 / _107 (reference §2.3).
+// in ErrorDescription[3] of SR_BACKEND_FAILURE_96 / _107 (docs/xapi-dr.md, "Probing storage").
 // Element names are matched case-insensitively and text is trimmed, as
 // XenCenter and xapi do (the drivers pretty-print with tabs and newlines).
 

@@ -10,7 +10,7 @@ import (
 
 // An unmodified third-party client (kolo/xmlrpc) into plain Go structs and strings.
 // xapi's envelope is a struct with untyped strings, so only concrete string fields decode;
-// where kolo loses data on empty values (documented in the reference §1.4) the raw client
+// where kolo loses data on empty values (docs/xapi-dr.md, "The wire and kolo/xmlrpc") the raw client
 // shows the full answer.
 
 type koloStrings struct {
