@@ -33,6 +33,7 @@ import (
 
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
@@ -84,7 +85,12 @@ type Row struct {
 	Error              string             `json:"error,omitempty"`
 }
 
-func main() { os.Exit(run()) }
+func main() {
+	if done, code := version.Flag("lifeboat-bench", "BENCH_* (see docs/timing-model.md)", os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
+	os.Exit(run())
+}
 
 func run() int {
 	sizes, err := parseSizes(envOr("BENCH_SIZES", defaultSizes))

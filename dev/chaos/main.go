@@ -22,9 +22,16 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/version"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	if done, code := version.Flag("lifeboat-chaos", "CHAOS_* (see docs/chaos.md)", os.Args[1:], os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
+	os.Exit(run())
+}
 
 func run() int {
 	cfg := &config{

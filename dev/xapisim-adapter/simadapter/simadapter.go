@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/activities/adapter"
+	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
@@ -28,8 +29,13 @@ import (
 func Main(args []string, stdin io.Reader, stdout io.Writer) int {
 	fs := flag.NewFlagSet("xapisim-adapter", flag.ContinueOnError)
 	control := fs.String("control", "http://127.0.0.1:18000", "the simulator's control API")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, version.String("xapisim-adapter"))
+		return 0
 	}
 	resp := New(*control).Serve(stdin)
 	_ = json.NewEncoder(stdout).Encode(resp)

@@ -67,3 +67,10 @@ func TestAdapterActions(t *testing.T) {
 	assert.Equal(t, adapter.CodeUnavailable, down.Error.Code)
 	assert.True(t, down.Error.Retryable)
 }
+
+// -version answers without reading a request or calling the simulator.
+func TestMainVersion(t *testing.T) {
+	var out strings.Builder
+	assert.Equal(t, 0, Main([]string{"-version"}, strings.NewReader(""), &out))
+	assert.True(t, strings.HasPrefix(out.String(), "xapisim-adapter "), out.String())
+}
