@@ -79,12 +79,15 @@ func withActivity(ctx workflow.Context, o activityOpt, summary string) workflow.
 
 // withChild returns ctx with the options of one child workflow, whose ID is
 // derived from the parent's so a re-run of the parent's task finds it again.
-// Children inherit the parent's task queue (TaskQueue in production).
-func withChild(ctx workflow.Context, id, summary string) workflow.Context {
+// Children inherit the parent's task queue (TaskQueue in production). The
+// summary and details are what the Web UI shows of the child: details list
+// its VMs (vmDetails), so a batch can be found by a VM's name.
+func withChild(ctx workflow.Context, id, summary, details string) workflow.Context {
 	return workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:          workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + id,
 		WaitForCancellation: true,
 		StaticSummary:       summary,
+		StaticDetails:       details,
 	})
 }
 

@@ -143,7 +143,7 @@ func (r *run) recover(ctx workflow.Context) error {
 				r.attempted[u.UUID] = true
 				r.setUnitState(u, StateRecovering, "")
 			}
-			cctx := withChild(ctx, job.id, "recover "+describeUnits(in.Units))
+			cctx := withChild(ctx, job.id, "recover "+describeUnits(in.Units), vmDetails(job.vms()))
 			return workflow.ExecuteChildWorkflow(cctx, RecoverUnitsWorkflowName, in)
 		},
 		func(i int, f workflow.Future) {
@@ -152,6 +152,17 @@ func (r *run) recover(ctx workflow.Context) error {
 			r.applyRecover(ctx, jobs[i], &res, err)
 			r.updateDetails(ctx)
 		})
+}
+
+// vms lists the job's VMs (a vApp's members, or the standalone VMs).
+func (j recoverJob) vms() []VMRef {
+	var out []VMRef
+	for _, u := range j.units {
+		for _, vm := range u.VMs {
+			out = append(out, VMRef{UUID: vm.UUID, Name: vm.Name})
+		}
+	}
+	return out
 }
 
 func jobVMs(j recoverJob) int {

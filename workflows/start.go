@@ -166,7 +166,9 @@ func (r *run) start(ctx workflow.Context) error {
 				if !shared {
 					in = &StartVMsInput{Site: r.target, Paused: paused, Label: job.label, Steps: job.chains[0].Steps, Parallel: slots}
 				}
-				cctx := withChild(ctx, job.id, "start "+job.label)
+				var vms []VMRef
+				job.each(func(vm VMRef) { vms = append(vms, vm) })
+				cctx := withChild(ctx, job.id, "start "+job.label, vmDetails(vms))
 				return workflow.ExecuteChildWorkflow(cctx, StartVMsWorkflowName, in)
 			},
 			func(i int, f workflow.Future) {

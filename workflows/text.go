@@ -58,3 +58,22 @@ func orText(s, def string) string {
 	}
 	return s
 }
+
+// maxDetailVMs bounds the VMs a child's details name: the details are kept in
+// the parent's history once per child, and the child's input lists them all.
+const maxDetailVMs = 50
+
+// vmDetails is a child's static details: its VMs, one a line (markdown), the
+// first maxDetailVMs of them.
+func vmDetails(vms []VMRef) string {
+	var b strings.Builder
+	writef(&b, "%s:\n", plural(len(vms), "VM"))
+	for i, vm := range vms {
+		if i == maxDetailVMs {
+			writef(&b, "- and %d more (the input lists them all)\n", len(vms)-maxDetailVMs)
+			break
+		}
+		writef(&b, "- %s (%s)\n", orText(vm.Name, "unnamed"), vm.UUID)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
