@@ -19,26 +19,7 @@ func TestStartBatchRetriesTransientAndReportsEachVM(t *testing.T) {
 	f := newFixture(t)
 	startBackoff = time.Millisecond
 	t.Cleanup(func() { startBackoff = 5 * time.Second })
-	st := f.w.Control().State()
-	var uuids []string
-	for _, p := range st.Pools {
-		if p.Name != "Primary" {
-			continue
-		}
-		for _, vm := range p.VMs {
-			if len(uuids) < 4 {
-				uuids = append(uuids, vm.UUID)
-			}
-		}
-	}
-	require.Len(t, uuids, 4)
-	c, err := f.a.connect(context.Background(), "primary")
-	require.NoError(t, err)
-	for _, u := range uuids {
-		ref, err := c.s.GetVMByUUID(context.Background(), u)
-		require.NoError(t, err)
-		require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
-	}
+	uuids, _ := haltedPrimaryVMs(t, f, 4)
 	// The first start fails once (transient); one VM is not in the pool.
 	f.w.Control().AddFault(sim.Fault{Pool: "Primary", Method: "VM.start", Nth: 1, Error: []string{"INTERNAL_ERROR", "xenopsd: domain build failed"}})
 	uuids[3] = "00000000-0000-4000-8000-00000000dead"
@@ -129,25 +110,7 @@ func TestPagedScanMatchesTheFullScan(t *testing.T) {
 // while the other chain goes on. The journal says when each start began.
 func TestStartBatchRunsChainsOrderByOrder(t *testing.T) {
 	f := newFixture(t)
-	st := f.w.Control().State()
-	var uuids []string
-	for _, p := range st.Pools {
-		if p.Name == "Primary" {
-			for _, vm := range p.VMs {
-				if len(uuids) < 4 {
-					uuids = append(uuids, vm.UUID)
-				}
-			}
-		}
-	}
-	require.Len(t, uuids, 4)
-	c, err := f.a.connect(context.Background(), "primary")
-	require.NoError(t, err)
-	for _, u := range uuids {
-		ref, err := c.s.GetVMByUUID(context.Background(), u)
-		require.NoError(t, err)
-		require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
-	}
+	uuids, c := haltedPrimaryVMs(t, f, 4)
 	missing := "00000000-0000-4000-8000-00000000dead"
 	mark := len(f.w.Journal().Entries(0))
 	var res StartBatchResult
@@ -188,4 +151,30 @@ func TestStartBatchRunsChainsOrderByOrder(t *testing.T) {
 	require.NotZero(t, dbEnded)
 	require.NotZero(t, appStarted)
 	assert.Greater(t, appStarted, dbEnded, "the second order began after the first ended")
+}
+
+// haltedPrimaryVMs shuts down n VMs of the primary pool and returns their
+// UUIDs and a connection to the site.
+func haltedPrimaryVMs(t *testing.T, f *fixture, n int) ([]string, *conn) {
+	t.Helper()
+	var uuids []string
+	for _, p := range f.w.Control().State().Pools {
+		if p.Name != "Primary" {
+			continue
+		}
+		for _, vm := range p.VMs {
+			if len(uuids) < n {
+				uuids = append(uuids, vm.UUID)
+			}
+		}
+	}
+	require.Len(t, uuids, n)
+	c, err := f.a.connect(context.Background(), "primary")
+	require.NoError(t, err)
+	for _, u := range uuids {
+		ref, err := c.s.GetVMByUUID(context.Background(), u)
+		require.NoError(t, err)
+		require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
+	}
+	return uuids, c
 }
