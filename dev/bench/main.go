@@ -237,9 +237,9 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		_, logFrom := countInLog(e.temporal.logPath, 0, blobWarning)
 		rctx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 		defer cancel()
-		cpu0 := sampleCPU(wk.cmd.Process.Pid)
+		cpu0 := sampleCPU(wk.Cmd.Process.Pid)
 		res, err := runFailover(rctx, e, w, simw, dir)
-		use := cpu0.until(sampleCPU(wk.cmd.Process.Pid))
+		use := cpu0.until(sampleCPU(wk.Cmd.Process.Pid))
 		row.CPU = &use
 		row.WorkerPeakRSSBytes = wk.peakRSS()
 		row.XAPICallsPerVM, _ = callsPerVM(simw.Journal().Counts(), n)
@@ -249,7 +249,7 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 			row.XAPICallsByMethod[m.Method] = round(m.PerVM, 3)
 		}
 		row.BlobWarnings, _ = countInLog(e.temporal.logPath, logFrom, blobWarning)
-		row.WorkerWarnings, _ = countInLog(wk.log, 0, workerPayloadWarning)
+		row.WorkerWarnings, _ = countInLog(wk.Log, 0, workerPayloadWarning)
 		if err != nil {
 			return err
 		}

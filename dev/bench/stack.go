@@ -97,12 +97,7 @@ func countInLog(path string, from int64, s string) (int, int64) {
 }
 
 // worker is a real lifeboat-worker process.
-type worker struct {
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+type worker struct{ *devproc.Proc }
 
 // workerConfig is the worker's configuration for one world (no secret in it: the pool
 // password comes from the variable it names).
@@ -134,25 +129,13 @@ func startWorker(ctx context.Context, bin, dir, config string) (*worker, error) 
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "worker.log")
-	f, err := os.Create(logPath)
+	p, err := devproc.Start(devproc.Command{Name: "the worker", Path: bin, Args: []string{"-config", cfg},
+		Env: append(os.Environ(), "LIFEBOAT_BENCH_PASSWORD=lifeboat"), Log: logPath})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-config", cfg)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), "LIFEBOAT_BENCH_PASSWORD=lifeboat")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("start the worker: %w", err)
-	}
-	w := &worker{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		w.err = cmd.Wait()
-		_ = f.Close()
-		close(w.done)
-	}()
-	if err := devproc.WaitForLog(ctx, "the worker", logPath, devproc.WorkerStarted, 60*time.Second, w.done, func() error { return w.err }); err != nil {
+	w := &worker{p}
+	if err := devproc.WaitForLog(ctx, "the worker", logPath, devproc.WorkerStarted, 60*time.Second, w.Done, func() error { return w.Err }); err != nil {
 		w.stop()
 		return nil, err
 	}
@@ -161,7 +144,7 @@ func startWorker(ctx context.Context, bin, dir, config string) (*worker, error) 
 
 // peakRSS is the worker's peak resident set size (VmHWM), in bytes.
 func (w *worker) peakRSS() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", w.Cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
@@ -175,20 +158,7 @@ func (w *worker) peakRSS() int64 {
 }
 
 // stop ends the worker: SIGTERM, then SIGKILL of its process group after a grace time.
-func (w *worker) stop() {
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	_ = w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.done:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
-		<-w.done
-	}
-}
+func (w *worker) stop() { w.Stop(syscall.SIGTERM, 20*time.Second) }
 
 // lifeboatCLI runs the lifeboat command line as a user would, printing the command.
 func lifeboatCLI(ctx context.Context, bin, address string, args ...string) (string, error) {

@@ -357,7 +357,7 @@ func runCase(ctx context.Context, cfg *config, shared *server, c chaosCase) (res
 	if !first.o.succeeded() {
 		res.Notes = append(res.Notes, "first run: "+oneLine(first.o.Message))
 		l.clearFaults()
-		if l.worker == nil || isDone(l.worker) {
+		if l.worker == nil || l.worker.Exited() {
 			_ = l.startWorker(ctx, true)
 		}
 		second, err := runOnce(false)
@@ -421,15 +421,6 @@ func window(j *sim.Journal, from, to int64) []sim.JournalEntry {
 		}
 	}
 	return out
-}
-
-func isDone(p *proc) bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
 }
 
 func oneLine(s string) string {

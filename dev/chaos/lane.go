@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
@@ -117,7 +118,7 @@ func (l *lane) startWorker(ctx context.Context, wait bool) error {
 
 func (l *lane) close() {
 	if l.worker != nil {
-		l.worker.stop(10 * time.Second)
+		l.worker.Stop(syscall.SIGTERM, 10*time.Second)
 	}
 	if l.world != nil {
 		_ = l.world.Close()

@@ -286,8 +286,8 @@ func (l *lane) inFlight(ctx context.Context, id, runID string) (acts []started, 
 // killWorker SIGKILLs the lane's worker, starts a new one at once and
 // measures the time to resume (see resumed).
 func (l *lane) killWorker(ctx context.Context, out *outcome, mode plan.Mode, approved map[string]bool) killResult {
-	dead := fmt.Sprintf("%d@", l.worker.cmd.Process.Pid) // the SDK's worker identity starts so
-	l.worker.kill()
+	dead := fmt.Sprintf("%d@", l.worker.Cmd.Process.Pid) // the SDK's worker identity starts so
+	l.worker.Kill()
 	at := time.Now()
 	phase, _, _ := l.phase(ctx, out.ID, out.RunID)
 	acts, children := l.inFlight(ctx, out.ID, out.RunID)
@@ -311,7 +311,7 @@ func (l *lane) killWorker(ctx context.Context, out *outcome, mode plan.Mode, app
 func (l *lane) restartServer(ctx context.Context, out *outcome, mode plan.Mode, approved map[string]bool) (killResult, error) {
 	phase, _, _ := l.phase(ctx, out.ID, out.RunID)
 	acts, children := l.inFlight(ctx, out.ID, out.RunID)
-	l.srv.p.kill()
+	l.srv.p.Kill()
 	at := time.Now()
 	if err := l.srv.start(ctx); err != nil {
 		return killResult{}, err

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,62 +18,11 @@ import (
 	"github.com/lifeboat-dr/lifeboat/workflows"
 )
 
-// proc is one child process: a Temporal dev server or a lifeboat worker. It
-// runs in its own process group and dies with the harness (Pdeathsig).
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+// proc is one child process: a Temporal dev server or a lifeboat worker.
+type proc = devproc.Proc
 
 func startProc(name, logPath string, env []string, path string, args ...string) (*proc, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-// kill SIGKILLs the process, as a crash would, and waits until it is gone.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-// stop asks the process to stop (SIGTERM), and kills it after grace.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.kill()
-	}
+	return devproc.Start(devproc.Command{Name: name, Path: path, Args: args, Env: append(os.Environ(), env...), Log: logPath, AppendLog: true})
 }
 
 // server is one Temporal dev server on a fixed port and SQLite file, so that
@@ -110,10 +58,10 @@ func newServer(bin, dir string) (*server, error) {
 func (s *server) start(ctx context.Context) error {
 	for try := 0; ; try++ {
 		err := s.startOnce(ctx)
-		if err == nil || try == 3 || !devproc.LogContains(s.p.log, "address already in use") {
+		if err == nil || try == 3 || !devproc.LogContains(s.p.Log, "address already in use") {
 			return err
 		}
-		if err := os.Truncate(s.p.log, 0); err != nil {
+		if err := os.Truncate(s.p.Log, 0); err != nil {
 			return err
 		}
 		for i := range s.ports {
@@ -167,14 +115,14 @@ func (s *server) startOnce(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("the Temporal dev server exited while starting (%v); see %s", p.err, p.log)
+		case <-p.Done:
+			return fmt.Errorf("the Temporal dev server exited while starting (%v); see %s", p.Err, p.Log)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the Temporal dev server did not answer within 90s; see %s", p.log)
+			return fmt.Errorf("the Temporal dev server did not answer within 90s; see %s", p.Log)
 		}
 	}
 }
@@ -184,12 +132,7 @@ func (s *server) close() {
 		s.client.Close()
 	}
 	if s.p != nil {
-		_ = s.p.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.p.done:
-		case <-time.After(20 * time.Second):
-			s.p.kill()
-		}
+		s.p.Stop(syscall.SIGINT, 20*time.Second)
 	}
 }
 
@@ -253,8 +196,8 @@ func startWorker(ctx context.Context, bin, config, logPath string, wait bool) (*
 	if !wait {
 		return p, nil
 	}
-	if err := devproc.WaitForLog(ctx, "lifeboat-worker", logPath, devproc.WorkerStarted, 60*time.Second, p.done, func() error { return p.err }); err != nil {
-		p.kill()
+	if err := devproc.WaitForLog(ctx, "lifeboat-worker", logPath, devproc.WorkerStarted, 60*time.Second, p.Done, func() error { return p.Err }); err != nil {
+		p.Kill()
 		return nil, err
 	}
 	return p, nil

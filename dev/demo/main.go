@@ -137,13 +137,7 @@ type stack struct {
 	procs []*proc
 }
 
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+type proc = devproc.Proc
 
 func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	began := time.Now()
@@ -197,7 +191,7 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := waitFor(ctx, wp, "the worker", 30*time.Second, func() bool { return devproc.LogContains(wp.log, devproc.WorkerStarted) }); err != nil {
+	if err := waitFor(ctx, wp, "the worker", 30*time.Second, func() bool { return devproc.LogContains(wp.Log, devproc.WorkerStarted) }); err != nil {
 		return fail(err)
 	}
 	ok("Worker is polling task queue %s", workflows.TaskQueue)
@@ -245,12 +239,12 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	say("\nThe stack stays up: try 'bin/lifeboat status %s', or a test failover. Ctrl-C stops everything.", id)
 	select {
 	case <-ctx.Done():
-	case <-tp.done:
-		say("demo: the Temporal dev server exited (%v); see %s", tp.err, tp.log)
-	case <-sp.done:
-		say("demo: the simulator exited (%v); see %s", sp.err, sp.log)
-	case <-wp.done:
-		say("demo: the worker exited (%v); see %s", wp.err, wp.log)
+	case <-tp.Done:
+		say("demo: the Temporal dev server exited (%v); see %s", tp.Err, tp.Log)
+	case <-sp.Done:
+		say("demo: the simulator exited (%v); see %s", sp.Err, sp.Log)
+	case <-wp.Done:
+		say("demo: the worker exited (%v); see %s", wp.Err, wp.Log)
 	}
 	return code
 }
@@ -259,25 +253,11 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 // reaches only the demo, which stops the children in order; if the demo dies
 // the children are killed with it.
 func (st *stack) start(name, path string, env []string, args ...string) (*proc, error) {
-	logPath := filepath.Join(stateDir, name+".log")
-	f, err := os.Create(logPath)
+	p, err := devproc.Start(devproc.Command{Name: name, Path: path, Args: args, Env: childEnv(os.Environ(), env...),
+		Log: filepath.Join(stateDir, name+".log")})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = childEnv(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
 	st.procs = append(st.procs, p)
 	return p, nil
 }
@@ -287,23 +267,17 @@ func (st *stack) start(name, path string, env []string, args ...string) (*proc, 
 func (st *stack) stopAll() {
 	for i := len(st.procs) - 1; i >= 0; i-- {
 		p := st.procs[i]
-		select {
-		case <-p.done:
+		if p.Exited() {
 			continue
-		default:
 		}
 		sig := syscall.SIGINT
-		if p.name == "worker" {
+		if p.Name == "worker" {
 			sig = syscall.SIGTERM
 		}
-		_ = p.cmd.Process.Signal(sig)
-		select {
-		case <-p.done:
-			say("  stopped %s", p.name)
-		case <-time.After(40 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			say("  killed %s (it did not stop in time)", p.name)
+		if p.Stop(sig, 40*time.Second) {
+			say("  stopped %s", p.Name)
+		} else {
+			say("  killed %s (it did not stop in time)", p.Name)
 		}
 	}
 }
@@ -341,12 +315,12 @@ func waitFor(ctx context.Context, p *proc, what string, within time.Duration, co
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-p.done:
-			return fmt.Errorf("%s exited while starting (%v); last lines of %s:\n%s", p.name, p.err, p.log, tail(p.log, 15))
+		case <-p.Done:
+			return fmt.Errorf("%s exited while starting (%v); last lines of %s:\n%s", p.Name, p.Err, p.Log, tail(p.Log, 15))
 		case <-tick.C:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not become ready within %s; last lines of %s:\n%s", what, within, p.log, tail(p.log, 15))
+			return fmt.Errorf("%s did not become ready within %s; last lines of %s:\n%s", what, within, p.Log, tail(p.Log, 15))
 		}
 	}
 	return nil

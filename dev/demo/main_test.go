@@ -77,10 +77,10 @@ func TestDemoWorkerIgnoresTheUsersShell(t *testing.T) {
 	st := &stack{}
 	p, err := st.start("worker", "bin/lifeboat-worker", []string{"LIFEBOAT_DEMO_PASSWORD=" + demoPassword}, "-config", workerConfig)
 	require.NoError(t, err)
-	<-p.done
-	require.NoError(t, p.err)
+	<-p.Done
+	require.NoError(t, p.Err)
 	env := envOf(t, func() ([]string, error) {
-		b, err := os.ReadFile(p.log)
+		b, err := os.ReadFile(p.Log)
 		return strings.Split(strings.TrimSpace(string(b)), "\n"), err
 	})
 	assert.Equal(t, demoPassword, env["LIFEBOAT_DEMO_PASSWORD"])

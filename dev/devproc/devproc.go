@@ -1,6 +1,6 @@
-// Package devproc holds what the benchmark and the chaos run both need to
-// run the stack as processes: free loopback addresses, and waiting for a
-// process to say in its log that it is up.
+// Package devproc holds what the demo, the benchmark and the chaos run need
+// to run the stack as processes: starting and stopping them, free loopback
+// addresses, and waiting for a process to say in its log that it is up.
 package devproc
 
 import (

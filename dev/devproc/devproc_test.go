@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,4 +34,24 @@ func TestWaitForLog(t *testing.T) {
 	addr, err := FreeAddr()
 	require.NoError(t, err)
 	assert.Contains(t, addr, "127.0.0.1:")
+}
+
+// A started process's log gets its output; Stop ends it with the signal
+// when it obeys, and kills it when it does not within the grace time.
+func TestProcStartStopKill(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "p.log")
+	require.NoError(t, os.WriteFile(log, []byte("an earlier run\n"), 0o644))
+	p, err := Start(Command{Name: "echo", Path: "/bin/sh", Args: []string{"-c", "echo up; exec sleep 60"}, Env: os.Environ(), Log: log})
+	require.NoError(t, err)
+	require.NoError(t, WaitForLog(context.Background(), "echo", log, "up", 10*time.Second, p.Done, func() error { return p.Err }))
+	assert.False(t, LogContains(log, "an earlier run"), "the log starts empty")
+	assert.True(t, p.Stop(syscall.SIGTERM, 10*time.Second), "sleep obeys SIGTERM")
+	assert.True(t, p.Exited())
+
+	p, err = Start(Command{Name: "stubborn", Path: "/bin/sh", Args: []string{"-c", "trap '' TERM; echo up; while :; do sleep 1; done"}, Env: os.Environ(), Log: log, AppendLog: true})
+	require.NoError(t, err)
+	require.NoError(t, WaitForLog(context.Background(), "stubborn", log, "up", 10*time.Second, p.Done, func() error { return p.Err }))
+	assert.False(t, p.Stop(syscall.SIGTERM, 50*time.Millisecond), "a process that ignores SIGTERM is killed")
+	assert.True(t, p.Exited())
 }
