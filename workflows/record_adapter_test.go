@@ -17,8 +17,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/worker"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
 	"github.com/lifeboat-dr/lifeboat/plan"
@@ -39,24 +37,7 @@ func (fakeActivities) PromoteStorage(_ context.Context, in *activities.PromoteSt
 func TestRecordAdapterHistories(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  "../bin/temporal",
-		LogLevel:      "error",
-		ClientOptions: &client.Options{HostPort: "", Namespace: "default"},
-		ExtraArgs: []string{
-			"--search-attribute", SearchAttrPlan + "=Keyword",
-			"--search-attribute", SearchAttrMode + "=Keyword",
-			"--search-attribute", SearchAttrPhase + "=Keyword",
-		},
-	})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, srv.Stop()) }()
-	c := srv.Client()
-	w := worker.New(c, TaskQueue, worker.Options{})
-	Register(w)
-	w.RegisterActivity(&fakeActivities{})
-	require.NoError(t, w.Start())
-	defer w.Stop()
+	c := recordingStack(ctx, t)
 
 	test := fixturePlan()
 	test.Storage[0].Adapter = "array"

@@ -111,32 +111,9 @@ func (fakeActivities) Inventory(context.Context, *activities.InventoryInput) (*a
 }
 
 func TestRecordHistories(t *testing.T) {
-	bin := os.Getenv("LIFEBOAT_TEMPORAL_BIN")
-	if bin == "" {
-		bin = "../bin/temporal"
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  bin,
-		LogLevel:      "error",
-		ClientOptions: &client.Options{HostPort: "", Namespace: "default"},
-		ExtraArgs: []string{
-			"--search-attribute", SearchAttrPlan + "=Keyword",
-			"--search-attribute", SearchAttrMode + "=Keyword",
-			"--search-attribute", SearchAttrPhase + "=Keyword",
-		},
-	})
-	require.NoError(t, err)
-	defer func() { require.NoError(t, srv.Stop()) }()
-	c := srv.Client()
-
-	w := worker.New(c, TaskQueue, worker.Options{})
-	Register(w)
-	w.RegisterActivity(&fakeActivities{})
-	w.RegisterActivity(notifier) // a nil Notifier: no webhook, nothing sent
-	require.NoError(t, w.Start())
-	defer w.Stop()
+	c := recordingStack(ctx, t)
 
 	base := fixturePlan()
 	failover := base
@@ -222,4 +199,34 @@ func writeHistory(ctx context.Context, t *testing.T, c client.Client, id, runID,
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, data, 0o644))
 	t.Logf("%s: %d events", path, len(h.Events))
+}
+
+// recordingStack starts the pinned dev server and a worker with the fake
+// activities, both stopped when the test ends, and returns the client.
+func recordingStack(ctx context.Context, t *testing.T) client.Client {
+	t.Helper()
+	bin := os.Getenv("LIFEBOAT_TEMPORAL_BIN")
+	if bin == "" {
+		bin = "../bin/temporal"
+	}
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  bin,
+		LogLevel:      "error",
+		ClientOptions: &client.Options{HostPort: "", Namespace: "default"},
+		ExtraArgs: []string{
+			"--search-attribute", SearchAttrPlan + "=Keyword",
+			"--search-attribute", SearchAttrMode + "=Keyword",
+			"--search-attribute", SearchAttrPhase + "=Keyword",
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, srv.Stop()) })
+	c := srv.Client()
+	w := worker.New(c, TaskQueue, worker.Options{})
+	Register(w)
+	w.RegisterActivity(&fakeActivities{})
+	w.RegisterActivity(notifier) // a nil Notifier: no webhook, nothing sent
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return c
 }
