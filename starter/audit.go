@@ -90,18 +90,7 @@ func buildAuditDoc(rows []drillRow, planName string, from, to time.Time, loc *ti
 	return d
 }
 
-var auditHTML = template.Must(template.New("audit").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{.Title}}</title>
-<style>
-{{.Style}}
-</style>
-</head>
-<body>
-<h1>{{.Title}}</h1>
-<p>From {{.From}} to {{.To}}. {{.Summary}}</p>
+var auditHTML = template.Must(template.New("audit").Parse(pageHead + `<p>From {{.From}} to {{.To}}. {{.Summary}}</p>
 {{- range .Alerts}}
 <div class="alert {{.Class}}"><h3>{{.Title}}</h3><ul>{{range .Lines}}<li>{{.}}</li>{{end}}</ul></div>
 {{- end}}

@@ -234,6 +234,21 @@ func mdText(s string) string {
 	return strings.ReplaceAll(r.Replace(s), "&lt;br&gt;", "<br>")
 }
 
+// pageHead opens the run's report and the audit page: the title, the shared
+// style (reportStyle) and the heading.
+const pageHead = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{.Title}}</title>
+<style>
+{{.Style}}
+</style>
+</head>
+<body>
+<h1>{{.Title}}</h1>
+`
+
 // reportStyle is shared by the run's report and the audit page.
 const reportStyle = `body { font-family: system-ui, sans-serif; margin: 2rem; color: #1b1f24; max-width: 1100px; }
 table { border-collapse: collapse; margin-bottom: 1.5rem; }
@@ -252,18 +267,7 @@ a { color: #0969da; }
 .chart { display: block; margin: .5rem 0 1.5rem; }
 .note { color: #57606a; }`
 
-var htmlReport = template.Must(template.New("report").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{{.Title}}</title>
-<style>
-{{.Style}}
-</style>
-</head>
-<body>
-<h1>{{.Title}}</h1>
-{{- if .Link}}
+var htmlReport = template.Must(template.New("report").Parse(pageHead + `{{- if .Link}}
 <p>Run in the Temporal Web UI: <a href="{{.Link}}">{{.Link}}</a></p>
 {{- end}}
 {{- range .Alerts}}
