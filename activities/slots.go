@@ -60,7 +60,7 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (func(),
 	if p.used < size && len(p.waiting) == 0 {
 		p.used++
 		p.mu.Unlock()
-		return onceFunc(p.release), nil
+		return sync.OnceFunc(p.release), nil
 	}
 	w := &slotWaiter{ready: make(chan struct{})}
 	p.waiting = append(p.waiting, w)
@@ -68,7 +68,7 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (func(),
 	p.mu.Unlock()
 	select {
 	case <-w.ready:
-		return onceFunc(p.release), nil
+		return sync.OnceFunc(p.release), nil
 	case <-ctx.Done():
 		p.mu.Lock()
 		if w.granted {
@@ -85,12 +85,6 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (func(),
 		}
 		return nil, ctx.Err()
 	}
-}
-
-// onceFunc returns f, callable any number of times, run once.
-func onceFunc(f func()) func() {
-	var once sync.Once
-	return func() { once.Do(f) }
 }
 
 func (p *slotPool) release() {

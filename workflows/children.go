@@ -257,12 +257,10 @@ func StartVMs(ctx workflow.Context, in *StartVMsInput) (*StartVMsResult, error) 
 func startChains(ctx workflow.Context, in *StartVMsInput, chains []StartChain, out *StartVMsResult,
 	index map[string]int, startingAt []*time.Time) error {
 	now := workflow.Now(ctx)
-	vms := 0
 	for i := range startingAt {
 		startingAt[i] = &now
-		vms++
 	}
-	summary := "start " + plural(vms, "VM")
+	summary := "start " + plural(len(startingAt), "VM")
 	if len(chains) == 1 {
 		summary += " of " + chains[0].Label
 	} else {

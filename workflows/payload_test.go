@@ -51,38 +51,6 @@ func bigScan(vapps, standalone int) *activities.ScanResult {
 	return res
 }
 
-// pageOf answers one page of a scan as the Scan activity does.
-func pageOf(all *activities.ScanResult, in *activities.ScanInput) *activities.ScanResult {
-	out := *all
-	out.VApps, out.VMs, out.Next = nil, nil, 0
-	units := len(all.VApps) + len(all.VMs)
-	i, weight := in.Offset, 0
-	for ; i < units; i++ {
-		w := 1
-		if i < len(all.VApps) {
-			w = len(all.VApps[i].VMs)
-		}
-		if in.Limit > 0 && weight > 0 && weight+w > in.Limit {
-			break
-		}
-		weight += w
-		if i < len(all.VApps) {
-			out.VApps = append(out.VApps, all.VApps[i])
-		} else {
-			out.VMs = append(out.VMs, all.VMs[i-len(all.VApps)])
-		}
-	}
-	if i < units {
-		out.Next = i
-	}
-	if in.Offset == 0 && in.Limit > 0 {
-		for next := out.Next; next > 0; next = pageOf(all, &activities.ScanInput{Offset: next, Limit: in.Limit}).Next {
-			out.Pages = append(out.Pages, next)
-		}
-	}
-	return &out
-}
-
 // The scan step asks for every later page at once, once the first page
 // listed them, and keeps each unit once, in page order.
 func TestScanAsksForTheLaterPagesTogether(t *testing.T) {
@@ -102,14 +70,14 @@ func TestScanAsksForTheLaterPagesTogether(t *testing.T) {
 	asked := 0
 	all := make(chan struct{})
 	env.OnActivity(acts.Scan, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.ScanInput) (*activities.ScanResult, error) {
-		page := pageOf(world, in)
+		page := activities.ScanPage(world, in)
 		if in.Offset == 0 {
 			return page, nil
 		}
 		// Each later page answers only once every later page was asked for.
 		mu.Lock()
 		asked++
-		if asked == len(pageOf(world, &activities.ScanInput{Limit: scanPageVMs}).Pages) {
+		if asked == len(activities.ScanPage(world, &activities.ScanInput{Limit: scanPageVMs}).Pages) {
 			close(all)
 		}
 		mu.Unlock()
@@ -152,7 +120,7 @@ func TestTenThousandVMPayloads(t *testing.T) {
 	var found activities.ScanResult
 	pages := 0
 	for off := 0; ; {
-		page := pageOf(world, &activities.ScanInput{Offset: off, Limit: scanPageVMs})
+		page := activities.ScanPage(world, &activities.ScanInput{Offset: off, Limit: scanPageVMs})
 		measure("scan page", page)
 		found.VApps = append(found.VApps, page.VApps...)
 		found.VMs = append(found.VMs, page.VMs...)
