@@ -49,9 +49,11 @@ func TestProcStartStopKill(t *testing.T) {
 	assert.True(t, p.Stop(syscall.SIGTERM, 10*time.Second), "sleep obeys SIGTERM")
 	assert.True(t, p.Exited())
 
-	p, err = Start(Command{Name: "stubborn", Path: "/bin/sh", Args: []string{"-c", "trap '' TERM; echo up; while :; do sleep 1; done"}, Env: os.Environ(), Log: log, AppendLog: true})
+	p, err = Start(Command{Name: "stubborn", Path: "/bin/sh", Args: []string{"-c", "trap '' TERM; echo stubborn; while :; do sleep 1; done"}, Env: os.Environ(), Log: log, AppendLog: true})
 	require.NoError(t, err)
-	require.NoError(t, WaitForLog(context.Background(), "stubborn", log, "up", 10*time.Second, p.Done, func() error { return p.Err }))
+	// Its own line: the appended log still holds the first process's.
+	require.NoError(t, WaitForLog(context.Background(), "stubborn", log, "stubborn", 10*time.Second, p.Done, func() error { return p.Err }))
+	assert.True(t, LogContains(log, "up"), "the log was appended to")
 	assert.False(t, p.Stop(syscall.SIGTERM, 50*time.Millisecond), "a process that ignores SIGTERM is killed")
 	assert.True(t, p.Exited())
 }
