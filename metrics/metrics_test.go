@@ -122,7 +122,7 @@ func TestHealth(t *testing.T) {
 
 func TestEndpoints(t *testing.T) {
 	r := New()
-	srv := httptest.NewServer(r.Handler())
+	srv := httptest.NewServer(r.Handler(false))
 	defer srv.Close()
 	get := func(path string) (int, string) {
 		resp, err := http.Get(srv.URL + path)
@@ -152,4 +152,17 @@ func TestEndpoints(t *testing.T) {
 	}
 	code, _ = get("/nothing")
 	assert.Equal(t, http.StatusNotFound, code)
+	code, _ = get("/debug/pprof/")
+	assert.Equal(t, http.StatusNotFound, code, "the profiler is off unless metrics.pprof is set")
+}
+
+func TestPprofEndpoint(t *testing.T) {
+	srv := httptest.NewServer(New().Handler(true))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/debug/pprof/goroutine?debug=1")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, string(b), "goroutine profile:")
 }

@@ -6,17 +6,25 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves /metrics, /healthz and /readyz.
-func (r *Registry) Handler() http.Handler {
+// Handler serves /metrics, /healthz and /readyz, and Go's profiler under
+// /debug/pprof/ when withPprof is set (off by default: a profile shows a
+// run's inner workings and costs CPU while it is taken).
+func (r *Registry) Handler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", probe(r.health.Healthy))
 	mux.HandleFunc("GET /readyz", probe(r.health.Ready))
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -42,12 +50,12 @@ type Server struct {
 
 // Listen binds addr (host:port) now, so that a port in use fails the
 // worker's start with a clear error rather than later in the background.
-func (r *Registry) Listen(addr string) (*Server, error) {
+func (r *Registry) Listen(addr string, withPprof bool) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s for metrics: %w", addr, err)
 	}
-	return &Server{srv: &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}, ln: ln}, nil
+	return &Server{srv: &http.Server{Handler: r.Handler(withPprof), ReadHeaderTimeout: 10 * time.Second}, ln: ln}, nil
 }
 
 // Addr is the address the server listens on.

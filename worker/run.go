@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg *config.Config, opts options, logger *zap.Lo
 	}
 	reg := newMetrics()
 	if cfg.Metrics.Listen != "" {
-		srv, err := reg.Listen(cfg.Metrics.Listen)
+		srv, err := reg.Listen(cfg.Metrics.Listen, cfg.Metrics.Pprof)
 		if err != nil {
 			return fmt.Errorf("%w; free the port or change metrics.listen in %s", err, opts.configPath)
 		}

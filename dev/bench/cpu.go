@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -104,4 +107,30 @@ func childPIDs(prefix string) []int {
 		}
 	}
 	return pids
+}
+
+// profileWorker, with BENCH_WORKER_CPUPROFILE=DIR, takes the worker's CPU
+// profile through its /debug/pprof endpoint in 5 s slices while a run goes on
+// (DIR/worker-N-K.pprof; `go tool pprof bin/lifeboat-worker DIR/worker-N-*`
+// merges them). It returns the function that stops it, after the slice under
+// way.
+func profileWorker(dir string, n int, addr string) (stop func()) {
+	var stopping atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := 0; !stopping.Load(); k++ {
+			resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=5")
+			if err != nil {
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				return
+			}
+			_ = os.WriteFile(filepath.Join(dir, fmt.Sprintf("worker-%d-%03d.pprof", n, k)), b, 0o644)
+		}
+	}()
+	return func() { stopping.Store(true); <-done }
 }

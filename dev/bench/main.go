@@ -33,6 +33,7 @@ import (
 
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/lifeboat-dr/lifeboat/dev/devproc"
 	"github.com/lifeboat-dr/lifeboat/version"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -229,11 +230,23 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 			return err
 		}
 		defer simw.Close()
-		wk, err := startWorker(ctx, e.workerBin, dir, workerConfig(e.temporal.address, simw.PoolURL("Primary"), simw.PoolURL("DR")))
+		profDir, metricsAddr := os.Getenv("BENCH_WORKER_CPUPROFILE"), ""
+		if profDir != "" {
+			if err := os.MkdirAll(profDir, 0o755); err != nil {
+				return err
+			}
+			if metricsAddr, err = devproc.FreeAddr(); err != nil {
+				return err
+			}
+		}
+		wk, err := startWorker(ctx, e.workerBin, dir, workerConfig(e.temporal.address, simw.PoolURL("Primary"), simw.PoolURL("DR"), metricsAddr))
 		if err != nil {
 			return err
 		}
 		defer wk.stop()
+		if profDir != "" {
+			defer profileWorker(profDir, n, metricsAddr)()
+		}
 		_, logFrom := countInLog(e.temporal.logPath, 0, blobWarning)
 		rctx, cancel := context.WithTimeout(ctx, 40*time.Minute)
 		defer cancel()
@@ -287,7 +300,15 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		fail(err)
 	}
 
-	// Baseline, on a fresh copy of the world.
+	if row.LifeboatS != nil {
+		r := round(*row.LifeboatS/row.LowerBoundS, 3)
+		row.RatioLowerBound = &r
+	}
+	// Baseline, on a fresh copy of the world (BENCH_BASELINE_BUDGET=0: none).
+	if budget == 0 {
+		say("  sequential baseline: skipped (BENCH_BASELINE_BUDGET=0)")
+		return row
+	}
 	sample := 0
 	if predicted := time.Duration(float64(predictBaseline(w)) * e.speed); predicted > budget {
 		sample = baselineSample
@@ -311,9 +332,8 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 	}
 	say("  sequential baseline: %.1f s (%s)", b, how)
 	if row.LifeboatS != nil {
-		r := round(*row.LifeboatS/row.LowerBoundS, 3)
 		sp := round(b / *row.LifeboatS, 3)
-		row.RatioLowerBound, row.SpeedupVsBaseline = &r, &sp
+		row.SpeedupVsBaseline = &sp
 	}
 	return row
 }
@@ -355,9 +375,15 @@ func printTable(rows []Row, speed float64) {
 		}
 		return fmt.Sprintf("%.1f", *p)
 	}
+	ratio := func(p *float64) string {
+		if p == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", *p)
+	}
 	for _, r := range rows {
 		say("| %d | %d | %s | %.1f | %s | %s | %s | %.2f | %d | %d | %.0f | %d / %d |", r.VMs, r.Hosts, f(r.LifeboatS, false), r.LowerBoundS,
-			f(r.BaselineS, r.BaselineEstimated), f(r.RatioLowerBound, false), f(r.SpeedupVsBaseline, false), r.XAPICallsPerVM,
+			f(r.BaselineS, r.BaselineEstimated), ratio(r.RatioLowerBound), f(r.SpeedupVsBaseline, false), r.XAPICallsPerVM,
 			r.MaxPayloadBytes, r.MaxHistoryEvents, float64(r.WorkerPeakRSSBytes)/(1<<20), r.BlobWarnings, r.WorkerWarnings)
 	}
 	for _, r := range rows {

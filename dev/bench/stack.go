@@ -56,6 +56,7 @@ func startTemporal(ctx context.Context, bin, dir string) (*temporal, error) {
 			"--search-attribute", workflows.SearchAttrMode + "=Keyword",
 			"--search-attribute", workflows.SearchAttrPhase + "=Keyword",
 			"--http-port", http, "--metrics-port", metrics,
+			"--dynamic-config-value", "system.enableActivityEagerExecution=true",
 		},
 	})
 	if err != nil {
@@ -101,8 +102,14 @@ type worker struct{ *devproc.Proc }
 
 // workerConfig is the worker's configuration for one world (no secret in it: the pool
 // password comes from the variable it names).
-func workerConfig(address, primaryURL, drURL string) string {
-	return fmt.Sprintf(`temporal:
+// workerConfig is the benchmark's worker configuration; a non-empty
+// metricsAddr serves metrics and the profiler there (BENCH_WORKER_CPUPROFILE).
+func workerConfig(address, primaryURL, drURL, metricsAddr string) string {
+	metrics := ""
+	if metricsAddr != "" {
+		metrics = fmt.Sprintf("metrics:\n  listen: %s\n  pprof: true\n", metricsAddr)
+	}
+	return metrics + fmt.Sprintf(`temporal:
   address: %s
   namespace: default
 task_queue: %s

@@ -129,6 +129,9 @@ type Secret struct {
 type Metrics struct {
 	// Listen is the host:port to serve on, such as 127.0.0.1:9464.
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiler under /debug/pprof/ (for a benchmark
+	// or a support case; off by default).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Notify configures the run notifications.
