@@ -14,7 +14,7 @@ type caller interface {
 }
 
 func getAllRecords[K RefType, T any](ctx context.Context, c caller, class string) (map[K]T, error) {
-	v, err := c.call(ctx, class+".get_all_records")
+	v, err := c.call(withProjection(ctx, recordProjection[T](depthAllRecords)), class+".get_all_records")
 	if err != nil {
 		return nil, fmt.Errorf("read all %s records: %w", class, err)
 	}
@@ -27,7 +27,7 @@ func getAllRecords[K RefType, T any](ctx context.Context, c caller, class string
 
 func getRecord[T any](ctx context.Context, c caller, class, ref string) (T, error) {
 	var out T
-	v, err := c.call(ctx, class+".get_record", ref)
+	v, err := c.call(withProjection(ctx, recordProjection[T](depthRecord)), class+".get_record", ref)
 	if err != nil {
 		return out, fmt.Errorf("read %s %s: %w", class, ref, err)
 	}

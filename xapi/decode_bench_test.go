@@ -31,14 +31,14 @@ func BenchmarkDecodeRecords(b *testing.B) {
 	b.SetBytes(int64(len(doc)))
 	b.Run("normalize", func(b *testing.B) {
 		for range b.N {
-			if _, err := normalize(doc); err != nil {
+			if _, err := normalize(doc, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("decode", func(b *testing.B) {
 		for range b.N {
-			if _, _, err := decodeDocument(doc); err != nil {
+			if _, _, err := decodeDocument(doc, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -14,7 +14,9 @@ type Event struct {
 	Operation string `xapi:"operation"` // add, mod, del
 	Ref       string `xapi:"ref"`
 	// Snapshot is the object's record after the change (absent for del),
-	// as a generic tree; decode it with DecodeSnapshot.
+	// as a generic tree; decode it with DecodeSnapshot. The snapshots of
+	// the classes this package has a record type for (VM, VM_appliance,
+	// task) hold only that type's fields (see projection).
 	Snapshot any `xapi:"snapshot"`
 }
 
@@ -42,7 +44,7 @@ func (s *Session) EventFrom(ctx context.Context, classes []string, token string,
 	if classes == nil {
 		classes = []string{}
 	}
-	v, err := s.callTimeout(ctx, timeout+s.cfg.callTimeout, "event.from", classes, token, timeout.Seconds())
+	v, err := s.callTimeout(withProjection(ctx, snapshotProjection(classes)), timeout+s.cfg.callTimeout, "event.from", classes, token, timeout.Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("wait for events: %w", err)
 	}

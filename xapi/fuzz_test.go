@@ -216,7 +216,7 @@ func FuzzFastNormalizeAgrees(f *testing.F) {
 	f.Add(success("<value>\r\n  spaced\t</value>"))
 	f.Add(success(`<value><int> 42 </int></value>`))
 	f.Fuzz(func(t *testing.T, body string) {
-		fast, ok := fastNormalize([]byte(body))
+		fast, ok := fastNormalize([]byte(body), nil)
 		if !ok {
 			return
 		}

@@ -37,15 +37,18 @@ type normalized struct {
 // insignificant whitespace between elements, comments and processing
 // instructions are dropped. See docs/xapi-dr.md, "The wire and kolo/xmlrpc".
 func Normalize(in []byte) ([]byte, error) {
-	n, err := normalize(in)
+	n, err := normalize(in, nil)
 	if err != nil {
 		return nil, err
 	}
 	return n.body, nil
 }
 
-func normalize(in []byte) (normalized, error) {
-	if res, ok := fastNormalize(in); ok {
+// normalize is Normalize; proj (may be nil) drops what the caller will not
+// decode, on the fast path (the full path keeps everything, which decodes
+// to the same value).
+func normalize(in []byte, proj *projection) (normalized, error) {
+	if res, ok := fastNormalize(in, proj); ok {
 		return res, nil
 	}
 	return slowNormalize(in)

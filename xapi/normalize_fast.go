@@ -13,13 +13,21 @@ import (
 // processing instructions, attributes, text where XML-RPC has none,
 // mismatched or unfinished elements) returns ok false, and normalize's
 // full path decides, with its errors.
-func fastNormalize(in []byte) (res normalized, ok bool) {
+//
+// With a projection, the members it does not keep are dropped from the
+// structs at its depth (see projection); proj may be nil.
+func fastNormalize(in []byte, proj *projection) (res normalized, ok bool) {
 	out := make([]byte, 0, len(in)+len(in)/4)
 	stack := make([]string, 0, 16)
 	var (
 		pending bool   // a <value> is open and its content is not known yet
 		text    []byte // character data since the last tag
 		sawRoot bool
+		structs int // <struct> elements open
+		// A member of a struct at the projection's depth: where its output
+		// began, its depth in stack, and whether it is dropped.
+		memberAt, memberLevel = -1, 0
+		memberDrop            bool
 	)
 	i := 0
 	// The XML declaration, if any, then nothing but whitespace before the root.
@@ -79,6 +87,12 @@ func fastNormalize(in []byte) (res normalized, ok bool) {
 				return res, false
 			}
 			stack = stack[:len(stack)-1]
+			if name == "struct" {
+				structs--
+			}
+			if name == "name" && memberAt >= 0 && len(stack) == memberLevel {
+				memberDrop = !proj.keep[string(text)]
+			}
 			switch {
 			case pending:
 				// Untyped scalar: xapi's strings, refs, enums and ints.
@@ -105,6 +119,12 @@ func fastNormalize(in []byte) (res normalized, ok bool) {
 			out = append(out, "</"...)
 			out = append(out, name...)
 			out = append(out, '>')
+			if name == "member" && memberAt >= 0 && len(stack)+1 == memberLevel {
+				if memberDrop {
+					out = out[:memberAt]
+				}
+				memberAt = -1
+			}
 			continue
 		}
 		// A start (or empty) element.
@@ -144,6 +164,12 @@ func fastNormalize(in []byte) (res normalized, ok bool) {
 				out = append(out, '>')
 			}
 			continue
+		}
+		if proj != nil && name == "member" && structs == proj.depth && top() == "struct" {
+			memberAt, memberLevel, memberDrop = len(out), len(stack)+1, false
+		}
+		if name == "struct" {
+			structs++
 		}
 		stack = append(stack, name)
 		if name == "value" {

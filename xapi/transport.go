@@ -250,7 +250,7 @@ func (c *Client) roundTrip(ctx context.Context, timeout time.Duration, method st
 		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host,
 			&HTTPError{StatusCode: resp.StatusCode, Status: resp.Status, Excerpt: bodyExcerpt(data)})
 	}
-	v, err := DecodeResponse(data)
+	v, err := decodeResponse(data, projectionFrom(ctx))
 	if err != nil {
 		var xe *Error
 		if errors.As(err, &xe) {

@@ -114,8 +114,11 @@ func escapeKey(k string) string {
 // tree: string (also for xapi's untyped ints; "" for empty), bool, float64,
 // int64 (only for explicitly typed ints), time.Time, []any, map[string]any.
 // A Failure becomes *Error.
-func DecodeResponse(body []byte) (any, error) {
-	v, fault, err := decodeDocument(body)
+func DecodeResponse(body []byte) (any, error) { return decodeResponse(body, nil) }
+
+// decodeResponse is DecodeResponse leaving out what proj drops (may be nil).
+func decodeResponse(body []byte, proj *projection) (any, error) {
+	v, fault, err := decodeDocument(body, proj)
 	if err != nil {
 		var pe *ProtocolError
 		if errors.As(err, &pe) && pe.Excerpt == "" {
@@ -152,13 +155,13 @@ func DecodeResponse(body []byte) (any, error) {
 // DecodeValue decodes a bare "<value>…</value>" fragment such as a task
 // result (task.result holds Xmlrpc.to_string of the value).
 func DecodeValue(fragment string) (any, error) {
-	v, _, err := decodeDocument([]byte(fragment))
+	v, _, err := decodeDocument([]byte(fragment), nil)
 	return v, err
 }
 
 // decodeDocument normalises and decodes the first <value> of doc.
-func decodeDocument(doc []byte) (v any, fault bool, err error) {
-	n, err := normalize(doc)
+func decodeDocument(doc []byte, proj *projection) (v any, fault bool, err error) {
+	n, err := normalize(doc, proj)
 	if err != nil {
 		return nil, false, err
 	}
