@@ -65,6 +65,8 @@ func (p *holdingProxy) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 type beatCounter struct {
 	interceptor.WorkerInterceptorBase
 	onBeat func()
+	// onDetails, if set, also sees each heartbeat's details.
+	onDetails func(details []any)
 }
 
 func (b *beatCounter) InterceptActivity(_ context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
@@ -87,7 +89,42 @@ type beatOutbound struct {
 
 func (o *beatOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
 	o.b.onBeat()
+	if o.b.onDetails != nil {
+		o.b.onDetails(details)
+	}
 	o.Next.RecordHeartbeat(ctx, details...)
+}
+
+// A burst of updates is recorded once at first and once more when the
+// activity stops, with the latest state: not encoded at every update.
+func TestTrackerRecordsABurstOnce(t *testing.T) {
+	var mu sync.Mutex
+	beats, last := 0, -1
+	counter := &beatCounter{onBeat: func() {}, onDetails: func(d []any) {
+		mu.Lock()
+		defer mu.Unlock()
+		beats++
+		last = d[0].(int)
+	}}
+	burst := func(ctx context.Context) (int, error) {
+		tr := newTracker(ctx, 0)
+		stop := tr.keepAlive(time.Hour)
+		for i := 1; i <= 1000; i++ {
+			tr.update(func(n *int) { *n = i })
+		}
+		stop()
+		return tr.get(), nil
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
+	env.RegisterActivity(burst)
+	_, err := env.ExecuteActivity(burst)
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 1000, last, "the latest state is recorded when the activity stops")
+	assert.Less(t, beats, 10, "1,000 updates in a burst are not each encoded")
 }
 
 // Each activity heartbeats while it waits on a slow XAPI call: the call is
