@@ -178,7 +178,7 @@ func (c *call) recoverVMs(vms []*object, force bool) []string {
 			// import at a time; the rest of it (reading the foreign records,
 			// creating the task) runs in parallel.
 			c.sleep(c.w.timing.Recover - c.w.timing.RecoverDB)
-			c.hold(c.pool.dbLock, func() { c.sleep(c.w.timing.RecoverDB) })
+			c.holdFor(c.pool.dbLock, c.w.timing.RecoverDB)
 		}
 		ref := c.importVM(vm, vdis, created, task)
 		created[vm.ref] = ref

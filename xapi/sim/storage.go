@@ -560,7 +560,7 @@ func init() {
 				c.fail("COULD_NOT_IMPORT_DATABASE", "VDI "+v.S("uuid")+" is attached read-write (it is a live redo log target)")
 			}
 		}
-		c.hold(c.pool.openDB, func() { c.sleep(c.w.timing.OpenDatabase) })
+		c.holdFor(c.pool.openDB, c.w.timing.OpenDatabase)
 		c.w.refreshStorage()
 		l := c.pool.lunOfSR(v.S("SR"))
 		if l == nil || l.Image == nil || !l.Site.Up || !c.pool.srAttachedOn(v.S("SR"), c.pool.master) {

@@ -195,7 +195,7 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 		state = "Paused"
 	}
 	p.setPower(vmRef, state, best)
-	c.hold(best.vmOps, func() { c.sleep(c.w.timing.Start) })
+	c.holdFor(best.vmOps, c.w.timing.Start)
 	// xapi sleeps start_delay after the VM is started, inside VM.start.
 	c.sleep(time.Duration(vm.I("start_delay")) * time.Second)
 	if p.db.Get("VM", vmRef) != nil {
@@ -228,7 +228,7 @@ func (c *call) shutdownVM(vmRef, op string) {
 		return
 	}
 	if h := p.hostOf(vm.S("resident_on")); h != nil {
-		c.hold(h.vmOps, func() { c.sleep(c.w.timing.Shutdown) })
+		c.holdFor(h.vmOps, c.w.timing.Shutdown)
 	} else {
 		c.sleep(c.w.timing.Shutdown)
 	}
@@ -310,7 +310,7 @@ func init() {
 		if sv := vm.S("suspend_VDI"); sv != NullRef {
 			c.pool.deleteVDI(sv)
 		}
-		c.hold(host.vmOps, func() { c.sleep(c.w.timing.Start) })
+		c.holdFor(host.vmOps, c.w.timing.Start)
 		state := "Running"
 		if c.boolean(2) {
 			state = "Paused"
