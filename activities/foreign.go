@@ -333,12 +333,18 @@ func (e *foreignDB) records(ctx context.Context) (*foreignRecords, error) {
 	if e.recs != nil {
 		return e.recs, nil
 	}
-	apps, err := e.fs.GetAllVMApplianceRecords(ctx)
-	if err != nil {
-		return nil, err
-	}
-	vms, err := e.fs.GetAllVMRecords(ctx)
-	if err != nil {
+	var (
+		apps map[xapi.ForeignRef]xapi.ForeignVMAppliance
+		vms  map[xapi.ForeignRef]xapi.ForeignVM
+	)
+	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
+		if i == 0 {
+			apps, err = e.fs.GetAllVMApplianceRecords(ctx)
+		} else {
+			vms, err = e.fs.GetAllVMRecords(ctx)
+		}
+		return err
+	})); err != nil {
 		return nil, err
 	}
 	e.setRecords(vms, apps)

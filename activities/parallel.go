@@ -50,3 +50,13 @@ func forEachLimited(ctx context.Context, n, limit int, fn func(i int) error) []e
 	wg.Wait()
 	return errs
 }
+
+// firstError is the first non-nil error of forEachLimited's, in input order.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -55,10 +55,8 @@ func (a *Activities) Probe(ctx context.Context, in *ProbeInput) (*ProbeResult, e
 		recordHeartbeat(ctx, int(done.Add(1)))
 		return nil
 	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := firstError(errs); err != nil {
+		return nil, err
 	}
 	// One read of the pool's SRs answers "already in the pool" for all.
 	srs, err := c.s.GetAllSRRecords(ctx)

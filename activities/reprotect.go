@@ -66,10 +66,8 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 		enabled[i] = true
 		return nil
 	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+	if err := firstError(errs); err != nil {
+		return nil, err
 	}
 	out := &ReprotectResult{Enabled: []string{}}
 	for i, uuid := range in.SRUUIDs {
@@ -143,10 +141,5 @@ func (a *Activities) DestroyDRTasks(ctx context.Context, in *DestroyDRTasksInput
 		}
 		return nil
 	})
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return firstError(errs)
 }

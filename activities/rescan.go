@@ -38,23 +38,24 @@ func (t *srsToRead) label(ref xapi.Ref) string {
 }
 
 // rescan plugs whatever PBD of the SRs is detached (the master's first),
-// then scans each SR.
+// then scans each SR; the SRs side by side (one after another, 41 scans
+// took 2 s of a 10,000-VM failover).
 func (a *Activities) rescan(ctx context.Context, c *conn, t *srsToRead) error {
 	pbds, err := c.s.GetAllPBDRecords(ctx)
 	if err != nil {
 		return classify(ctx, err, "reading the PBDs at site "+c.site+" failed", "")
 	}
-	for _, ref := range t.refs {
-		if err := a.plugSR(ctx, c, t, ref, pbds); err != nil {
-			return err
-		}
+	if err := firstError(forEachLimited(ctx, len(t.refs), storageParallel, func(i int) error {
+		return a.plugSR(ctx, c, t, t.refs[i], pbds)
+	})); err != nil {
+		return err
 	}
-	for _, ref := range t.refs {
-		if err := c.s.ScanSR(ctx, ref); err != nil {
-			return classify(ctx, err, fmt.Sprintf("rescanning %s at site %s failed", t.label(ref), c.site), "")
+	return firstError(forEachLimited(ctx, len(t.refs), storageParallel, func(i int) error {
+		if err := c.s.ScanSR(ctx, t.refs[i]); err != nil {
+			return classify(ctx, err, fmt.Sprintf("rescanning %s at site %s failed", t.label(t.refs[i]), c.site), "")
 		}
-	}
-	return nil
+		return nil
+	}))
 }
 
 // staleSRs are the SRs holding a foreign metadata VDI that is not the

@@ -90,16 +90,21 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 			return nil, err
 		}
 	}
-	readVDIs := func() (map[xapi.Ref]xapi.VDI, map[xapi.Ref]xapi.VBD, error) {
-		vdis, err := c.s.GetAllVDIRecords(ctx)
-		if err != nil {
-			return nil, nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
-		}
-		vbds, err := c.s.GetAllVBDRecords(ctx)
-		if err != nil {
-			return nil, nil, classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
-		}
-		return vdis, vbds, nil
+	// The two reads side by side: each is thousands of records to decode.
+	readVDIs := func() (vdis map[xapi.Ref]xapi.VDI, vbds map[xapi.Ref]xapi.VBD, err error) {
+		err = firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
+			if i == 0 {
+				if vdis, err = c.s.GetAllVDIRecords(ctx); err != nil {
+					return classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
+				}
+				return nil
+			}
+			if vbds, err = c.s.GetAllVBDRecords(ctx); err != nil {
+				return classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
+			}
+			return nil
+		}))
+		return vdis, vbds, err
 	}
 	vdis, vbds, err := readVDIs()
 	if err != nil {
