@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -16,17 +17,32 @@ import (
 )
 
 // recoverBeat is Recover's heartbeat. Done lists the units recovered so far;
-// Task is the XAPI task of the recover call in flight for Unit (it keeps
-// running in XAPI when the worker dies); Foreign lists the foreign sessions
-// the attempt opened, which a retry logs out once the task is over.
+// InFlight maps each unit being recovered to the XAPI task of its recover
+// call (it keeps running in XAPI when the worker dies); Foreign lists the
+// foreign sessions the attempt opened, which a retry logs out once the tasks
+// are over. Unit and Task are the one unit in flight of an attempt made
+// before Parallel existed, read on resume only.
 type recoverBeat struct {
-	Done    []RecoveredUnit `json:"done,omitempty"`
-	Unit    string          `json:"unit,omitempty"`
-	Task    string          `json:"task,omitempty"`
-	Foreign []string        `json:"foreign,omitempty"`
+	Done     []RecoveredUnit   `json:"done,omitempty"`
+	InFlight map[string]string `json:"in_flight,omitempty"`
+	Unit     string            `json:"unit,omitempty"`
+	Task     string            `json:"task,omitempty"`
+	Foreign  []string          `json:"foreign,omitempty"`
 }
 
-// Recover recovers one vApp or a batch of standalone VMs.
+// staleTasks are the recover tasks an earlier attempt left in flight.
+func (b recoverBeat) staleTasks() map[string]string {
+	out := map[string]string{}
+	for u, t := range b.InFlight {
+		out[u] = t
+	}
+	if b.Task != "" {
+		out[b.Unit] = b.Task
+	}
+	return out
+}
+
+// Recover recovers one vApp or a batch of units, Parallel of them at once.
 //
 // Each unit is recovered through the foreign session of its own metadata VDI
 // (the worker's cached one, see foreign.go) with force=true, which the
@@ -56,13 +72,20 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		for _, d := range prev.Done {
 			done[d.UUID] = d
 		}
-		if prev.Task != "" {
-			if _, found, err := a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task)); found {
-				a.logger(ctx).Info("an earlier attempt's recover task finished", zap.String("site", c.site), zap.String("unit", prev.Unit), zap.Error(err))
+		stale := prev.staleTasks()
+		units := make([]string, 0, len(stale))
+		for u := range stale {
+			units = append(units, u)
+		}
+		sort.Strings(units)
+		forEachLimited(ctx, len(units), max(in.Parallel, 1), func(i int) error {
+			if _, found, err := a.awaitStaleTask(ctx, c, xapi.Ref(stale[units[i]])); found {
+				a.logger(ctx).Info("an earlier attempt's recover task finished", zap.String("site", c.site), zap.String("unit", units[i]), zap.Error(err))
 			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
+			return nil
+		})
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
 		for _, f := range prev.Foreign {
 			// A dead worker's sessions; this worker's own stay cached.
@@ -78,21 +101,43 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		return nil, classify(ctx, err, "reading the VMs at site "+c.site+" failed", "")
 	}
 	o := owner{in.Plan, in.Mode}
-	out := &RecoverResult{Units: []RecoveredUnit{}}
-	var checks []unitCheck
-	for _, u := range in.Units {
+	out := &RecoverResult{Units: make([]RecoveredUnit, len(in.Units))}
+	unitVMs := make([][]metaVM, len(in.Units))
+	fresh := make([]bool, len(in.Units)) // recovered by this attempt
+	// The first failure that stops the batch (the retry resumes it): units
+	// not begun by then are left to the retry, those in flight finish.
+	var stopMu sync.Mutex
+	var stopErr error
+	halt := func(err error) error {
+		stopMu.Lock()
+		defer stopMu.Unlock()
+		if stopErr == nil {
+			stopErr = err
+		}
+		return err
+	}
+	forEachLimited(ctx, len(in.Units), max(in.Parallel, 1), func(i int) error {
+		u := in.Units[i]
 		if d, ok := done[u.UUID]; ok {
-			out.Units = append(out.Units, d)
-			continue
+			out.Units[i] = d
+			return nil
+		}
+		stopMu.Lock()
+		stopped := stopErr != nil
+		stopMu.Unlock()
+		if stopped {
+			return nil
 		}
 		var ru RecoveredUnit
 		var vms []metaVM
 		opened := false
 		err := a.withForeign(ctx, c, u.SourceVDI, "", false, func(e *foreignDB) error {
 			opened = true
-			if !slices.Contains(tr.get().Foreign, string(e.fs.Ref())) {
-				tr.update(func(b *recoverBeat) { b.Foreign = append(b.Foreign, string(e.fs.Ref())) })
-			}
+			tr.update(func(b *recoverBeat) {
+				if !slices.Contains(b.Foreign, string(e.fs.Ref())) {
+					b.Foreign = append(b.Foreign, string(e.fs.Ref()))
+				}
+			})
 			var err error
 			ru, vms, err = a.recoverUnit(ctx, c, e, o, u, target, tr)
 			return err
@@ -101,22 +146,32 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		switch {
 		case err == nil:
 		case !opened && isTransient(ctx, err):
-			return nil, classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", u.SourceVDI, c.site), "")
+			return halt(classify(ctx, err, fmt.Sprintf("opening metadata VDI %s at site %s failed", u.SourceVDI, c.site), ""))
 		case !opened:
 			ru = failedUnit(u, sentence(fmt.Sprintf("%s cannot be recovered: its metadata VDI %s cannot be opened at site %s", unitLabel(u), u.SourceVDI, c.site),
 				reason(err), "re-run so the scan finds the current metadata"))
 		case errors.As(err, &ae) || ctx.Err() != nil:
-			return nil, err
+			return halt(err)
 		default:
-			return nil, classify(ctx, err, fmt.Sprintf("recovering %s at site %s failed", unitLabel(u), c.site), "")
+			return halt(classify(ctx, err, fmt.Sprintf("recovering %s at site %s failed", unitLabel(u), c.site), ""))
 		}
 		if ru.Error == "" {
-			if !ru.Already {
-				checks = append(checks, unitCheck{len(out.Units), u, vms})
-			}
 			tr.update(func(b *recoverBeat) { b.Done = append(b.Done, ru) })
 		}
-		out.Units = append(out.Units, ru)
+		out.Units[i], unitVMs[i], fresh[i] = ru, vms, ru.Error == "" && !ru.Already
+		return nil
+	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if stopErr != nil {
+		return nil, stopErr
+	}
+	var checks []unitCheck
+	for i := range out.Units {
+		if fresh[i] {
+			checks = append(checks, unitCheck{i, in.Units[i], unitVMs[i]})
+		}
 	}
 	if len(checks) > 0 {
 		// One read for the whole batch says each recovered unit is there.
@@ -194,14 +249,25 @@ func (a *Activities) recoverUnit(ctx context.Context, c *conn, e *foreignDB, o o
 			label, strings.Join(busy, ", "), c.site)), vms, nil
 	}
 	pctx := xapi.WithProgress(ctx, func(task xapi.Ref, _ float64) {
-		tr.update(func(b *recoverBeat) { b.Unit, b.Task = u.UUID, string(task) })
+		// At once: a retry must wait for this task rather than recover the
+		// unit a second time.
+		tr.updateNow(func(b *recoverBeat) bool {
+			if b.InFlight[u.UUID] == string(task) {
+				return false
+			}
+			if b.InFlight == nil {
+				b.InFlight = map[string]string{}
+			}
+			b.InFlight[u.UUID] = string(task)
+			return true
+		})
 	})
 	if u.Kind == KindVApp {
 		err = e.fs.RecoverVMAppliance(pctx, ref, c.s, true)
 	} else {
 		err = e.fs.RecoverVM(pctx, ref, c.s, true)
 	}
-	tr.update(func(b *recoverBeat) { b.Unit, b.Task = "", "" })
+	tr.update(func(b *recoverBeat) { delete(b.InFlight, u.UUID) })
 	if err != nil {
 		switch {
 		case isTransient(ctx, err):

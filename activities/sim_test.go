@@ -355,12 +355,21 @@ func TestPrecheckDemo(t *testing.T) {
 }
 
 func TestRecoverTwiceIsAlready(t *testing.T) {
+	for _, parallel := range []int{0, 3} {
+		t.Run(fmt.Sprintf("parallel %d", parallel), func(t *testing.T) { testRecoverTwiceIsAlready(t, parallel) })
+	}
+}
+
+func testRecoverTwiceIsAlready(t *testing.T, parallel int) {
 	f, _, sc := prepared(t)
 	us, _ := units(sc, "build-agent")
 	opened := f.w.Journal().Count("Async.VDI.open_database", "Success")
 	require.NotZero(t, opened, "the scan opened the metadata")
 	var first RecoverResult
-	f.must(&first, f.a.Recover, &RecoverInput{Site: "dr", Units: us})
+	f.must(&first, f.a.Recover, &RecoverInput{Site: "dr", Units: us, Parallel: parallel})
+	for i, u := range first.Units {
+		assert.Equal(t, us[i].UUID, u.UUID, "results in the input's order")
+	}
 	require.Len(t, first.Units, len(us))
 	for _, u := range first.Units {
 		assert.Empty(t, u.Error, u.UUID)
@@ -391,6 +400,23 @@ func TestRecoverTwiceIsAlready(t *testing.T) {
 }
 
 func TestRecoverResumesInFlightTask(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		parallel int
+		beat     func(unit, task, foreign string) recoverBeat
+	}{
+		{"one unit at a time", 0, func(unit, task, foreign string) recoverBeat {
+			return recoverBeat{Unit: unit, Task: task, Foreign: []string{foreign}}
+		}},
+		{"units at once", 4, func(unit, task, foreign string) recoverBeat {
+			return recoverBeat{InFlight: map[string]string{unit: task}, Foreign: []string{foreign}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testRecoverResumesInFlightTask(t, tc.parallel, tc.beat) })
+	}
+}
+
+func testRecoverResumesInFlightTask(t *testing.T, parallel int, beat func(unit, task, foreign string) recoverBeat) {
 	f, _, sc := prepared(t)
 	dns := vmByName(sc, "dns-01")
 	unit := Unit{Kind: KindVM, UUID: dns.UUID, Name: dns.Name, SourceVDI: dns.SourceVDI}
@@ -409,9 +435,9 @@ func TestRecoverResumesInFlightTask(t *testing.T) {
 	f.w.Control().SetSpeed(0.05) // the recover takes a moment, so it is still pending
 	task, err := cl.Call(ctx, "Async.VM.recover", string(fs.Ref()), string(vm), string(s.Ref()), true)
 	require.NoError(t, err)
-	f.env.SetHeartbeatDetails(recoverBeat{Unit: dns.UUID, Task: task.(string), Foreign: []string{string(fs.Ref())}})
+	f.env.SetHeartbeatDetails(beat(dns.UUID, task.(string), string(fs.Ref())))
 	var res RecoverResult
-	f.must(&res, f.a.Recover, &RecoverInput{Site: "dr", Units: []Unit{unit}})
+	f.must(&res, f.a.Recover, &RecoverInput{Site: "dr", Units: []Unit{unit}, Parallel: parallel})
 	f.w.Control().SetSpeed(0)
 	require.Len(t, res.Units, 1)
 	assert.Empty(t, res.Units[0].Error)

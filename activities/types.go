@@ -198,6 +198,9 @@ type RecoverInput struct {
 	// plan adopts them (docs/reruns.md); without a plan nothing is marked.
 	Plan string    `json:"plan,omitempty"`
 	Mode plan.Mode `json:"mode,omitempty"`
+	// Parallel is how many units are recovered at once (0 or 1: one after
+	// another, as before the workflow's recover-parallel-units).
+	Parallel int `json:"parallel,omitempty"`
 }
 
 // RecoverResult is per unit; a unit that failed has Error set and does not

@@ -151,8 +151,8 @@ func TestTenThousandVMPayloads(t *testing.T) {
 		r.prechecks = append(r.prechecks, CheckResult{Check: "existing", Object: "VM 'production-vm-00001'", Severity: SeverityOK, Message: "no VM with this UUID at site dc2"})
 	}
 
-	// The largest recovery children this version makes (recover-lanes).
-	jobs := r.recoverJobsOf(r.balancedRecoverBatch(true), true)
+	// The recovery children this version makes (recover-even-lanes).
+	jobs, _ := r.laneJobs()
 	widest := 0
 	for _, j := range jobs {
 		widest = max(widest, jobVMs(j))

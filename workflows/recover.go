@@ -42,6 +42,73 @@ func (r *run) balancedRecoverBatch(lanes bool) int {
 	return min(lim.BatchSize, max(1, (len(r.vms)+2*lim.Recover-1)/(2*lim.Recover)))
 }
 
+// laneJobs deals the units out to children that recover parallel units at
+// once each, concurrency.recover in flight in all, so that each child takes
+// about as long: the units by weight, each to the child with the least
+// weight so far (LPT). A unit weighs its VMs plus a quarter of one: each VM
+// takes its turn at the pool's database lock, but a standalone VM also
+// costs a call and a task of its own, where a vApp's VMs follow each other
+// inside one import. Inside a child the next unit goes to the first of its
+// lanes that is free, so the lanes even out themselves. A child recovers
+// its units whatever their group or metadata VDI.
+//
+// Before recover-even-lanes, jobs were cut per group and metadata VDI, a
+// child per lane, its units one after another: at 10,000 VMs that made 185
+// children of 39 to 250 VMs on 40 lanes, each lane waiting for Temporal
+// between its children and the last small ones running alone for seconds
+// at the end; and the 40 children of a small plan took Temporal a second to
+// start, longer than their recovery. Children hold at most 10 × batch_size
+// VMs, so no child's input grows with the plan.
+func (r *run) laneJobs() (jobs []recoverJob, parallel int) {
+	lim := r.plan.Limits()
+	units := r.selected.Units
+	total := 0
+	for _, u := range units {
+		total += len(u.VMs)
+	}
+	perJob := 10 * lim.BatchSize
+	n := (lim.Recover + recoverUnitsPerChild - 1) / recoverUnitsPerChild
+	parallel = max(1, lim.Recover/n)
+	if need := (total + perJob - 1) / perJob; need > n {
+		n, parallel = need, max(1, lim.Recover/need)
+	}
+	n = min(n, len(units))
+	order := make([]int, len(units))
+	for i := range order {
+		order[i] = i
+	}
+	weight := func(u SelectedUnit) int { return 4*len(u.VMs) + 1 }
+	sort.SliceStable(order, func(a, b int) bool { return weight(units[order[a]]) > weight(units[order[b]]) })
+	load := make([]int, n)
+	member := make([][]int, n)
+	for _, i := range order {
+		best := 0
+		for l := 1; l < n; l++ {
+			if load[l] < load[best] {
+				best = l
+			}
+		}
+		load[best] += weight(units[i])
+		member[best] = append(member[best], i)
+	}
+	jobs = make([]recoverJob, 0, n)
+	for l, idx := range member {
+		// The heaviest first inside a child too (they were dealt so), then
+		// in selection order.
+		job := recoverJob{id: fmt.Sprintf("recover/lane-%d", l+1)}
+		for _, i := range idx {
+			job.units = append(job.units, units[i])
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, parallel
+}
+
+// recoverUnitsPerChild is how many units a child of laneJobs recovers at
+// once: fewer children for the same imports in flight (Temporal starts a
+// child in tens of milliseconds, one after another).
+const recoverUnitsPerChild = 5
+
 // recoverJobsOf makes the children of up to batch VMs each; with pack,
 // vApps share children too.
 func (r *run) recoverJobsOf(batch int, pack bool) []recoverJob {
@@ -118,7 +185,7 @@ func (r *run) vappUnits() int {
 // recover recovers the selected units in child workflows, at most
 // Limits().Recover at once. A unit that fails does not stop the others.
 func (r *run) recover(ctx workflow.Context) error {
-	jobs := r.recoverJobs()
+	jobs, parallel := r.recoverJobs(), 1
 	// Runs begun before recovery was balanced replay as they ran: batches
 	// of batch_size in selection order.
 	if workflow.GetVersion(ctx, "balanced-recover", workflow.DefaultVersion, 1) == 1 {
@@ -133,11 +200,20 @@ func (r *run) recover(ctx workflow.Context) error {
 		jobs = r.recoverJobsOf(r.balancedRecoverBatch(lanes), pack)
 		// The longest first (LPT): the lanes then end together.
 		sort.SliceStable(jobs, func(a, b int) bool { return jobVMs(jobs[a]) > jobVMs(jobs[b]) })
+		if lanes && workflow.GetVersion(ctx, "recover-even-lanes", workflow.DefaultVersion, 1) == 1 &&
+			len(r.selected.Units) > r.plan.Limits().Recover {
+			jobs, parallel = r.laneJobs()
+		}
 	}
-	return runLimited(ctx, len(jobs), func(int) int { return 1 }, r.plan.Limits().Recover,
+	// concurrency.recover imports in flight: children at once × units each.
+	atOnce := max(1, (r.plan.Limits().Recover+parallel-1)/parallel)
+	return runLimited(ctx, len(jobs), func(int) int { return 1 }, atOnce,
 		func(i, _ int) workflow.Future {
 			job := jobs[i]
 			in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
+			if parallel > 1 {
+				in.Parallel = parallel
+			}
 			for _, u := range job.units {
 				in.Units = append(in.Units, u.Unit)
 				r.attempted[u.UUID] = true

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -188,6 +189,65 @@ func TestRecoverJobsBatchByGroupAndMetadataVDI(t *testing.T) {
 		{"recover/vms-5", "xb@mdvdi-2", "xd@mdvdi-2"},
 		{"recover/vms-6", "xf@mdvdi-2"},
 	}, got)
+}
+
+// More units than lanes: each lane gets nearly the same weight of VMs,
+// every unit once, in selection order within the lane; more VMs than the
+// lanes' children may hold make more children of the same size.
+func TestLaneJobsAreEven(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		vapps, standalone int
+		lanes, batch      int
+		wantJobs          int
+	}{
+		{"vApps and standalone VMs", 30, 200, 8, 50, 2},
+		{"standalone VMs only", 0, 1001, 40, 50, 8},
+		{"more VMs than the children hold", 0, 900, 4, 10, 9},
+		{"lanes fewer than units per child", 0, 50, 3, 50, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var units []SelectedUnit
+			for i := range tc.vapps {
+				u := SelectedUnit{Unit: activities.Unit{Kind: activities.KindVApp, UUID: fmt.Sprintf("vapp-%03d", i)}}
+				for k := range 2 + i%4 {
+					u.VMs = append(u.VMs, activities.VMInfo{UUID: fmt.Sprintf("vapp-%03d-vm-%d", i, k)})
+				}
+				units = append(units, u)
+			}
+			for i := range tc.standalone {
+				uuid := fmt.Sprintf("vm-%04d", i)
+				units = append(units, SelectedUnit{Unit: activities.Unit{Kind: activities.KindVM, UUID: uuid}, VMs: []activities.VMInfo{{UUID: uuid}}})
+			}
+			p := fixturePlan()
+			p.Concurrency.Recover, p.Concurrency.BatchSize = tc.lanes, tc.batch
+			r := &run{plan: &p, selected: &Selected{Units: units}}
+			index := map[string]int{}
+			for i, u := range units {
+				index[u.UUID] = i
+			}
+			jobs, parallel := r.laneJobs()
+			require.Len(t, jobs, tc.wantJobs)
+			assert.LessOrEqual(t, len(jobs)*parallel, max(tc.lanes, len(jobs)), "no more imports in flight than concurrency.recover")
+			assert.GreaterOrEqual(t, len(jobs)*parallel, min(tc.lanes, len(units))-parallel, "about concurrency.recover in flight")
+			seen := map[string]bool{}
+			least, most := 1<<30, 0
+			for _, j := range jobs {
+				w := 4*jobVMs(j) + len(j.units)
+				least, most = min(least, w), max(most, w)
+				assert.LessOrEqual(t, jobVMs(j), 10*tc.batch)
+				for k, u := range j.units {
+					assert.False(t, seen[u.UUID], "unit %s in two lanes", u.UUID)
+					seen[u.UUID] = true
+					if k > 0 && len(j.units[k-1].VMs) == len(u.VMs) {
+						assert.Less(t, index[j.units[k-1].UUID], index[u.UUID], "selection order among units of one size")
+					}
+				}
+			}
+			assert.Len(t, seen, len(units), "every unit once")
+			assert.LessOrEqual(t, most-least, 5, "lanes differ by one standalone VM's weight at most")
+		})
+	}
 }
 
 func TestInventoryDiff(t *testing.T) {
