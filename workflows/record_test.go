@@ -116,6 +116,8 @@ func TestRecordHistories(t *testing.T) {
 	c := recordingStack(ctx, t)
 
 	base := fixturePlan()
+	// Fewer lanes than units: recovery by even lanes (recover-even-lanes).
+	base.Concurrency.Recover = 2
 	failover := base
 	failover.Approvals.Recover = plan.GatePolicy{Approvers: []string{"alice", "bob"}, Quorum: 2}
 	test := base
@@ -158,7 +160,7 @@ func TestRecordHistories(t *testing.T) {
 		writeHistory(ctx, t, c, id, run.GetRunID(), filepath.Join("testdata", string(r.mode)+recordedVersion+".json"))
 	}
 	// One child of each kind, from the failover.
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/vapp-vapp-db", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/lane-1", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
 	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/group-0-vapps-1", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
 }
 
@@ -167,8 +169,10 @@ func TestRecordHistories(t *testing.T) {
 // recovery (the GetVersion markers of workflows/start.go, recover.go and children.go),
 // "-v3" one StartBatch activity per start child (start-chains), "-v4" the
 // scan's later pages asked for together, one recovery batch per lane
-// (scan-pages-together, recover-lanes) and the run's notifications.
-const recordedVersion = "-v4"
+// (scan-pages-together, recover-lanes) and the run's notifications, "-v5"
+// recovery children of several units at once on fewer lanes than units
+// (recover-even-lanes).
+const recordedVersion = "-v5"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {

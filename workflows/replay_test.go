@@ -36,6 +36,24 @@ var recorded = []struct{ file, id string }{
 	{"test-failover-v2", WorkflowID("p1", plan.ModeTestFailover)},
 	{"recover-units-v2", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
 	{"start-vms-v2", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
+	// One StartBatch per start child; later scan pages together, one
+	// recovery batch per lane; recovery children of several units at once
+	// (record_test.go's recordedVersion).
+	{"failover-v3", WorkflowID("p1", plan.ModeFailover)},
+	{"failback-v3", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover-v3", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units-v3", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
+	{"start-vms-v3", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
+	{"failover-v4", WorkflowID("p1", plan.ModeFailover)},
+	{"failback-v4", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover-v4", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units-v4", WorkflowID("p1", plan.ModeFailover) + "/recover/vapp-vapp-db"},
+	{"start-vms-v4", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
+	{"failover-v5", WorkflowID("p1", plan.ModeFailover)},
+	{"failback-v5", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover-v5", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units-v5", WorkflowID("p1", plan.ModeFailover) + "/recover/lane-1"},
+	{"start-vms-v5", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
 	// Storage adapters: test snapshots, storage-ready by adapter (record_adapter_test.go).
 	{"test-failover-adapter", WorkflowID("p1", plan.ModeTestFailover)},
 	{"failover-adapter", WorkflowID("p1", plan.ModeFailover)},
