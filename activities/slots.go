@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -37,17 +38,25 @@ type slotPool struct {
 	waiting []*slotWaiter
 	hosts   int
 	hostsAt time.Time
+	// reading is held by the one caller that reads the hosts; the others
+	// wait for its answer (hundreds of starts begin at once).
+	reading sync.Mutex
 }
 
 type slotWaiter struct {
 	ready   chan struct{} // closed when the slot is granted
 	granted bool
+	later   int // startSlot's: the higher, the earlier
 }
 
 // startSlot waits for a slot to start a VM at c's site and returns its
 // release. The site has StartsPerHost slots per host, capped by limit (the
-// plan's concurrency.start) when limit > 0. The caller heartbeats meanwhile.
-func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (func(), error) {
+// plan's concurrency.start) when limit > 0. Waiting starts get freed slots
+// by later (how many orders of a vApp wait for the VM), then in the order
+// they came: at 10,000 VMs a vApp's first order queued behind hundreds of
+// standalone VMs that nothing waits for, and every order after it started
+// a round of boots later. The caller heartbeats meanwhile.
+func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int) (func(), error) {
 	v, _ := a.starts.LoadOrStore(c.site, &slotPool{})
 	p := v.(*slotPool)
 	size := p.hostCount(ctx, c) * StartsPerHost
@@ -62,8 +71,13 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit int) (func(),
 		p.mu.Unlock()
 		return sync.OnceFunc(p.release), nil
 	}
-	w := &slotWaiter{ready: make(chan struct{})}
-	p.waiting = append(p.waiting, w)
+	w := &slotWaiter{ready: make(chan struct{}), later: later}
+	// After every waiter with as many orders waiting, before those with fewer.
+	at := len(p.waiting)
+	for at > 0 && p.waiting[at-1].later < later {
+		at--
+	}
+	p.waiting = slices.Insert(p.waiting, at, w)
 	p.grant()
 	p.mu.Unlock()
 	select {
@@ -109,14 +123,23 @@ func (p *slotPool) grant() {
 // hostCount is the site's number of hosts, read at most every hostsRefresh;
 // 1 when it cannot be read (the start itself then reports why).
 func (p *slotPool) hostCount(ctx context.Context, c *conn) int {
-	p.mu.Lock()
-	fresh := p.hosts > 0 && time.Since(p.hostsAt) < hostsRefresh
-	n := p.hosts
-	p.mu.Unlock()
+	cached := func() (int, bool) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.hosts, p.hosts > 0 && time.Since(p.hostsAt) < hostsRefresh
+	}
+	if n, fresh := cached(); fresh {
+		return n
+	}
+	// One read for every caller that finds the count stale: at 10,000 VMs
+	// the first starts made 150 host.get_all_records at once.
+	p.reading.Lock()
+	defer p.reading.Unlock()
+	n, fresh := cached()
 	if fresh {
 		return n
 	}
-	hosts, err := c.s.GetAllHostRecords(ctx)
+	hosts, err := c.s.GetAllHosts(ctx)
 	if err != nil || len(hosts) == 0 {
 		return max(n, 1)
 	}

@@ -28,7 +28,7 @@ func TestStartSlotsAreSharedAndCapped(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rel, err := a.startSlot(ctx, c, 3)
+			rel, err := a.startSlot(ctx, c, 3, 0)
 			require.NoError(t, err)
 			mu.Lock()
 			inFlight++
@@ -72,17 +72,17 @@ func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
 	c := &conn{site: "dr"}
 	var rels []func()
 	for range 2 * StartsPerHost {
-		rel, err := a.startSlot(context.Background(), c, 0)
+		rel, err := a.startSlot(context.Background(), c, 0, 0)
 		require.NoError(t, err)
 		rels = append(rels, rel)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := a.startSlot(ctx, c, 0)
+	_, err := a.startSlot(ctx, c, 0, 0)
 	assert.ErrorIs(t, err, context.Canceled, "all %d slots are taken", 2*StartsPerHost)
 	rels[0]()
 	rels[0]() // a release runs once
-	rel, err := a.startSlot(context.Background(), c, 0)
+	rel, err := a.startSlot(context.Background(), c, 0, 0)
 	require.NoError(t, err)
 	rel()
 }
@@ -94,14 +94,14 @@ func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
 	p := &slotPool{hosts: 1, hostsAt: time.Now()}
 	a.starts.Store("dr", p)
 	c := &conn{site: "dr"}
-	first, err := a.startSlot(context.Background(), c, 1)
+	first, err := a.startSlot(context.Background(), c, 1, 0)
 	require.NoError(t, err)
 
 	gaveUp, cancel := context.WithCancel(context.Background())
 	order := make(chan int, 3)
 	rels := make(chan func(), 3)
 	wait := func(ctx context.Context, i int) {
-		rel, err := a.startSlot(ctx, c, 1)
+		rel, err := a.startSlot(ctx, c, 1, 0)
 		if err != nil {
 			order <- -i
 			return
@@ -136,6 +136,43 @@ func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
 	assert.Empty(t, p.waiting)
 }
 
+// A start that later orders wait for goes before those nothing waits for,
+// whenever it came; equals keep their order.
+func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
+	a := &Activities{}
+	p := &slotPool{hosts: 1, hostsAt: time.Now()}
+	a.starts.Store("dr", p)
+	c := &conn{site: "dr"}
+	first, err := a.startSlot(context.Background(), c, 1, 0)
+	require.NoError(t, err)
+	order := make(chan string, 4)
+	rels := make(chan func(), 4)
+	wait := func(name string, later int) {
+		rel, err := a.startSlot(context.Background(), c, 1, later)
+		require.NoError(t, err)
+		order <- name
+		rels <- rel
+	}
+	for i, w := range []struct {
+		name  string
+		later int
+	}{{"standalone-1", 0}, {"vapp-order-1", 2}, {"standalone-2", 0}, {"vapp-order-2", 1}} {
+		go wait(w.name, w.later)
+		require.Eventually(t, func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return len(p.waiting) == i+1
+		}, 10*time.Second, time.Millisecond)
+	}
+	first()
+	var got []string
+	for range 4 {
+		got = append(got, <-order)
+		(<-rels)()
+	}
+	assert.Equal(t, []string{"vapp-order-1", "vapp-order-2", "standalone-1", "standalone-2"}, got)
+}
+
 func TestScanPages(t *testing.T) {
 	vapp := func(n int) VAppInfo { return VAppInfo{UUID: "a", VMs: make([]VMInfo, n)} }
 	vapps := []VAppInfo{vapp(3), vapp(3), vapp(5)}
@@ -160,4 +197,29 @@ func TestScanPages(t *testing.T) {
 		assert.Len(t, v, tt.wantVMs, "offset %d limit %d", tt.offset, tt.limit)
 		assert.Equal(t, tt.next, next, "offset %d limit %d", tt.offset, tt.limit)
 	}
+}
+
+// Starts that begin together read the pool's hosts once, and only their
+// references.
+func TestStartSlotsReadTheHostsOnce(t *testing.T) {
+	f, _, _ := prepared(t)
+	ctx := context.Background()
+	c, err := f.a.connect(ctx, "dr")
+	require.NoError(t, err)
+	before := f.w.Journal().Count("host.get_all", "")
+	records := f.w.Journal().Count("host.get_all_records", "")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, err := f.a.startSlot(ctx, c, 0, 0)
+			if assert.NoError(t, err) {
+				rel()
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, f.w.Journal().Count("host.get_all", "")-before, "one read for every start")
+	assert.Equal(t, records, f.w.Journal().Count("host.get_all_records", ""), "the count needs no records")
 }

@@ -71,7 +71,7 @@ func (a *Activities) startOne(ctx context.Context, c *conn, in *StartVMInput, ta
 	if already(vm.PowerState) {
 		return &StartVMResult{PowerState: vm.PowerState, Already: true, StartedAt: time.Now().UTC()}, nil
 	}
-	release, err := a.startSlot(ctx, c, in.Slots)
+	release, err := a.startSlot(ctx, c, in.Slots, in.Later)
 	if err != nil {
 		return nil, err
 	}

@@ -43,25 +43,31 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 	if err != nil {
 		return nil, err
 	}
-	vms := RunChains(ctx, in.StartChains(), func(vm VMRef) StartedVM {
+	vms := RunChains(ctx, in.StartChains(), func(vm VMRef, later int) StartedVM {
 		uuid := vm.UUID
 		if done, ok := prev.Done[uuid]; ok {
 			return done
 		}
 		setTask := func(task string) {
-			tr.update(func(b *StartProgress) {
-				if task == "" {
-					delete(b.Tasks, uuid)
-				} else {
-					b.Tasks[uuid] = task
+			if task == "" {
+				tr.update(func(b *StartProgress) { delete(b.Tasks, uuid) })
+				return
+			}
+			// At once: a retry must wait for this task rather than start
+			// the VM a second time.
+			tr.updateNow(func(b *StartProgress) bool {
+				if b.Tasks[uuid] == task {
+					return false
 				}
+				b.Tasks[uuid] = task
+				return true
 			})
 		}
 		if stale := prev.Tasks[uuid]; stale != "" {
 			_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(stale))
 			setTask("")
 		}
-		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots}, setTask)
+		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots, Later: later}, setTask)
 		if ctx.Err() == nil {
 			tr.update(func(b *StartProgress) { b.Done[uuid] = r })
 		}

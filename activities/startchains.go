@@ -36,13 +36,14 @@ func (in *StartBatchInput) StartChains() []StartChain {
 // step and VM order. The chains run side by side; the steps of one chain
 // one after the other, each once every VM of the step before returned; the
 // VMs of a step side by side, each through start (called from its own
-// goroutine). When a VM fails to start, the later steps of its chain are
+// goroutine, with the number of steps of its chain still to come after its
+// own: a start slot goes first to a VM that others wait for). When a VM fails to start, the later steps of its chain are
 // skipped: order expresses a dependency (database before application).
 // Once ctx is done no step begins; the entries of VMs not started are
 // left empty.
 //
 // The rule is here, apart from XAPI, so that the workflow tests run it too.
-func RunChains(ctx context.Context, chains []StartChain, start func(VMRef) StartedVM) []StartedVM {
+func RunChains(ctx context.Context, chains []StartChain, start func(vm VMRef, later int) StartedVM) []StartedVM {
 	n := 0
 	for _, ch := range chains {
 		for _, s := range ch.Steps {
@@ -58,7 +59,8 @@ func RunChains(ctx context.Context, chains []StartChain, start func(VMRef) Start
 			defer chainsWG.Done()
 			failed := ""
 			i := base
-			for _, step := range ch.Steps {
+			for si, step := range ch.Steps {
+				later := len(ch.Steps) - 1 - si
 				if failed != "" {
 					for _, vm := range step {
 						out[i] = StartedVM{UUID: vm.UUID, Skipped: true,
@@ -75,7 +77,7 @@ func RunChains(ctx context.Context, chains []StartChain, start func(VMRef) Start
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						out[i+k] = start(vm)
+						out[i+k] = start(vm, later)
 					}()
 				}
 				wg.Wait()

@@ -230,6 +230,10 @@ type StartVMInput struct {
 	// Slots caps the VM starts in flight at the site (the plan's
 	// concurrency.start; 0 = as many as the pool's hosts take, slots.go).
 	Slots int `json:"slots,omitempty"`
+	// Later is how many orders of the VM's vApp wait for it (StartBatch):
+	// a start that others wait for gets a free slot before those that
+	// none wait for, first come first served among equals.
+	Later int `json:"later,omitempty"`
 }
 
 // StartBatchInput asks to start several VMs at once (StartBatch): the

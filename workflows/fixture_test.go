@@ -220,7 +220,7 @@ func (e *env) onStartVM(fn func(context.Context, *activities.StartVMInput) (*act
 
 func batchOf(c *calls, fn func(context.Context, *activities.StartVMInput) (*activities.StartVMResult, error)) func(context.Context, *activities.StartBatchInput) (*activities.StartBatchResult, error) {
 	return func(ctx context.Context, in *activities.StartBatchInput) (*activities.StartBatchResult, error) {
-		vms := activities.RunChains(ctx, in.StartChains(), func(vm activities.VMRef) activities.StartedVM {
+		vms := activities.RunChains(ctx, in.StartChains(), func(vm activities.VMRef, _ int) activities.StartedVM {
 			if c != nil {
 				c.add("StartVM " + vm.UUID)
 			}

@@ -25,6 +25,18 @@ func getAllRecords[K RefType, T any](ctx context.Context, c caller, class string
 	return out, nil
 }
 
+func getAll[K RefType](ctx context.Context, c caller, class string) ([]K, error) {
+	v, err := c.call(ctx, class+".get_all")
+	if err != nil {
+		return nil, fmt.Errorf("list the %ss: %w", class, err)
+	}
+	var out []K
+	if err := decodeInto(v, &out); err != nil {
+		return nil, fmt.Errorf("list the %ss: %w", class, &ProtocolError{Reason: err.Error()})
+	}
+	return out, nil
+}
+
 func getRecord[T any](ctx context.Context, c caller, class, ref string) (T, error) {
 	var out T
 	v, err := c.call(withProjection(ctx, recordProjection[T](depthRecord)), class+".get_record", ref)
@@ -68,6 +80,11 @@ func (s *Session) GetPoolByUUID(ctx context.Context, uuid string) (Ref, error) {
 // GetAllHostRecords returns every host record (get_all_records).
 func (s *Session) GetAllHostRecords(ctx context.Context) (map[Ref]Host, error) {
 	return getAllRecords[Ref, Host](ctx, s, "host")
+}
+
+// GetAllHosts lists the pool's hosts (get_all): their references only.
+func (s *Session) GetAllHosts(ctx context.Context) ([]Ref, error) {
+	return getAll[Ref](ctx, s, "host")
 }
 
 // GetHostRecord returns one host record (get_record).
