@@ -99,7 +99,7 @@ func (e *foreignDB) networks(ctx context.Context) (map[xapi.ForeignRef]xapi.Fore
 // foreignRecords is the VMs and vApps of a foreign database by UUID.
 type foreignRecords struct {
 	vms      map[string]xapi.ForeignRef
-	vmByRef  map[xapi.ForeignRef]xapi.ForeignVM
+	vmByRef  map[xapi.ForeignRef]xapi.ForeignVMSummary
 	apps     map[string]xapi.ForeignRef
 	appByRef map[xapi.ForeignRef]xapi.ForeignVMAppliance
 }
@@ -335,13 +335,13 @@ func (e *foreignDB) records(ctx context.Context) (*foreignRecords, error) {
 	}
 	var (
 		apps map[xapi.ForeignRef]xapi.ForeignVMAppliance
-		vms  map[xapi.ForeignRef]xapi.ForeignVM
+		vms  map[xapi.ForeignRef]xapi.ForeignVMSummary
 	)
 	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
 		if i == 0 {
 			apps, err = e.fs.GetAllVMApplianceRecords(ctx)
 		} else {
-			vms, err = e.fs.GetAllVMRecords(ctx)
+			vms, err = e.fs.GetAllVMSummaries(ctx)
 		}
 		return err
 	})); err != nil {
@@ -352,7 +352,7 @@ func (e *foreignDB) records(ctx context.Context) (*foreignRecords, error) {
 }
 
 // setRecords is called with recMu held, or before the entry is shared.
-func (e *foreignDB) setRecords(vms map[xapi.ForeignRef]xapi.ForeignVM, apps map[xapi.ForeignRef]xapi.ForeignVMAppliance) {
+func (e *foreignDB) setRecords(vms map[xapi.ForeignRef]xapi.ForeignVMSummary, apps map[xapi.ForeignRef]xapi.ForeignVMAppliance) {
 	r := &foreignRecords{vms: map[string]xapi.ForeignRef{}, vmByRef: vms, apps: map[string]xapi.ForeignRef{}, appByRef: apps}
 	for ref, vm := range vms {
 		r.vms[vm.UUID] = ref

@@ -383,6 +383,12 @@ func (f *ForeignSession) GetAllVMRecords(ctx context.Context) (map[ForeignRef]Fo
 	return getAllRecords[ForeignRef, ForeignVM](ctx, f, "VM")
 }
 
+// GetAllVMSummaries returns the summary of every VM of the foreign
+// database (get_all_records, decoding only VMSummaryRecord's fields).
+func (f *ForeignSession) GetAllVMSummaries(ctx context.Context) (map[ForeignRef]ForeignVMSummary, error) {
+	return getAllRecords[ForeignRef, ForeignVMSummary](ctx, f, "VM")
+}
+
 // GetVMRecord returns one VM record of the foreign database.
 func (f *ForeignSession) GetVMRecord(ctx context.Context, ref ForeignRef) (ForeignVM, error) {
 	return getRecord[ForeignVM](ctx, f, "VM", string(ref))

@@ -107,6 +107,18 @@ func TestProjectionAgainstTheSimulator(t *testing.T) {
 		break
 	}
 
+	// The summary a plan reads is the full record's, field for field.
+	sums, err := getAllRecords[Ref, VMSummaryRecord[Ref]](ctx, s, "VM")
+	require.NoError(t, err)
+	require.Len(t, sums, len(full))
+	for ref, vm := range full {
+		assert.Equal(t, VMSummaryRecord[Ref]{UUID: vm.UUID, NameLabel: vm.NameLabel, PowerState: vm.PowerState,
+			IsATemplate: vm.IsATemplate, IsASnapshot: vm.IsASnapshot, IsControlDomain: vm.IsControlDomain,
+			Appliance: vm.Appliance, Order: vm.Order, StartDelay: vm.StartDelay, Version: vm.Version,
+			MemoryStaticMax: vm.MemoryStaticMax, VIFs: vm.VIFs, Tags: vm.Tags}, sums[ref])
+		assert.Equal(t, vm.IsRealVM(), sums[ref].IsRealVM())
+	}
+
 	b, err := s.EventFrom(ctx, []string{"VM", "VM_appliance"}, "", 0)
 	require.NoError(t, err)
 	rawEvents, err := s.call(ctx, "event.from", []string{"VM", "VM_appliance"}, "", 0.0)

@@ -219,6 +219,34 @@ func (v VMRecord[R]) IsRealVM() bool {
 // InAppliance reports whether the VM belongs to a vApp.
 func (v VMRecord[R]) InAppliance() bool { return !IsNullRef(v.Appliance) }
 
+// VMSummaryRecord is the part of a VM record that planning a recovery
+// reads from the metadata: a tenth of the record's fields, so that reading
+// 10,000 VMs of a foreign database decodes a fraction of what xapi sends
+// (see projection). Use VMRecord for anything else.
+type VMSummaryRecord[R RefType] struct {
+	UUID            string   `xapi:"uuid"`
+	NameLabel       string   `xapi:"name_label"`
+	PowerState      string   `xapi:"power_state"`
+	IsATemplate     bool     `xapi:"is_a_template"`
+	IsASnapshot     bool     `xapi:"is_a_snapshot"`
+	IsControlDomain bool     `xapi:"is_control_domain"`
+	Appliance       R        `xapi:"appliance"`
+	Order           int64    `xapi:"order"`
+	StartDelay      int64    `xapi:"start_delay"`
+	Version         int64    `xapi:"version"`
+	MemoryStaticMax int64    `xapi:"memory_static_max"`
+	VIFs            []R      `xapi:"VIFs"`
+	Tags            []string `xapi:"tags"`
+}
+
+// IsRealVM is VMRecord.IsRealVM.
+func (v VMSummaryRecord[R]) IsRealVM() bool {
+	return !v.IsATemplate && !v.IsASnapshot && !v.IsControlDomain
+}
+
+// InAppliance is VMRecord.InAppliance.
+func (v VMSummaryRecord[R]) InAppliance() bool { return !IsNullRef(v.Appliance) }
+
 // VMApplianceRecord is a vApp.
 type VMApplianceRecord[R RefType] struct {
 	UUID              string            `xapi:"uuid"`
@@ -303,5 +331,6 @@ type (
 	ForeignVIF         = VIFRecord[ForeignRef]
 	ForeignNetwork     = NetworkRecord[ForeignRef]
 	ForeignVM          = VMRecord[ForeignRef]
+	ForeignVMSummary   = VMSummaryRecord[ForeignRef]
 	ForeignVMAppliance = VMApplianceRecord[ForeignRef]
 )
