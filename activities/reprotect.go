@@ -22,7 +22,7 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	if err != nil {
 		return nil, err
 	}
-	vdis, err := c.s.GetAllVDIRecords(ctx)
+	vdis, err := c.s.GetAllVDISummaries(ctx)
 	if err != nil {
 		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "")
 	}
@@ -86,7 +86,7 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 // attached, whatever metadata_latest says of the log's health. xapi checks
 // its limit of 8 redo logs before "already enabled", so enabling such an SR
 // again fails NO_MORE_REDO_LOGS_ALLOWED when 8 are active.
-func replicatingTo(ctx context.Context, c *conn, poolRef, sr xapi.Ref, vdis map[xapi.Ref]xapi.VDI) bool {
+func replicatingTo(ctx context.Context, c *conn, poolRef, sr xapi.Ref, vdis map[xapi.Ref]xapi.VDISummary) bool {
 	for _, v := range vdis {
 		if v.SR != sr || v.Type != "metadata" || v.MetadataOfPool != poolRef {
 			continue

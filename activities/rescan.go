@@ -60,7 +60,7 @@ func (a *Activities) rescan(ctx context.Context, c *conn, t *srsToRead) error {
 
 // staleSRs are the SRs holding a foreign metadata VDI that is not the
 // latest and not attached (a live replication target is never read).
-func staleSRs(t *srsToRead, vdis map[xapi.Ref]xapi.VDI, vbds map[xapi.Ref]xapi.VBD) []xapi.Ref {
+func staleSRs(t *srsToRead, vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD) []xapi.Ref {
 	stale := map[xapi.Ref]bool{}
 	for _, v := range vdis {
 		if v.Type == "metadata" && v.MetadataOfPool != t.pool && !v.MetadataLatest && !hasAttachedVBD(v, vbds) {
@@ -79,7 +79,7 @@ func staleSRs(t *srsToRead, vdis map[xapi.Ref]xapi.VDI, vbds map[xapi.Ref]xapi.V
 // replug unplugs and plugs again each stale SR so the master reads its
 // foreign metadata, several SRs at once. An SR a VM uses (PBD.unplug would
 // refuse with VDI_IN_USE) is left as it is, with a note naming the VMs.
-func (a *Activities) replug(ctx context.Context, c *conn, t *srsToRead, stale []xapi.Ref, vdis map[xapi.Ref]xapi.VDI, vbds map[xapi.Ref]xapi.VBD) (notes []string, err error) {
+func (a *Activities) replug(ctx context.Context, c *conn, t *srsToRead, stale []xapi.Ref, vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD) (notes []string, err error) {
 	users := diskUsersBySR(vdis, vbds)
 	var todo []xapi.Ref
 	for _, ref := range stale {
@@ -222,7 +222,7 @@ func (a *Activities) vmsOfVDIs(ctx context.Context, c *conn, vdiRefs []string) [
 
 // diskUsersBySR returns, per SR, the VMs with an attached VBD of one of its
 // disks (not a metadata VDI: PBD.unplug ignores those).
-func diskUsersBySR(vdis map[xapi.Ref]xapi.VDI, vbds map[xapi.Ref]xapi.VBD) map[xapi.Ref][]xapi.Ref {
+func diskUsersBySR(vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD) map[xapi.Ref][]xapi.Ref {
 	out := map[xapi.Ref][]xapi.Ref{}
 	seen := map[xapi.Ref]map[xapi.Ref]bool{}
 	for _, b := range vbds {

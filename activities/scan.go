@@ -91,10 +91,10 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 		}
 	}
 	// The two reads side by side: each is thousands of records to decode.
-	readVDIs := func() (vdis map[xapi.Ref]xapi.VDI, vbds map[xapi.Ref]xapi.VBD, err error) {
+	readVDIs := func() (vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD, err error) {
 		err = firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
 			if i == 0 {
-				if vdis, err = c.s.GetAllVDIRecords(ctx); err != nil {
+				if vdis, err = c.s.GetAllVDISummaries(ctx); err != nil {
 					return classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
 				}
 				return nil
@@ -131,7 +131,7 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 	}
 	type candidate struct {
 		ref xapi.Ref
-		vdi xapi.VDI
+		vdi xapi.VDISummary
 	}
 	var cands []candidate
 	for ref, v := range vdis {
@@ -234,7 +234,7 @@ func pageUnits(vapps []VAppInfo, vms []VMInfo, offset, limit int) ([]VAppInfo, [
 	return pa, pv, i
 }
 
-func hasAttachedVBD(v xapi.VDI, vbds map[xapi.Ref]xapi.VBD) bool {
+func hasAttachedVBD(v xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD) bool {
 	for _, r := range v.VBDs {
 		if b, ok := vbds[r]; ok && b.CurrentlyAttached {
 			return true

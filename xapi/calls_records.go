@@ -135,6 +135,12 @@ func (s *Session) GetAllVDIRecords(ctx context.Context) (map[Ref]VDI, error) {
 	return getAllRecords[Ref, VDI](ctx, s, "VDI")
 }
 
+// GetAllVDISummaries returns the summary of every VDI (get_all_records,
+// decoding only VDISummaryRecord's fields).
+func (s *Session) GetAllVDISummaries(ctx context.Context) (map[Ref]VDISummary, error) {
+	return getAllRecords[Ref, VDISummary](ctx, s, "VDI")
+}
+
 // GetVDIRecord returns one VDI record (get_record).
 func (s *Session) GetVDIRecord(ctx context.Context, ref Ref) (VDI, error) {
 	return getRecord[VDI](ctx, s, "VDI", string(ref))

@@ -119,6 +119,16 @@ func TestProjectionAgainstTheSimulator(t *testing.T) {
 		assert.Equal(t, vm.IsRealVM(), sums[ref].IsRealVM())
 	}
 
+	vdis, err := s.GetAllVDIRecords(ctx)
+	require.NoError(t, err)
+	vsums, err := s.GetAllVDISummaries(ctx)
+	require.NoError(t, err)
+	require.Len(t, vsums, len(vdis))
+	for ref, v := range vdis {
+		assert.Equal(t, VDISummary{UUID: v.UUID, NameLabel: v.NameLabel, SR: v.SR, VBDs: v.VBDs, Type: v.Type,
+			MetadataOfPool: v.MetadataOfPool, MetadataLatest: v.MetadataLatest}, vsums[ref])
+	}
+
 	b, err := s.EventFrom(ctx, []string{"VM", "VM_appliance"}, "", 0)
 	require.NoError(t, err)
 	rawEvents, err := s.call(ctx, "event.from", []string{"VM", "VM_appliance"}, "", 0.0)

@@ -114,6 +114,19 @@ type VDIRecord[R RefType] struct {
 	Tags                []string          `xapi:"tags"`
 }
 
+// VDISummaryRecord is the part of a VDI record that finding the metadata
+// VDIs of a pool's SRs reads: at 10,000 VMs a DR pool holds over 10,000
+// disks, and decoding their full records took a second of a scan.
+type VDISummaryRecord[R RefType] struct {
+	UUID           string `xapi:"uuid"`
+	NameLabel      string `xapi:"name_label"`
+	SR             R      `xapi:"SR"`
+	VBDs           []R    `xapi:"VBDs"`
+	Type           string `xapi:"type"`
+	MetadataOfPool R      `xapi:"metadata_of_pool"`
+	MetadataLatest bool   `xapi:"metadata_latest"`
+}
+
 // VBDRecord attaches a VDI (or an empty CD drive) to a VM.
 type VBDRecord[R RefType] struct {
 	UUID              string            `xapi:"uuid"`
@@ -313,6 +326,7 @@ type (
 	SR          = SRRecord[Ref]
 	PBD         = PBDRecord[Ref]
 	VDI         = VDIRecord[Ref]
+	VDISummary  = VDISummaryRecord[Ref]
 	VBD         = VBDRecord[Ref]
 	VIF         = VIFRecord[Ref]
 	Network     = NetworkRecord[Ref]
