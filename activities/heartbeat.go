@@ -68,12 +68,6 @@ func (t *tracker[T]) get() T {
 	return t.val
 }
 
-func (t *tracker[T]) beat() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.record()
-}
-
 // tick records a pending update, or re-sends the state every interval.
 func (t *tracker[T]) tick(every time.Duration) {
 	t.mu.Lock()

@@ -69,7 +69,8 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 		}
 		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots, Later: later}, setTask)
 		if ctx.Err() == nil {
-			tr.update(func(b *StartProgress) { b.Done[uuid] = r })
+			// At once too: the live view shows the VM running from here.
+			tr.updateNow(func(b *StartProgress) bool { b.Done[uuid] = r; return true })
 		}
 		return r
 	})
