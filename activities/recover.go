@@ -192,7 +192,10 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 func (a *Activities) checkRecovered(ctx context.Context, c *conn, o owner, out *RecoverResult, checks <-chan unitCheck) error {
 	var failed error
 	for ck := range checks {
+		// Those that come within checkGather share the read (each read is
+		// an event.from); the last ones, once every unit is done, at once.
 		batch := []unitCheck{ck}
+		gather := time.NewTimer(checkGather)
 	drain:
 		for {
 			select {
@@ -201,10 +204,11 @@ func (a *Activities) checkRecovered(ctx context.Context, c *conn, o owner, out *
 					break drain
 				}
 				batch = append(batch, more)
-			default:
+			case <-gather.C:
 				break drain
 			}
 		}
+		gather.Stop()
 		if failed != nil {
 			continue
 		}
@@ -227,6 +231,10 @@ func (a *Activities) checkRecovered(ctx context.Context, c *conn, o owner, out *
 	}
 	return failed
 }
+
+// checkGather is how long checkRecovered gathers recovered units for one
+// read of the target.
+const checkGather = 200 * time.Millisecond
 
 // unitCheck is a unit recovered by this attempt, to check (out.Units[i]).
 type unitCheck struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
@@ -30,6 +31,7 @@ type vmView struct {
 	finished uint64 // reads finished (the latest one's error in err)
 	err      error
 	inflight chan struct{}
+	readAt   time.Time // when the latest read finished
 	// noted is the power state this worker's own successful start, resume
 	// or unpause left a VM in, until the next read brings the VM's record.
 	noted map[xapi.Ref]string
@@ -93,7 +95,7 @@ func (v *vmView) sync(ctx context.Context, s *xapi.Session) (vmSnapshot, error) 
 			// (each call has the client's timeout).
 			err := v.read(context.WithoutCancel(ctx), s)
 			v.mu.Lock()
-			v.finished, v.err, v.inflight = mine, err, nil
+			v.finished, v.err, v.inflight, v.readAt = mine, err, nil, time.Now()
 			close(ch)
 			continue
 		}
@@ -111,6 +113,39 @@ func (v *vmView) sync(ctx context.Context, s *xapi.Session) (vmSnapshot, error) 
 		return vmSnapshot{}, v.err
 	}
 	return vmSnapshot{v}, nil
+}
+
+// warmEvery is how often keepWarm reads what changed, at most, for all its
+// callers of a site together.
+const warmEvery = time.Second
+
+// keepWarm reads what changed in the background, every warmEvery unless a
+// read is under way or more recent, until the returned function is called:
+// for callers that change many VMs (StartBatch), so that the next full
+// reader (Verify) finds the view nearly fresh. Errors are left to that
+// reader.
+func (v *vmView) keepWarm(ctx context.Context, s *xapi.Session) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tk := time.NewTicker(warmEvery)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tk.C:
+				v.mu.Lock()
+				busy := v.inflight != nil || time.Since(v.readAt) < warmEvery
+				v.mu.Unlock()
+				if !busy {
+					_, _ = v.sync(ctx, s)
+				}
+			}
+		}
+	}()
+	return sync.OnceFunc(func() { close(done) })
 }
 
 // cached returns the VM as the view last saw it, without any call; the

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,4 +37,30 @@ func TestStartVMWithStaleView(t *testing.T) {
 	err = f.run(nil, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: mail.UUID})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is not in the pool at site dr")
+}
+
+// keepWarm brings the view up to date in the background: a change made
+// behind its back shows in the view without anyone asking for a read.
+func TestViewKeptWarm(t *testing.T) {
+	f, _, sc := prepared(t)
+	recoverSome(t, f, sc, "dns-01")
+	dns := vmByName(sc, "dns-01")
+	ctx := context.Background()
+	c, err := f.a.connect(ctx, "dr")
+	require.NoError(t, err)
+	v := f.a.view(c)
+	_, err = v.sync(ctx, c.s)
+	require.NoError(t, err)
+	ref, vm, ok := v.cached(dns.UUID)
+	require.True(t, ok)
+	require.Equal(t, "Halted", vm.PowerState)
+	require.NoError(t, c.s.StartVM(ctx, ref, false, false))
+	stop := v.keepWarm(ctx, c.s)
+	defer stop()
+	assert.Eventually(t, func() bool {
+		_, vm, _ := v.cached(dns.UUID)
+		return vm.PowerState == "Running"
+	}, 20*time.Second, 10*time.Millisecond, "the view follows without a sync")
+	stop()
+	stop() // stopping twice is harmless
 }
