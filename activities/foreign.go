@@ -71,20 +71,20 @@ type foreignDB struct {
 	recs  *foreignRecords
 
 	netMu sync.Mutex
-	vifs  map[xapi.ForeignRef]xapi.ForeignVIF
+	vifs  map[xapi.ForeignRef]xapi.ForeignVIFSummary
 	nets  map[xapi.ForeignRef]xapi.ForeignNetwork
 }
 
 // networks reads the database's VIFs and networks once, for the network
 // check of every precheck chunk (a 10,000-VM selection is twenty chunks,
 // and decoding 20,000 VIFs each time was most of the precheck).
-func (e *foreignDB) networks(ctx context.Context) (map[xapi.ForeignRef]xapi.ForeignVIF, map[xapi.ForeignRef]xapi.ForeignNetwork, error) {
+func (e *foreignDB) networks(ctx context.Context) (map[xapi.ForeignRef]xapi.ForeignVIFSummary, map[xapi.ForeignRef]xapi.ForeignNetwork, error) {
 	e.netMu.Lock()
 	defer e.netMu.Unlock()
 	if e.vifs != nil && e.nets != nil {
 		return e.vifs, e.nets, nil
 	}
-	vifs, err := e.fs.GetAllVIFRecords(ctx)
+	vifs, err := e.fs.GetAllVIFSummaries(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -359,6 +359,12 @@ func (f *ForeignSession) GetAllVIFRecords(ctx context.Context) (map[ForeignRef]F
 	return getAllRecords[ForeignRef, ForeignVIF](ctx, f, "VIF")
 }
 
+// GetAllVIFSummaries returns the summary of every VIF of the foreign
+// database (get_all_records, decoding only VIFSummaryRecord's fields).
+func (f *ForeignSession) GetAllVIFSummaries(ctx context.Context) (map[ForeignRef]ForeignVIFSummary, error) {
+	return getAllRecords[ForeignRef, ForeignVIFSummary](ctx, f, "VIF")
+}
+
 // GetVIFRecord returns one VIF record of the foreign database.
 func (f *ForeignSession) GetVIFRecord(ctx context.Context, ref ForeignRef) (ForeignVIF, error) {
 	return getRecord[ForeignVIF](ctx, f, "VIF", string(ref))

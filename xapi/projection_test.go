@@ -129,6 +129,15 @@ func TestProjectionAgainstTheSimulator(t *testing.T) {
 			MetadataOfPool: v.MetadataOfPool, MetadataLatest: v.MetadataLatest}, vsums[ref])
 	}
 
+	vifs, err := s.GetAllVIFRecords(ctx)
+	require.NoError(t, err)
+	fsums, err := getAllRecords[Ref, VIFSummaryRecord[Ref]](ctx, s, "VIF")
+	require.NoError(t, err)
+	require.Len(t, fsums, len(vifs))
+	for ref, v := range vifs {
+		assert.Equal(t, VIFSummaryRecord[Ref]{UUID: v.UUID, Network: v.Network, VM: v.VM}, fsums[ref])
+	}
+
 	b, err := s.EventFrom(ctx, []string{"VM", "VM_appliance"}, "", 0)
 	require.NoError(t, err)
 	rawEvents, err := s.call(ctx, "event.from", []string{"VM", "VM_appliance"}, "", 0.0)

@@ -159,6 +159,14 @@ type VIFRecord[R RefType] struct {
 	OtherConfig       map[string]string `xapi:"other_config"`
 }
 
+// VIFSummaryRecord is the part of a VIF record that mapping a plan's
+// networks reads: which VM it belongs to and on which network.
+type VIFSummaryRecord[R RefType] struct {
+	UUID    string `xapi:"uuid"`
+	Network R      `xapi:"network"`
+	VM      R      `xapi:"VM"`
+}
+
 // NetworkRecord is a virtual network; recovery maps VIFs by NameLabel, then Bridge.
 type NetworkRecord[R RefType] struct {
 	UUID            string            `xapi:"uuid"`
@@ -343,6 +351,7 @@ type (
 	ForeignVDI         = VDIRecord[ForeignRef]
 	ForeignVBD         = VBDRecord[ForeignRef]
 	ForeignVIF         = VIFRecord[ForeignRef]
+	ForeignVIFSummary  = VIFSummaryRecord[ForeignRef]
 	ForeignNetwork     = NetworkRecord[ForeignRef]
 	ForeignVM          = VMRecord[ForeignRef]
 	ForeignVMSummary   = VMSummaryRecord[ForeignRef]
