@@ -10,13 +10,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// slotsOf is the start slots of site "dr" with hosts hosts, known now.
+func slotsOf(hosts int) (*Activities, *slotPool, *conn) {
+	a := &Activities{}
+	p := &slotPool{hosts: hosts, hostsAt: time.Now()}
+	a.starts.Store("dr", p)
+	return a, p, &conn{site: "dr"}
+}
+
 // A freed start slot goes to whichever start waits, whatever child or run it
 // belongs to, and never more than the cap are in flight.
 func TestStartSlotsAreSharedAndCapped(t *testing.T) {
-	a := &Activities{}
-	p := &slotPool{hosts: 4, hostsAt: time.Now()}
-	a.starts.Store("dr", p)
-	c := &conn{site: "dr"}
+	a, p, c := slotsOf(4)
 	ctx := context.Background()
 
 	var mu sync.Mutex
@@ -67,9 +72,7 @@ func TestStartSlotsAreSharedAndCapped(t *testing.T) {
 // Without a cap, a site has StartsPerHost slots per host; a waiting start
 // gives up when its activity is cancelled.
 func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
-	a := &Activities{}
-	a.starts.Store("dr", &slotPool{hosts: 2, hostsAt: time.Now()})
-	c := &conn{site: "dr"}
+	a, _, c := slotsOf(2)
 	var rels []func()
 	for range 2 * StartsPerHost {
 		rel, err := a.startSlot(context.Background(), c, 0, 0)
@@ -90,10 +93,7 @@ func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
 // Waiting starts get freed slots in the order they came, one each, and a
 // start that gives up while waiting takes no slot with it.
 func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
-	a := &Activities{}
-	p := &slotPool{hosts: 1, hostsAt: time.Now()}
-	a.starts.Store("dr", p)
-	c := &conn{site: "dr"}
+	a, p, c := slotsOf(1)
 	first, err := a.startSlot(context.Background(), c, 1, 0)
 	require.NoError(t, err)
 
@@ -139,10 +139,7 @@ func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
 // A start that later orders wait for goes before those nothing waits for,
 // whenever it came; equals keep their order.
 func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
-	a := &Activities{}
-	p := &slotPool{hosts: 1, hostsAt: time.Now()}
-	a.starts.Store("dr", p)
-	c := &conn{site: "dr"}
+	a, p, c := slotsOf(1)
 	first, err := a.startSlot(context.Background(), c, 1, 0)
 	require.NoError(t, err)
 	order := make(chan string, 4)
