@@ -177,6 +177,18 @@ func encodeJSONResponse(jc *jsonCall, v any, f *Failure) []byte {
 
 // writeJSON writes a value as Yojson prints ocaml-rpc's JSON for it: compact, struct
 // members in order, ints as numbers, dates as strings.
+// writeJSONArray writes xs as a JSON array, each element by write.
+func writeJSONArray[T any](b *bytes.Buffer, xs []T, write func(T)) {
+	b.WriteByte('[')
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		write(x)
+	}
+	b.WriteByte(']')
+}
+
 func writeJSON(b *bytes.Buffer, v any) {
 	switch x := v.(type) {
 	case nil:
@@ -198,41 +210,13 @@ func writeJSON(b *bytes.Buffer, v any) {
 	case time.Time:
 		b.WriteString(jsonString(formatDateTime(x)))
 	case []string:
-		b.WriteByte('[')
-		for i, s := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(jsonString(s))
-		}
-		b.WriteByte(']')
+		writeJSONArray(b, x, func(s string) { b.WriteString(jsonString(s)) })
 	case IntSet:
-		b.WriteByte('[')
-		for i, n := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(strconv.FormatInt(n, 10))
-		}
-		b.WriteByte(']')
+		writeJSONArray(b, x, func(n int64) { b.WriteString(strconv.FormatInt(n, 10)) })
 	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeJSON(b, e)
-		}
-		b.WriteByte(']')
+		writeJSONArray(b, x, func(e any) { writeJSON(b, e) })
 	case []Struct:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeJSON(b, e)
-		}
-		b.WriteByte(']')
+		writeJSONArray(b, x, func(e Struct) { writeJSON(b, e) })
 	case map[string]string:
 		b.WriteByte('{')
 		for i, k := range sortedKeys(x) {
