@@ -51,7 +51,7 @@ func (m recoveryMark) String() string {
 	return string(b)
 }
 
-func readMark(vm xapi.VM) (recoveryMark, bool) {
+func readMark(vm xapi.VMState) (recoveryMark, bool) {
 	var m recoveryMark
 	v, ok := vm.OtherConfig[recoveryMarkKey]
 	if !ok || json.Unmarshal([]byte(v), &m) != nil || m.Plan == "" {
@@ -70,7 +70,7 @@ type owner struct {
 // adoptable says whether a same-UUID VM at the target is this owner's copy
 // of the metadata VM (uuid, source VDI, version); if not, why, in a phrase
 // ("" when it carries no mark at all).
-func (o owner) adoptable(ex xapi.VM, sourceVDI string, version int64) (bool, string) {
+func (o owner) adoptable(ex xapi.VMState, sourceVDI string, version int64) (bool, string) {
 	m, ok := readMark(ex)
 	switch {
 	case o.plan == "":
@@ -88,7 +88,7 @@ func (o owner) adoptable(ex xapi.VM, sourceVDI string, version int64) (bool, str
 }
 
 // mark returns the mark of a copy this owner recovered from the metadata.
-func (o owner) mark(ex xapi.VM, sourceVDI string, version int64) recoveryMark {
+func (o owner) mark(ex xapi.VMState, sourceVDI string, version int64) recoveryMark {
 	return recoveryMark{Plan: o.plan, Mode: o.mode, VDI: sourceVDI, Version: version, ImportTask: ex.OtherConfig[importTaskKey]}
 }
 
@@ -141,7 +141,7 @@ type adoption struct {
 
 // classifyExisting sorts the unit's same-UUID VMs into this owner's copies
 // and the rest; rest holds the VMs the version rule still applies to.
-func (o owner) classifyExisting(u Unit, vms []VMInfo, byUUID map[string]xapi.VM) (ad adoption, rest []VMInfo) {
+func (o owner) classifyExisting(u Unit, vms []VMInfo, byUUID map[string]xapi.VMState) (ad adoption, rest []VMInfo) {
 	for _, vm := range vms {
 		ex, ok := byUUID[vm.UUID]
 		if !ok {

@@ -17,24 +17,24 @@ import (
 func TestAdoptionRule(t *testing.T) {
 	o := owner{"erp", plan.ModeFailover}
 	ours := recoveryMark{Plan: "erp", Mode: plan.ModeFailover, VDI: "vdi-1", Version: 4, ImportTask: "OpaqueRef:t1"}
-	copyWith := func(m *recoveryMark, version int64, task string) xapi.VM {
+	copyWith := func(m *recoveryMark, version int64, task string) xapi.VMState {
 		oc := map[string]string{importTaskKey: task}
 		if m != nil {
 			oc[recoveryMarkKey] = m.String()
 		}
-		return xapi.VM{UUID: "vm-1", Version: version, OtherConfig: oc}
+		return xapi.VMState{UUID: "vm-1", Version: version, OtherConfig: oc}
 	}
 	with := func(f func(*recoveryMark)) *recoveryMark { m := ours; f(&m); return &m }
 	for _, tc := range []struct {
 		name  string
 		owner owner
-		vm    xapi.VM
+		vm    xapi.VMState
 		ok    bool
 		why   string
 	}{
 		{"ours", o, copyWith(&ours, 5, "OpaqueRef:t1"), true, ""},
 		{"unmarked", o, copyWith(nil, 5, "OpaqueRef:t1"), false, ""},
-		{"garbled mark", o, xapi.VM{Version: 5, OtherConfig: map[string]string{recoveryMarkKey: "{"}}, false, ""},
+		{"garbled mark", o, xapi.VMState{Version: 5, OtherConfig: map[string]string{recoveryMarkKey: "{"}}, false, ""},
 		{"another plan", o, copyWith(with(func(m *recoveryMark) { m.Plan = "crm" }), 5, "OpaqueRef:t1"), false, "recovered by the failover of plan crm"},
 		{"another mode", o, copyWith(with(func(m *recoveryMark) { m.Mode = plan.ModeTestFailover }), 5, "OpaqueRef:t1"), false, "recovered by the test-failover of plan erp"},
 		{"other metadata VDI", o, copyWith(with(func(m *recoveryMark) { m.VDI = "vdi-2" }), 5, "OpaqueRef:t1"), false, "from other metadata"},
@@ -73,7 +73,7 @@ func TestRecoverMarksAndPrecheckAdopts(t *testing.T) {
 	require.NoError(t, err)
 	vm, err := s.GetVMRecord(ctx, ref)
 	require.NoError(t, err)
-	m, ok := readMark(vm)
+	m, ok := readMark(xapi.VMState{OtherConfig: vm.OtherConfig})
 	require.True(t, ok, "%v", vm.OtherConfig)
 	assert.Equal(t, recoveryMark{Plan: "demo", Mode: plan.ModeFailover, VDI: dns.SourceVDI, Version: dns.Version, ImportTask: vm.OtherConfig[importTaskKey]}, m)
 	assert.NotEmpty(t, m.ImportTask)

@@ -149,8 +149,8 @@ func (a *Activities) checkSource(ctx context.Context, in *PrecheckInput, vmsOf m
 	var running map[string]string
 	sc, err := a.connect(sctx, in.SourceSite)
 	if err == nil {
-		var vms map[xapi.Ref]xapi.VM
-		vms, err = sc.s.GetAllVMRecords(sctx)
+		var vms map[xapi.Ref]xapi.VMState
+		vms, err = sc.s.GetAllVMStates(sctx)
 		if err == nil {
 			running = map[string]string{}
 			for _, vm := range vms {
@@ -183,8 +183,8 @@ func (a *Activities) checkSource(ctx context.Context, in *PrecheckInput, vmsOf m
 // checkExistingUnits applies the version rule to same-UUID VMs and vApps
 // already in the target: an equal or newer version, or a running copy,
 // blocks; an older halted copy is replaced.
-func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map[xapi.Ref]xapi.VM, apps map[xapi.Ref]xapi.VMAppliance, siteName string, ck *checks) {
-	byUUID := map[string]xapi.VM{}
+func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map[xapi.Ref]xapi.VMState, apps map[xapi.Ref]xapi.VMAppliance, siteName string, ck *checks) {
+	byUUID := map[string]xapi.VMState{}
 	for _, vm := range target {
 		byUUID[vm.UUID] = vm
 	}

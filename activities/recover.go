@@ -358,7 +358,7 @@ func uuidsOf(vms []metaVM) []string {
 // unitState is the target's view of a unit's VMs.
 type unitState struct {
 	vms     []metaVM
-	present map[string]xapi.VM
+	present map[string]xapi.VMState
 	refs    map[string]xapi.Ref // of the present VMs: no get_by_uuid needed
 	isVApp  bool
 	app     xapi.Ref // target appliance with the unit's UUID, or ""
@@ -366,7 +366,7 @@ type unitState struct {
 
 // stateIn is the unit's state in a view of the target.
 func stateIn(target vmSnapshot, u Unit, vms []metaVM) *unitState {
-	st := &unitState{vms: vms, present: map[string]xapi.VM{}, refs: map[string]xapi.Ref{}, isVApp: u.Kind == KindVApp}
+	st := &unitState{vms: vms, present: map[string]xapi.VMState{}, refs: map[string]xapi.Ref{}, isVApp: u.Kind == KindVApp}
 	for _, vm := range vms {
 		if ref, rec, ok := target.vm(vm.uuid); ok {
 			st.present[vm.uuid], st.refs[vm.uuid] = rec, ref

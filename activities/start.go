@@ -125,7 +125,7 @@ var errStale = errors.New("the VM's power state is being read again")
 
 // cachedVM is the VM as the site's view last saw it, read afresh (fresh
 // true) only when the view does not hold it yet.
-func (a *Activities) cachedVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VM, bool, error) {
+func (a *Activities) cachedVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VMState, bool, error) {
 	if ref, vm, ok := a.view(c).cached(uuid); ok {
 		return ref, vm, false, nil
 	}
@@ -136,14 +136,14 @@ func (a *Activities) cachedVM(ctx context.Context, c *conn, uuid string) (xapi.R
 // findVM looks a VM up by UUID in the site's view, brought up to date
 // first (one event.from shared by the concurrent callers, see vmview.go);
 // a missing VM is a non-retryable error.
-func (a *Activities) findVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VM, error) {
+func (a *Activities) findVM(ctx context.Context, c *conn, uuid string) (xapi.Ref, xapi.VMState, error) {
 	snap, err := a.view(c).sync(ctx, c.s)
 	if err != nil {
-		return "", xapi.VM{}, classify(ctx, err, fmt.Sprintf("looking up VM %s at site %s failed", uuid, c.site), "")
+		return "", xapi.VMState{}, classify(ctx, err, fmt.Sprintf("looking up VM %s at site %s failed", uuid, c.site), "")
 	}
 	ref, vm, ok := snap.vm(uuid)
 	if !ok {
-		return "", xapi.VM{}, nonRetryable(codeNotFound, fmt.Sprintf("VM %s is not in the pool at site %s: it was not recovered or was removed; re-run the recovery", uuid, c.site), nil)
+		return "", xapi.VMState{}, nonRetryable(codeNotFound, fmt.Sprintf("VM %s is not in the pool at site %s: it was not recovered or was removed; re-run the recovery", uuid, c.site), nil)
 	}
 	return ref, vm, nil
 }

@@ -23,7 +23,7 @@ type vmView struct {
 	mu       sync.Mutex
 	token    string // event.from token; "" = read everything
 	polled   bool   // event.from works here (else get_all_records each time)
-	vms      map[xapi.Ref]xapi.VM
+	vms      map[xapi.Ref]xapi.VMState
 	byUUID   map[string]xapi.Ref
 	apps     map[xapi.Ref]xapi.VMAppliance
 	appUUID  map[string]xapi.Ref
@@ -48,21 +48,21 @@ func newVMView() *vmView {
 // least as fresh as when they called sync), and nothing is copied.
 type vmSnapshot struct{ v *vmView }
 
-func (s vmSnapshot) vm(uuid string) (xapi.Ref, xapi.VM, bool) {
+func (s vmSnapshot) vm(uuid string) (xapi.Ref, xapi.VMState, bool) {
 	s.v.mu.Lock()
 	defer s.v.mu.Unlock()
 	ref, ok := s.v.byUUID[uuid]
 	if !ok {
-		return "", xapi.VM{}, false
+		return "", xapi.VMState{}, false
 	}
 	return ref, s.v.vms[ref], true
 }
 
 // all returns copies of every VM and vApp record the view holds.
-func (s vmSnapshot) all() (map[xapi.Ref]xapi.VM, map[xapi.Ref]xapi.VMAppliance) {
+func (s vmSnapshot) all() (map[xapi.Ref]xapi.VMState, map[xapi.Ref]xapi.VMAppliance) {
 	s.v.mu.Lock()
 	defer s.v.mu.Unlock()
-	vms := make(map[xapi.Ref]xapi.VM, len(s.v.vms))
+	vms := make(map[xapi.Ref]xapi.VMState, len(s.v.vms))
 	for k, v := range s.v.vms {
 		vms[k] = v
 	}
@@ -150,12 +150,12 @@ func (v *vmView) keepWarm(ctx context.Context, s *xapi.Session) (stop func()) {
 
 // cached returns the VM as the view last saw it, without any call; the
 // state may be old (see StartVM for why that is safe there).
-func (v *vmView) cached(uuid string) (xapi.Ref, xapi.VM, bool) {
+func (v *vmView) cached(uuid string) (xapi.Ref, xapi.VMState, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	ref, ok := v.byUUID[uuid]
 	if !ok {
-		return "", xapi.VM{}, false
+		return "", xapi.VMState{}, false
 	}
 	vm := v.vms[ref]
 	if st, ok := v.noted[ref]; ok {
@@ -199,7 +199,7 @@ func (v *vmView) read(ctx context.Context, s *xapi.Session) error {
 			return err
 		}
 	}
-	vms, err := s.GetAllVMRecords(ctx)
+	vms, err := s.GetAllVMStates(ctx)
 	if err != nil {
 		return err
 	}
@@ -215,36 +215,60 @@ func (v *vmView) read(ctx context.Context, s *xapi.Session) error {
 }
 
 // apply updates the view in place with one event.from batch (all of it
-// replaces the view when full).
+// replaces the view when full). The snapshots are decoded before the lock:
+// every StartVM looks its VM up under it, and a batch holds thousands of
+// VMs while they start.
 func (v *vmView) apply(full bool, b *xapi.EventBatch) {
+	type change struct {
+		ref  xapi.Ref
+		vm   bool // else a vApp
+		ok   bool // a record decoded (not a deletion)
+		rec  xapi.VMState
+		app  xapi.VMAppliance
+		skip bool // another class
+	}
+	changes := make([]change, len(b.Events))
+	for i, ev := range b.Events {
+		ch := change{ref: xapi.Ref(ev.Ref)}
+		switch strings.ToLower(ev.Class) {
+		case "vm":
+			ch.vm = true
+			ch.ok = ev.Operation != "del" && ev.DecodeSnapshot(&ch.rec) == nil
+		case "vm_appliance":
+			ch.ok = ev.Operation != "del" && ev.DecodeSnapshot(&ch.app) == nil
+		default:
+			ch.skip = true
+		}
+		changes[i] = ch
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if full || v.vms == nil {
-		v.vms, v.apps, v.noted = map[xapi.Ref]xapi.VM{}, map[xapi.Ref]xapi.VMAppliance{}, nil
+		v.vms, v.apps, v.noted = map[xapi.Ref]xapi.VMState{}, map[xapi.Ref]xapi.VMAppliance{}, nil
 		v.byUUID, v.appUUID = map[string]xapi.Ref{}, map[string]xapi.Ref{}
 	}
-	for _, ev := range b.Events {
-		ref := xapi.Ref(ev.Ref)
+	for _, ch := range changes {
+		if ch.skip {
+			continue
+		}
+		ref := ch.ref
 		delete(v.noted, ref)
-		switch strings.ToLower(ev.Class) {
-		case "vm":
+		if ch.vm {
 			if old, ok := v.vms[ref]; ok && v.byUUID[old.UUID] == ref {
 				delete(v.byUUID, old.UUID)
 			}
 			delete(v.vms, ref)
-			var rec xapi.VM
-			if ev.Operation != "del" && ev.DecodeSnapshot(&rec) == nil {
-				v.vms[ref], v.byUUID[rec.UUID] = rec, ref
+			if ch.ok {
+				v.vms[ref], v.byUUID[ch.rec.UUID] = ch.rec, ref
 			}
-		case "vm_appliance":
-			if old, ok := v.apps[ref]; ok && v.appUUID[old.UUID] == ref {
-				delete(v.appUUID, old.UUID)
-			}
-			delete(v.apps, ref)
-			var rec xapi.VMAppliance
-			if ev.Operation != "del" && ev.DecodeSnapshot(&rec) == nil {
-				v.apps[ref], v.appUUID[rec.UUID] = rec, ref
-			}
+			continue
+		}
+		if old, ok := v.apps[ref]; ok && v.appUUID[old.UUID] == ref {
+			delete(v.appUUID, old.UUID)
+		}
+		delete(v.apps, ref)
+		if ch.ok {
+			v.apps[ref], v.appUUID[ch.app.UUID] = ch.app, ref
 		}
 	}
 	v.token = b.Token

@@ -15,8 +15,9 @@ type Event struct {
 	Ref       string `xapi:"ref"`
 	// Snapshot is the object's record after the change (absent for del),
 	// as a generic tree; decode it with DecodeSnapshot. The snapshots of
-	// the classes this package has a record type for (VM, VM_appliance,
-	// task) hold only that type's fields (see projection).
+	// VMs, vApps and tasks hold only the fields this package follows them
+	// by (VMStateRecord, VMApplianceRecord and a task's status, result and
+	// error; see snapshotTypes): decode a full record with get_record.
 	Snapshot any `xapi:"snapshot"`
 }
 

@@ -78,9 +78,20 @@ func recordProjection[T any](depth int) *projection {
 // are decoded into in this package: a subscription to these classes only
 // carries their fields (see Event.Snapshot).
 var snapshotTypes = map[string]reflect.Type{
-	"vm":           reflect.TypeFor[VM](),
+	"vm":           reflect.TypeFor[VMState](),
 	"vm_appliance": reflect.TypeFor[VMAppliance](),
-	"task":         reflect.TypeFor[TaskRecord](),
+	"task":         reflect.TypeFor[taskStatus](),
+}
+
+// taskStatus is what waiting for a task reads of its record: the task
+// watcher decodes hundreds of task snapshots a second while VMs start.
+type taskStatus struct {
+	UUID      string   `xapi:"uuid"`
+	NameLabel string   `xapi:"name_label"`
+	Status    string   `xapi:"status"`
+	Progress  float64  `xapi:"progress"`
+	Result    string   `xapi:"result"`
+	ErrorInfo []string `xapi:"error_info"`
 }
 
 var snapshotProjections sync.Map // the classes, without object refs -> *projection
