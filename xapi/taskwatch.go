@@ -130,6 +130,7 @@ func (s *Session) watchTasks() {
 		}
 		w.mu.Unlock()
 		batch, err := s.EventFrom(ctx, []string{"task"}, token, min(s.cfg.eventTimeout, taskWatchIdle))
+		answered := time.Now()
 		if err != nil {
 			failures++
 			if IsCode(err, CodeMessageMethodUnknown) || failures >= 3 {
@@ -154,22 +155,35 @@ func (s *Session) watchTasks() {
 		}
 		failures = 0
 		token = batch.Token
-		now := time.Now()
-		w.mu.Lock()
+		// Decoded before the lock: the waiters look up their task under
+		// it, and a batch holds hundreds of tasks while VMs start.
+		type change struct {
+			ref  Ref
+			del  bool
+			rec  TaskRecord
+			good bool
+		}
+		changes := make([]change, 0, len(batch.Events))
 		for _, ev := range batch.Events {
 			if ev.Class != "task" {
 				continue
 			}
-			ref := Ref(ev.Ref)
-			if ev.Operation == "del" {
-				if prev, ok := w.known[ref]; !ok || !prev.rec.Done() {
-					w.known[ref] = taskSeen{rec: prev.rec, gone: true, at: now}
-				}
-				continue
+			ch := change{ref: Ref(ev.Ref), del: ev.Operation == "del"}
+			if !ch.del {
+				ch.good = ev.Snapshot != nil && decodeInto(ev.Snapshot, &ch.rec) == nil && ch.rec.Status != ""
 			}
-			var rec TaskRecord
-			if ev.Snapshot != nil && decodeInto(ev.Snapshot, &rec) == nil && rec.Status != "" {
-				w.known[ref] = taskSeen{rec: rec, at: now}
+			changes = append(changes, ch)
+		}
+		now := time.Now()
+		w.mu.Lock()
+		for _, ch := range changes {
+			switch {
+			case ch.del:
+				if prev, ok := w.known[ch.ref]; !ok || !prev.rec.Done() {
+					w.known[ch.ref] = taskSeen{rec: prev.rec, gone: true, at: now}
+				}
+			case ch.good:
+				w.known[ch.ref] = taskSeen{rec: ch.rec, at: now}
 			}
 		}
 		for ref, seen := range w.known {
@@ -180,8 +194,13 @@ func (s *Session) watchTasks() {
 		close(w.changed)
 		w.changed = make(chan struct{})
 		w.mu.Unlock()
+		// The next call taskWatchCoalesce after this answer came, the time
+		// spent reading it included: at 10,000 VMs reading a batch took
+		// nearly as long again, and each task's end was seen that much later.
 		if len(batch.Events) > 0 {
-			time.Sleep(taskWatchCoalesce)
+			if d := taskWatchCoalesce - time.Since(answered); d > 0 {
+				time.Sleep(d)
+			}
 		}
 	}
 }
