@@ -3,6 +3,8 @@ package activities
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -125,6 +127,51 @@ func TestTrackerRecordsABurstOnce(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, 1000, last, "the latest state is recorded when the activity stops")
 	assert.Less(t, beats, 10, "1,000 updates in a burst are not each encoded")
+}
+
+// A change a retry must know of (updateNow) is recorded at once when none
+// was just recorded; a burst of them is recorded soon after, with the
+// latest state, and not at each change: without keepAlive or a stop.
+func TestTrackerRecordsUrgentChangesSoon(t *testing.T) {
+	seen := make(chan int, 2000)
+	counter := &beatCounter{onBeat: func() {}, onDetails: func(d []any) { seen <- d[0].(int) }}
+	burst := func(ctx context.Context) (int, error) {
+		tr := newTracker(ctx, 0)
+		tr.updateNow(func(n *int) bool { *n = 1; return true })
+		select {
+		case v := <-seen:
+			if v != 1 {
+				return 0, fmt.Errorf("recorded %d at once, want 1", v)
+			}
+		default:
+			return 0, errors.New("the first change was not recorded at once")
+		}
+		for i := 2; i <= 1000; i++ {
+			tr.updateNow(func(n *int) bool { *n = i; return true })
+		}
+		tr.updateNow(func(*int) bool { return false }) // unchanged: nothing to record
+		beats := 0
+		for {
+			select {
+			case v := <-seen:
+				beats++
+				if v == 1000 {
+					return beats, nil
+				}
+			case <-time.After(time.Minute):
+				return 0, errors.New("the burst's latest state was never recorded")
+			}
+		}
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
+	env.RegisterActivity(burst)
+	v, err := env.ExecuteActivity(burst)
+	require.NoError(t, err)
+	var beats int
+	require.NoError(t, v.Get(&beats))
+	assert.Less(t, beats, 10, "999 changes in a burst are not each encoded")
 }
 
 // Each activity heartbeats while it waits on a slow XAPI call: the call is
