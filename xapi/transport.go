@@ -163,7 +163,11 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = tlsConf
-		tr.MaxIdleConnsPerHost = 16
+		// Hundreds of Async calls and task destroys go out at once while
+		// VMs start: with 16 idle connections kept, the others were dialled
+		// (over TLS, a handshake each) and closed again call after call.
+		tr.MaxIdleConnsPerHost = 64
+		tr.MaxIdleConns = max(tr.MaxIdleConns, 4*tr.MaxIdleConnsPerHost)
 		hc = &http.Client{Transport: tr}
 	}
 	return &Client{endpoint: u, hc: hc, cfg: cfg}, nil
