@@ -90,11 +90,18 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 			return nil, err
 		}
 	}
-	// The two reads side by side: each is thousands of records to decode.
-	readVDIs := func() (vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD, err error) {
+	// The metadata VDIs and the VBDs, side by side. Only the replug of a
+	// stale SR needs every VDI (which VMs use its disks): a large pool has
+	// tens of thousands, 0.6 s to decode at 10,000 VMs (make bench).
+	readVDIs := func(every bool) (vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD, err error) {
 		err = firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
 			if i == 0 {
-				if vdis, err = c.s.GetAllVDISummaries(ctx); err != nil {
+				if every {
+					vdis, err = c.s.GetAllVDISummaries(ctx)
+				} else {
+					vdis, err = c.s.GetMetadataVDISummaries(ctx)
+				}
+				if err != nil {
 					return classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
 				}
 				return nil
@@ -106,17 +113,21 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 		}))
 		return vdis, vbds, err
 	}
-	vdis, vbds, err := readVDIs()
+	vdis, vbds, err := readVDIs(false)
 	if err != nil {
 		return nil, err
 	}
 	if stale := staleSRs(&rs, vdis, vbds); in.Offset == 0 && len(stale) > 0 {
-		notes, err := a.replug(ctx, c, &rs, stale, vdis, vbds)
+		every, allVBDs, err := readVDIs(true)
+		if err != nil {
+			return nil, err
+		}
+		notes, err := a.replug(ctx, c, &rs, stale, every, allVBDs)
 		if err != nil {
 			return nil, err
 		}
 		out.Ignored = append(out.Ignored, notes...)
-		if vdis, vbds, err = readVDIs(); err != nil {
+		if vdis, vbds, err = readVDIs(false); err != nil {
 			return nil, err
 		}
 	}

@@ -25,6 +25,20 @@ func getAllRecords[K RefType, T any](ctx context.Context, c caller, class string
 	return out, nil
 }
 
+// getAllRecordsWhere is getAllRecords of the records expr matches (xapi's
+// filter language: field "type" = "metadata", with and, or, not).
+func getAllRecordsWhere[K RefType, T any](ctx context.Context, c caller, class, expr string) (map[K]T, error) {
+	v, err := c.call(withProjection(ctx, recordProjection[T](depthAllRecords)), class+".get_all_records_where", expr)
+	if err != nil {
+		return nil, fmt.Errorf("read the %s records where %s: %w", class, expr, err)
+	}
+	out := map[K]T{}
+	if err := decodeInto(v, &out); err != nil {
+		return nil, fmt.Errorf("read the %s records where %s: %w", class, expr, &ProtocolError{Reason: err.Error()})
+	}
+	return out, nil
+}
+
 func getAll[K RefType](ctx context.Context, c caller, class string) ([]K, error) {
 	v, err := c.call(ctx, class+".get_all")
 	if err != nil {
@@ -141,6 +155,13 @@ func (s *Session) GetAllVDISummaries(ctx context.Context) (map[Ref]VDISummary, e
 	return getAllRecords[Ref, VDISummary](ctx, s, "VDI")
 }
 
+// GetMetadataVDISummaries returns the summary of every metadata VDI (the
+// pool databases that metadata replication writes), without reading the
+// pool's other VDIs: tens of thousands in a large pool.
+func (s *Session) GetMetadataVDISummaries(ctx context.Context) (map[Ref]VDISummary, error) {
+	return getAllRecordsWhere[Ref, VDISummary](ctx, s, "VDI", `field "type" = "metadata"`)
+}
+
 // GetVDIRecord returns one VDI record (get_record).
 func (s *Session) GetVDIRecord(ctx context.Context, ref Ref) (VDI, error) {
 	return getRecord[VDI](ctx, s, "VDI", string(ref))
@@ -203,6 +224,12 @@ func (s *Session) GetNetworkByUUID(ctx context.Context, uuid string) (Ref, error
 // GetAllVMRecords returns every VM record (get_all_records).
 func (s *Session) GetAllVMRecords(ctx context.Context) (map[Ref]VM, error) {
 	return getAllRecords[Ref, VM](ctx, s, "VM")
+}
+
+// GetAllVMStates returns every VM's state (VMStateRecord): get_all_records
+// decoding only those fields.
+func (s *Session) GetAllVMStates(ctx context.Context) (map[Ref]VMState, error) {
+	return getAllRecords[Ref, VMState](ctx, s, "VM")
 }
 
 // GetVMRecord returns one VM record (get_record).

@@ -1,11 +1,12 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 )
 
 // This file implements the messages xapi generates for every class: get_record, get_all,
-// get_all_records, get_by_uuid, get_by_name_label, get_<field>, and the setters
+// get_all_records, get_all_records_where, get_by_uuid, get_by_name_label, get_<field>, and the setters
 // set_<field>, add_to_<field>/remove_from_<field> (maps) and add_<field>/remove_<field>
 // (sets) that the datamodel declares.
 
@@ -38,6 +39,21 @@ func genericHandler(cls *classDef, msg *messageDef) handler {
 			out := Struct{}
 			for _, o := range c.dbFor(class).All(class) {
 				out = append(out, Member{Name: o.ref, Value: render(o)})
+			}
+			return out
+		}
+	case "get_all_records_where":
+		return func(c *call) any {
+			expr := c.str(1)
+			f, err := parseFilter(expr)
+			if err != nil {
+				c.fail("INTERNAL_ERROR", fmt.Sprintf("Db_filter.Expression_error(%q, %v)", expr, err))
+			}
+			out := Struct{}
+			for _, o := range c.dbFor(class).All(class) {
+				if f.eval(o) {
+					out = append(out, Member{Name: o.ref, Value: render(o)})
+				}
 			}
 			return out
 		}

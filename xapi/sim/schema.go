@@ -108,6 +108,13 @@ func mustParseSchema(data []byte) map[string]*classDef {
 			}
 			cd.Messages[m.N] = md
 		}
+		// xapi generates get_all_records_where for every class that has
+		// get_all_records, hidden from the published datamodel (only
+		// message's is listed), with the same roles.
+		if all := cd.Messages["get_all_records"]; all != nil && cd.Messages["get_all_records_where"] == nil {
+			cd.Messages["get_all_records_where"] = &messageDef{Name: "get_all_records_where", Params: append(append([]string{}, all.Params...), "string"),
+				Names: append(append([]string{}, all.Names...), "expr"), Result: all.Result, Roles: all.Roles}
+		}
 		out[c.Name] = cd
 	}
 	return out
