@@ -22,13 +22,23 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	if err != nil {
 		return nil, err
 	}
-	vdis, err := c.s.GetAllVDISummaries(ctx)
-	if err != nil {
-		return nil, classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "")
-	}
-	srs, err := c.s.GetAllSRRecords(ctx)
-	if err != nil {
-		return nil, classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+	// The metadata VDIs (not the thousands of disks the run recovered) and
+	// the SRs, side by side.
+	var vdis map[xapi.Ref]xapi.VDISummary
+	var srs map[xapi.Ref]xapi.SR
+	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
+		if i == 0 {
+			if vdis, err = c.s.GetMetadataVDISummaries(ctx); err != nil {
+				return classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "")
+			}
+			return nil
+		}
+		if srs, err = c.s.GetAllSRRecords(ctx); err != nil {
+			return classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+		}
+		return nil
+	})); err != nil {
+		return nil, err
 	}
 	srByUUID := map[string]xapi.Ref{}
 	for ref, sr := range srs {
