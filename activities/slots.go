@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
 // VM starts share one pool of slots per site in this worker, whatever run,
@@ -36,8 +38,14 @@ type slotPool struct {
 	// release made thousands of goroutines race for each slot at 10,000
 	// VMs (make bench).
 	waiting []*slotWaiter
-	hosts   int
+	hosts   []xapi.Ref // the pool's hosts, in the order host.get_all gave them
 	hostsAt time.Time
+	// busy and placed are this worker's boots in flight and placed so far
+	// per host, for spread placement (pick); avoid holds the hosts that
+	// refused a VM lately, until when.
+	busy   map[xapi.Ref]int
+	placed map[xapi.Ref]int
+	avoid  map[xapi.Ref]time.Time
 	// reading is held by the one caller that reads the hosts; the others
 	// wait for its answer (hundreds of starts begin at once).
 	reading sync.Mutex
@@ -46,32 +54,58 @@ type slotPool struct {
 type slotWaiter struct {
 	ready   chan struct{} // closed when the slot is granted
 	granted bool
-	later   int // startSlot's: the higher, the earlier
+	later   int  // startSlot's: the higher, the earlier
+	spread  bool // pick a host when granted
+	host    xapi.Ref
 }
 
-// startSlot waits for a slot to start a VM at c's site and returns its
-// release. The site has StartsPerHost slots per host, capped by limit (the
-// plan's concurrency.start) when limit > 0. Waiting starts get freed slots
-// by later (how many orders of a vApp wait for the VM), then in the order
-// they came: at 10,000 VMs a vApp's first order queued behind hundreds of
-// standalone VMs that nothing waits for, and every order after it started
-// a round of boots later. The caller heartbeats meanwhile.
-func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int) (func(), error) {
+// startSlot is a start slot held: its release, and the host the VM is to
+// boot on ("" for the pool's own placement).
+type startSlot struct {
+	release func()
+	host    xapi.Ref
+	p       *slotPool
+}
+
+// refused keeps the slot's host out of spread placement for a while: it
+// could not run a VM (memory, storage, network), and the pool's placement
+// takes over for the VMs that would have gone to it.
+func (s startSlot) refused() {
+	if s.host == "" {
+		return
+	}
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.p.avoid == nil {
+		s.p.avoid = map[xapi.Ref]time.Time{}
+	}
+	s.p.avoid[s.host] = time.Now().Add(hostsRefresh)
+}
+
+// startSlot waits for a slot to start a VM at c's site and returns it. The
+// site has StartsPerHost slots per host, capped by limit (the plan's
+// concurrency.start) when limit > 0. Waiting starts get freed slots by later
+// (how many orders of a vApp wait for the VM), then in the order they came:
+// at 10,000 VMs a vApp's first order queued behind hundreds of standalone
+// VMs that nothing waits for, and every order after it started a round of
+// boots later. With spread, the slot names the host to boot on (pick). The
+// caller heartbeats meanwhile.
+func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int, spread bool) (startSlot, error) {
 	v, _ := a.starts.LoadOrStore(c.site, &slotPool{})
 	p := v.(*slotPool)
-	size := p.hostCount(ctx, c) * StartsPerHost
+	size := len(p.hostList(ctx, c)) * StartsPerHost
 	if limit > 0 {
 		size = min(size, limit)
 	}
 	size = max(size, 1)
 	p.mu.Lock()
 	p.size = size
+	w := &slotWaiter{ready: make(chan struct{}), later: later, spread: spread}
 	if p.used < size && len(p.waiting) == 0 {
-		p.used++
+		p.take(w)
 		p.mu.Unlock()
-		return sync.OnceFunc(p.release), nil
+		return p.slot(w), nil
 	}
-	w := &slotWaiter{ready: make(chan struct{}), later: later}
 	// After every waiter with as many orders waiting, before those with fewer.
 	at := len(p.waiting)
 	for at > 0 && p.waiting[at-1].later < later {
@@ -82,12 +116,12 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int) (
 	p.mu.Unlock()
 	select {
 	case <-w.ready:
-		return sync.OnceFunc(p.release), nil
+		return p.slot(w), nil
 	case <-ctx.Done():
 		p.mu.Lock()
 		if w.granted {
 			p.mu.Unlock()
-			p.release()
+			p.release(w.host)
 		} else {
 			for i, x := range p.waiting {
 				if x == w {
@@ -97,14 +131,57 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int) (
 			}
 			p.mu.Unlock()
 		}
-		return nil, ctx.Err()
+		return startSlot{}, ctx.Err()
 	}
 }
 
-func (p *slotPool) release() {
+func (p *slotPool) slot(w *slotWaiter) startSlot {
+	return startSlot{release: sync.OnceFunc(func() { p.release(w.host) }), host: w.host, p: p}
+}
+
+// take gives w a slot, and a host when it spreads. Called with p.mu held.
+func (p *slotPool) take(w *slotWaiter) {
+	w.granted = true
+	p.used++
+	if w.spread {
+		w.host = p.pick()
+		if w.host != "" {
+			p.busy[w.host]++
+			p.placed[w.host]++
+		}
+	}
+}
+
+// pick is the host a spread boot goes to: the one with the fewest of this
+// worker's boots in flight, then the fewest placed so far, then the first
+// the pool listed. xapi's own placement ranks hosts by free memory and
+// knows nothing of the boots under way: some hosts' four VM operation
+// threads queued while others idled (make bench). "" when every host
+// refused a VM lately. Called with p.mu held.
+func (p *slotPool) pick() xapi.Ref {
+	if p.busy == nil {
+		p.busy, p.placed = map[xapi.Ref]int{}, map[xapi.Ref]int{}
+	}
+	now := time.Now()
+	var best xapi.Ref
+	for _, h := range p.hosts {
+		if until, ok := p.avoid[h]; ok && now.Before(until) {
+			continue
+		}
+		if best == "" || p.busy[h] < p.busy[best] || (p.busy[h] == p.busy[best] && p.placed[h] < p.placed[best]) {
+			best = h
+		}
+	}
+	return best
+}
+
+func (p *slotPool) release(host xapi.Ref) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.used--
+	if host != "" {
+		p.busy[host]--
+	}
 	p.grant()
 }
 
@@ -114,37 +191,36 @@ func (p *slotPool) grant() {
 		w := p.waiting[0]
 		p.waiting[0] = nil
 		p.waiting = p.waiting[1:]
-		w.granted = true
-		p.used++
+		p.take(w)
 		close(w.ready)
 	}
 }
 
-// hostCount is the site's number of hosts, read at most every hostsRefresh;
-// 1 when it cannot be read (the start itself then reports why).
-func (p *slotPool) hostCount(ctx context.Context, c *conn) int {
-	cached := func() (int, bool) {
+// hostList is the site's hosts, read at most every hostsRefresh; empty when
+// they cannot be read (one slot then, and the start itself reports why).
+func (p *slotPool) hostList(ctx context.Context, c *conn) []xapi.Ref {
+	cached := func() ([]xapi.Ref, bool) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return p.hosts, p.hosts > 0 && time.Since(p.hostsAt) < hostsRefresh
+		return p.hosts, len(p.hosts) > 0 && time.Since(p.hostsAt) < hostsRefresh
 	}
-	if n, fresh := cached(); fresh {
-		return n
+	if hosts, fresh := cached(); fresh {
+		return hosts
 	}
-	// One read for every caller that finds the count stale: at 10,000 VMs
+	// One read for every caller that finds the list stale: at 10,000 VMs
 	// the first starts made 150 host.get_all_records at once.
 	p.reading.Lock()
 	defer p.reading.Unlock()
-	n, fresh := cached()
+	old, fresh := cached()
 	if fresh {
-		return n
+		return old
 	}
 	hosts, err := c.s.GetAllHosts(ctx)
 	if err != nil || len(hosts) == 0 {
-		return max(n, 1)
+		return old
 	}
 	p.mu.Lock()
-	p.hosts, p.hostsAt = len(hosts), time.Now()
+	p.hosts, p.hostsAt = hosts, time.Now()
 	p.mu.Unlock()
-	return len(hosts)
+	return hosts
 }

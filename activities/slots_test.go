@@ -2,20 +2,31 @@ package activities
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
 // slotsOf is the start slots of site "dr" with hosts hosts, known now.
 func slotsOf(hosts int) (*Activities, *slotPool, *conn) {
 	a := &Activities{}
-	p := &slotPool{hosts: hosts, hostsAt: time.Now()}
+	p := &slotPool{hosts: hostRefs(hosts), hostsAt: time.Now()}
 	a.starts.Store("dr", p)
 	return a, p, &conn{site: "dr"}
+}
+
+func hostRefs(n int) []xapi.Ref {
+	refs := make([]xapi.Ref, n)
+	for i := range refs {
+		refs[i] = xapi.Ref(fmt.Sprintf("OpaqueRef:host-%d", i+1))
+	}
+	return refs
 }
 
 // A freed start slot goes to whichever start waits, whatever child or run it
@@ -33,7 +44,8 @@ func TestStartSlotsAreSharedAndCapped(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rel, err := a.startSlot(ctx, c, 3, 0)
+			relSlot, err := a.startSlot(ctx, c, 3, 0, false)
+			rel := relSlot.release
 			require.NoError(t, err)
 			mu.Lock()
 			inFlight++
@@ -75,17 +87,19 @@ func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
 	a, _, c := slotsOf(2)
 	var rels []func()
 	for range 2 * StartsPerHost {
-		rel, err := a.startSlot(context.Background(), c, 0, 0)
+		relSlot, err := a.startSlot(context.Background(), c, 0, 0, false)
+		rel := relSlot.release
 		require.NoError(t, err)
 		rels = append(rels, rel)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := a.startSlot(ctx, c, 0, 0)
+	_, err := a.startSlot(ctx, c, 0, 0, false)
 	assert.ErrorIs(t, err, context.Canceled, "all %d slots are taken", 2*StartsPerHost)
 	rels[0]()
 	rels[0]() // a release runs once
-	rel, err := a.startSlot(context.Background(), c, 0, 0)
+	relSlot, err := a.startSlot(context.Background(), c, 0, 0, false)
+	rel := relSlot.release
 	require.NoError(t, err)
 	rel()
 }
@@ -94,14 +108,16 @@ func TestStartSlotsFollowThePoolAndCancel(t *testing.T) {
 // start that gives up while waiting takes no slot with it.
 func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
 	a, p, c := slotsOf(1)
-	first, err := a.startSlot(context.Background(), c, 1, 0)
+	firstSlot, err := a.startSlot(context.Background(), c, 1, 0, false)
+	first := firstSlot.release
 	require.NoError(t, err)
 
 	gaveUp, cancel := context.WithCancel(context.Background())
 	order := make(chan int, 3)
 	rels := make(chan func(), 3)
 	wait := func(ctx context.Context, i int) {
-		rel, err := a.startSlot(ctx, c, 1, 0)
+		relSlot, err := a.startSlot(ctx, c, 1, 0, false)
+		rel := relSlot.release
 		if err != nil {
 			order <- -i
 			return
@@ -140,12 +156,14 @@ func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
 // whenever it came; equals keep their order.
 func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
 	a, p, c := slotsOf(1)
-	first, err := a.startSlot(context.Background(), c, 1, 0)
+	firstSlot, err := a.startSlot(context.Background(), c, 1, 0, false)
+	first := firstSlot.release
 	require.NoError(t, err)
 	order := make(chan string, 4)
 	rels := make(chan func(), 4)
 	wait := func(name string, later int) {
-		rel, err := a.startSlot(context.Background(), c, 1, later)
+		relSlot, err := a.startSlot(context.Background(), c, 1, later, false)
+		rel := relSlot.release
 		require.NoError(t, err)
 		order <- name
 		rels <- rel
@@ -168,6 +186,50 @@ func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
 		(<-rels)()
 	}
 	assert.Equal(t, []string{"vapp-order-1", "vapp-order-2", "standalone-1", "standalone-2"}, got)
+}
+
+// Spread boots go to the host with the fewest of them in flight, then the
+// one placed on least; a host that refused a VM is left out for a while,
+// and with every host left out the pool places the VM.
+func TestStartSlotsSpreadTheBoots(t *testing.T) {
+	a, p, c := slotsOf(3)
+	h := hostRefs(3)
+	var all []startSlot
+	take := func(spread bool) startSlot {
+		s, err := a.startSlot(context.Background(), c, 0, 0, spread)
+		require.NoError(t, err)
+		all = append(all, s)
+		return s
+	}
+	s1, s2, s3 := take(true), take(true), take(true)
+	assert.Equal(t, []xapi.Ref{h[0], h[1], h[2]}, []xapi.Ref{s1.host, s2.host, s3.host}, "one each, in the pool's order")
+	s4 := take(true)
+	assert.Equal(t, h[0], s4.host, "all as busy and as used: the first")
+	s2.release()
+	s5 := take(true)
+	assert.Equal(t, h[1], s5.host, "the host whose boot ended")
+	s6 := take(true)
+	assert.Equal(t, h[2], s6.host, "among the least busy (hosts 2 and 3), the one placed on least")
+	assert.Empty(t, take(false).host, "a start that does not spread is placed by the pool")
+
+	s1.refused()
+	s5.release()
+	s6.release()
+	s7 := take(true)
+	assert.Equal(t, h[1], s7.host, "host 1, the least busy, refused a VM: left out")
+	s7.refused()
+	s3.refused()
+	assert.Empty(t, take(true).host, "every host refused a VM: the pool places it")
+
+	for _, s := range all {
+		s.release() // once each, whatever ran before
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.Equal(t, 0, p.used)
+	for _, ref := range h {
+		assert.Zero(t, p.busy[ref], "no boot in flight on %s", ref)
+	}
 }
 
 func TestScanPages(t *testing.T) {
@@ -210,7 +272,8 @@ func TestStartSlotsReadTheHostsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rel, err := f.a.startSlot(ctx, c, 0, 0)
+			relSlot, err := f.a.startSlot(ctx, c, 0, 0, false)
+			rel := relSlot.release
 			if assert.NoError(t, err) {
 				rel()
 			}

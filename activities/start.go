@@ -71,16 +71,28 @@ func (a *Activities) startOne(ctx context.Context, c *conn, in *StartVMInput, ta
 	if already(vm.PowerState) {
 		return &StartVMResult{PowerState: vm.PowerState, Already: true, StartedAt: time.Now().UTC()}, nil
 	}
-	release, err := a.startSlot(ctx, c, in.Slots, in.Later)
+	// A VM with an affinity host is left to the pool, which boots it there
+	// when it has the memory (as XenCenter's start does).
+	slot, err := a.startSlot(ctx, c, in.Slots, in.Later, in.Spread && xapi.IsNullRef(vm.Affinity))
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer slot.release()
 	pctx := xapi.WithProgress(ctx, func(t xapi.Ref, _ float64) { task(string(t)) })
 	for {
 		switch vm.PowerState {
 		case xapi.PowerHalted:
-			err = c.s.StartVM(pctx, ref, in.Paused, false)
+			if slot.host == "" {
+				err = c.s.StartVM(pctx, ref, in.Paused, false)
+				break
+			}
+			err = c.s.StartVMOn(pctx, ref, slot.host, in.Paused, false)
+			if xapi.RefusedByHost(err) && ctx.Err() == nil {
+				// That host cannot run it (memory, storage, network): the
+				// pool's placement finds another, or says why none can.
+				slot.refused()
+				err = c.s.StartVM(pctx, ref, in.Paused, false)
+			}
 		case xapi.PowerSuspended:
 			err = c.s.ResumeVM(pctx, ref, in.Paused, false)
 		case xapi.PowerPaused:

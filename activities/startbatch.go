@@ -72,7 +72,7 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 			_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(stale))
 			setTask("")
 		}
-		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots, Later: later}, setTask)
+		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots, Later: later, Spread: in.Spread}, setTask)
 		if ctx.Err() == nil {
 			// At once too: the live view shows the VM running from here.
 			tr.updateNow(func(b *StartProgress) bool { b.Done[uuid] = r; return true })

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lifeboat-dr/lifeboat/xapi"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
 
@@ -60,6 +61,91 @@ func TestStartBatchRetriesTransientAndReportsEachVM(t *testing.T) {
 			assert.True(t, r.Already || r.PowerState == "Running")
 		}
 	}
+}
+
+// With spread, a batch's boots go to the pool's hosts in turn (VM.start_on);
+// a VM the chosen host refuses (memory) is left to the pool's placement,
+// and that host takes no more for a while.
+func TestStartBatchSpreadsTheBoots(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	uuids, c := haltedPrimaryVMs(t, f, 4)
+	hosts, err := c.s.GetAllHosts(ctx)
+	require.NoError(t, err)
+	require.Len(t, hosts, 2, "the demo's primary pool")
+	for _, u := range uuids {
+		ref, err := c.s.GetVMByUUID(ctx, u)
+		require.NoError(t, err)
+		vm, err := c.s.GetVMRecord(ctx, ref)
+		require.NoError(t, err)
+		require.True(t, xapi.IsNullRef(vm.Affinity), "no affinity host: spread")
+	}
+	calls := func(since int) (on, plain int) {
+		for _, e := range f.w.Journal().Entries(0)[since:] {
+			switch e.Method {
+			case "Async.VM.start_on":
+				on++
+			case "Async.VM.start":
+				plain++
+			}
+		}
+		return on, plain
+	}
+	residents := func() map[string]int {
+		out := map[string]int{}
+		for _, u := range uuids {
+			ref, err := c.s.GetVMByUUID(ctx, u)
+			require.NoError(t, err)
+			vm, err := c.s.GetVMRecord(ctx, ref)
+			require.NoError(t, err)
+			require.Equal(t, "Running", vm.PowerState)
+			out[string(vm.ResidentOn)]++
+		}
+		return out
+	}
+
+	mark := len(f.w.Journal().Entries(0))
+	var res StartBatchResult
+	f.must(&res, f.a.StartBatch, &StartBatchInput{Site: "primary", VMUUIDs: uuids, Spread: true})
+	for _, r := range res.VMs {
+		require.Empty(t, r.Error)
+	}
+	on, plain := calls(mark)
+	assert.Equal(t, 4, on)
+	assert.Zero(t, plain)
+	assert.Equal(t, map[string]int{string(hosts[0]): 2, string(hosts[1]): 2}, residents(), "two on each host")
+
+	for _, u := range uuids {
+		ref, err := c.s.GetVMByUUID(ctx, u)
+		require.NoError(t, err)
+		require.NoError(t, c.s.HardShutdownVM(ctx, ref))
+	}
+	f.w.Control().AddFault(sim.Fault{Pool: "Primary", Method: "VM.start_on", Nth: 1, Error: []string{"HOST_NOT_ENOUGH_FREE_MEMORY", "4294967296", "1073741824"}})
+	mark = len(f.w.Journal().Entries(0))
+	// One start at a time: each host is chosen after the one before answered.
+	f.must(&res, f.a.StartBatch, &StartBatchInput{Site: "primary", VMUUIDs: uuids, Spread: true, Slots: 1})
+	for _, r := range res.VMs {
+		require.Empty(t, r.Error, "the refused VM started where the pool placed it")
+	}
+	on, plain = calls(mark)
+	assert.Equal(t, 1, plain, "the refused VM, placed by the pool")
+	assert.Equal(t, 4, on, "one refused, three placed")
+	refused := ""
+	for _, e := range f.w.Journal().Entries(0)[mark:] {
+		if e.Method != "Async.VM.start_on" {
+			continue
+		}
+		host, _ := e.Params[2].(string)
+		if e.Result != "Success" {
+			refused = host
+			continue
+		}
+		if refused != "" {
+			assert.NotEqual(t, refused, host, "the host that refused a VM takes no more")
+		}
+	}
+	assert.NotEmpty(t, refused)
+	residents()
 }
 
 // A paged scan returns every unit once, in order, whether a later page is

@@ -234,6 +234,9 @@ type StartVMInput struct {
 	// a start that others wait for gets a free slot before those that
 	// none wait for, first come first served among equals.
 	Later int `json:"later,omitempty"`
+	// Spread boots the VM on the host with the fewest of this worker's
+	// boots in flight (the plan's start.placement spread; slots.go).
+	Spread bool `json:"spread,omitempty"`
 }
 
 // StartBatchInput asks to start several VMs at once (StartBatch): the
@@ -241,7 +244,8 @@ type StartVMInput struct {
 type StartBatchInput struct {
 	Site    string       `json:"site"`
 	Paused  bool         `json:"paused"`
-	Slots   int          `json:"slots,omitempty"` // as StartVMInput.Slots
+	Slots   int          `json:"slots,omitempty"`  // as StartVMInput.Slots
+	Spread  bool         `json:"spread,omitempty"` // as StartVMInput.Spread
 	Chains  []StartChain `json:"chains,omitempty"`
 	VMUUIDs []string     `json:"vm_uuids,omitempty"`
 }

@@ -53,6 +53,14 @@ func (p *Plan) StartModeFor(mode Mode) StartMode {
 	return StartRunning
 }
 
+// StartPlacement returns where recovered VMs boot (pool by default).
+func (p *Plan) StartPlacement() StartPlacement {
+	if p.Start.Placement == "" {
+		return PlacementPool
+	}
+	return p.Start.Placement
+}
+
 // GatePolicyFor returns the policy of a gate.
 func (p *Plan) GatePolicyFor(gate string) GatePolicy {
 	switch gate {

@@ -155,11 +155,29 @@ type PriorityGroup struct {
 	Tags  []string `yaml:"tags,omitempty" json:"tags,omitempty"`
 }
 
-// StartPolicy says how recovered VMs are left, per procedure.
+// StartPlacement says which host a recovered VM boots on.
+type StartPlacement string
+
+const (
+	// PlacementPool leaves the host to the pool (VM.start): xapi picks one
+	// by free memory, knowing nothing of the boots already under way
+	// (default).
+	PlacementPool StartPlacement = "pool"
+	// PlacementSpread spreads the boots over the pool's hosts: a VM
+	// without an affinity host boots (VM.start_on) on the host with the
+	// fewest of this worker's boots in flight; a host that cannot take it
+	// (memory, storage, network) leaves it to the pool's placement.
+	PlacementSpread StartPlacement = "spread"
+)
+
+// StartPolicy says how recovered VMs are left, per procedure, and where
+// they boot.
 type StartPolicy struct {
 	Failover     StartMode `yaml:"failover,omitempty" json:"failover,omitempty"`
 	Failback     StartMode `yaml:"failback,omitempty" json:"failback,omitempty"`
 	TestFailover StartMode `yaml:"test_failover,omitempty" json:"test_failover,omitempty"`
+	// Placement is pool (default) or spread, for every procedure.
+	Placement StartPlacement `yaml:"placement,omitempty" json:"placement,omitempty"`
 }
 
 // Approvals holds the policy of each gate.
@@ -212,7 +230,8 @@ type TestPolicy struct {
 
 // Concurrency limits parallel work per pool.
 type Concurrency struct {
-	// Recover is how many vApps / VM batches are recovered at once (default 24).
+	// Recover is how many vApps and standalone VMs are recovered at once
+	// (default 40).
 	Recover int `yaml:"recover,omitempty" json:"recover,omitempty"`
 	// Start caps the VM starts in flight at the target pool (default: 8 per
 	// host of the pool, shared by every vApp and batch as slots free up).

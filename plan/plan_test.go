@@ -221,6 +221,32 @@ func TestValidateWithoutPositions(t *testing.T) {
 	assert.Zero(t, warnings[0].Line)
 }
 
+func TestStartPlacement(t *testing.T) {
+	p := &Plan{Name: "p", Source: "a", Target: "b",
+		Storage:         []StorageTarget{{Type: StorageHBA, DeviceConfig: map[string]string{"SCSIid": "x"}}},
+		FailbackStorage: []StorageTarget{{Type: StorageHBA, DeviceConfig: map[string]string{"SCSIid": "y"}}},
+		Selection:       Selection{All: true}}
+	assert.Equal(t, PlacementPool, p.StartPlacement(), "the pool places VMs by default")
+	for _, tc := range []struct {
+		placement StartPlacement
+		err       string
+	}{
+		{PlacementPool, ""},
+		{PlacementSpread, ""},
+		{"everywhere", `start.placement: "everywhere" is not a start placement; use pool or spread`},
+	} {
+		p.Start.Placement = tc.placement
+		_, err := p.Validate()
+		if tc.err == "" {
+			require.NoError(t, err, tc.placement)
+			assert.Equal(t, tc.placement, p.StartPlacement())
+			continue
+		}
+		require.Error(t, err)
+		assert.Equal(t, tc.err, err.Error())
+	}
+}
+
 func TestSecretRefs(t *testing.T) {
 	p, err := Load("../dev/plans/example.yaml")
 	require.NoError(t, err)

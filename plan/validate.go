@@ -298,6 +298,11 @@ func (v *validator) start(s *StartPolicy) {
 	check("start.failover", s.Failover)
 	check("start.failback", s.Failback)
 	check("start.test_failover", s.TestFailover)
+	switch s.Placement {
+	case "", PlacementPool, PlacementSpread:
+	default:
+		v.errorf("start.placement", "%q is not a start placement; use pool or spread", s.Placement)
+	}
 	if s.TestFailover == StartRunning {
 		v.errorf("start.test_failover", "a test failover cannot start VMs running: the recovered copies keep their MAC addresses and UUIDs, so running them next to production is unsafe; use paused or none")
 	}

@@ -70,6 +70,9 @@ type StartVMsInput struct {
 	// Slots caps the VM starts in flight at the site (StartVMInput.Slots):
 	// the start slots are shared by every child as they free up.
 	Slots int `json:"slots,omitempty"`
+	// Spread spreads the boots over the site's hosts (the plan's
+	// start.placement; StartVMInput.Spread).
+	Spread bool `json:"spread,omitempty"`
 
 	// Label, Steps and Parallel are the single chain of a child started by
 	// an earlier version (Parallel StartVM activities at once), kept so
@@ -268,7 +271,7 @@ func startChains(ctx workflow.Context, in *StartVMsInput, chains []StartChain, o
 	}
 	actx := withActivity(ctx, optStartChains, summary)
 	var res activities.StartBatchResult
-	err := workflow.ExecuteActivity(actx, acts.StartBatch, &activities.StartBatchInput{Site: in.Site, Paused: in.Paused, Slots: in.Slots, Chains: chains}).Get(ctx, &res)
+	err := workflow.ExecuteActivity(actx, acts.StartBatch, &activities.StartBatchInput{Site: in.Site, Paused: in.Paused, Slots: in.Slots, Spread: in.Spread, Chains: chains}).Get(ctx, &res)
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -162,7 +162,8 @@ func (r *run) start(ctx workflow.Context) error {
 			func(i, slots int) workflow.Future {
 				job := jobs[i]
 				job.each(func(vm VMRef) { r.vm(vm.UUID).State = StateStarting })
-				in := &StartVMsInput{Site: r.target, Paused: paused, Chains: job.chains, Slots: r.plan.Concurrency.Start}
+				in := &StartVMsInput{Site: r.target, Paused: paused, Chains: job.chains, Slots: r.plan.Concurrency.Start,
+					Spread: r.plan.StartPlacement() == plan.PlacementSpread}
 				if !shared {
 					in = &StartVMsInput{Site: r.target, Paused: paused, Label: job.label, Steps: job.chains[0].Steps, Parallel: slots}
 				}

@@ -14,6 +14,16 @@ func (s *Session) StartVM(ctx context.Context, vm Ref, paused, force bool) error
 	return nil
 }
 
+// StartVMOn boots a halted VM on host (Async.VM.start_on): xapi checks
+// that the host can run it (memory, storage, networks) and refuses
+// otherwise, HOST_NOT_ENOUGH_FREE_MEMORY for instance.
+func (s *Session) StartVMOn(ctx context.Context, vm, host Ref, paused, force bool) error {
+	if _, err := s.runAsyncOn(ctx, "VM", vm, "start_on", "VM.start_on", vm, host, paused, force); err != nil {
+		return fmt.Errorf("start VM %s on host %s: %w", vm, host, err)
+	}
+	return nil
+}
+
 // ResumeVM resumes a suspended VM (Async.VM.resume).
 func (s *Session) ResumeVM(ctx context.Context, vm Ref, paused, force bool) error {
 	if _, err := s.runAsyncOn(ctx, "VM", vm, "resume", "VM.resume", vm, paused, force); err != nil {

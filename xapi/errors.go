@@ -75,7 +75,24 @@ const (
 	CodeDeviceAttachTimeout           = "DEVICE_ATTACH_TIMEOUT"
 	CodeDeviceDetachTimeout           = "DEVICE_DETACH_TIMEOUT"
 	CodeSMPluginCommFailure           = "SM_PLUGIN_COMMUNICATION_FAILURE"
+	CodeHostDisabled                  = "HOST_DISABLED"
 )
+
+// hostRefusals are the errors of VM.start_on that say the host asked for
+// cannot run the VM now (xapi's Xapi_vm_helpers.assert_can_boot_here and
+// the host checks before it), where another host of the pool may.
+var hostRefusals = []string{
+	CodeHostNotEnoughFreeMemory, CodeHostDisabled, CodeHostOffline, CodeHostNotLive,
+	CodeHostStillBooting, CodeHostInEmergencyMode, CodeCannotContactHost,
+	CodeVMRequiresSR, CodeVMRequiresNetwork, "HOST_CANNOT_ATTACH_NETWORK",
+	"VM_REQUIRES_GPU", "VM_REQUIRES_VGPU", "VM_REQUIRES_IOMMU", "VM_REQUIRES_NETSRIOV",
+	"VM_HOST_INCOMPATIBLE_VERSION", "VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION",
+	"VM_INCOMPATIBLE_WITH_THIS_HOST",
+}
+
+// RefusedByHost reports whether err says the host a VM was asked to boot on
+// cannot run it, so that the pool's own placement may find another.
+func RefusedByHost(err error) bool { return IsCode(err, hostRefusals...) }
 
 // messages holds one operator-facing sentence per known code.
 var messages = map[string]string{

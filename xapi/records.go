@@ -285,6 +285,7 @@ type VMStateRecord[R RefType] struct {
 	Appliance         R                 `xapi:"appliance"`
 	Version           int64             `xapi:"version"`
 	ResidentOn        R                 `xapi:"resident_on"`
+	Affinity          R                 `xapi:"affinity"`
 	OtherConfig       map[string]string `xapi:"other_config"`
 	CurrentOperations map[string]string `xapi:"current_operations"`
 }

@@ -13,6 +13,7 @@
 //	BENCH_SIZES=100,1000 BENCH_OUT=bench.json make bench
 //	BENCH_SPEED=0.1 make bench     # slower simulated world (default 0.05)
 //	BENCH_PLAN_CONCURRENCY='{recover: 20, start: 64}' make bench   # the plan's concurrency: (default: none, plan defaults)
+//	BENCH_PLACEMENT=pool make bench   # the plan's start.placement (default: spread, as the README recommends)
 package main
 
 import (
@@ -123,7 +124,7 @@ func run() int {
 		// The worlds and their lower bounds only: no server, no run.
 		for _, n := range sizes {
 			step("%d VMs", n)
-			w, err := NewWorld(n, os.Getenv("BENCH_PLAN_CONCURRENCY"))
+			w, err := NewWorld(n, os.Getenv("BENCH_PLAN_CONCURRENCY"), envOr("BENCH_PLACEMENT", "spread"))
 			if err != nil {
 				say("bench: %v", err)
 				return 1
@@ -192,7 +193,7 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		return row
 	}
 	step("%d VMs", n)
-	w, err := NewWorld(n, os.Getenv("BENCH_PLAN_CONCURRENCY"))
+	w, err := NewWorld(n, os.Getenv("BENCH_PLAN_CONCURRENCY"), envOr("BENCH_PLACEMENT", "spread"))
 	if err != nil {
 		return fail(err)
 	}
@@ -205,7 +206,11 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 	if conc == "" {
 		conc = "the plan defaults (no concurrency: key)"
 	}
-	say("  plan %s/plan.yaml, concurrency: %s", dir, conc)
+	placement := w.Placement
+	if placement == "" {
+		placement = "the default (pool)"
+	}
+	say("  plan %s/plan.yaml, concurrency: %s, start placement: %s", dir, conc, placement)
 	lb := printBound(w, e.speed)
 	real := func(d time.Duration) float64 { return d.Seconds() * e.speed }
 	row.LowerBoundS = real(lb.Total)

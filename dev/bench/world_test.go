@@ -12,7 +12,7 @@ import (
 // The generated plan is one a user could write: it passes plan check, names every LUN,
 // and its priority groups split the world as the lower bound assumes.
 func TestGeneratedPlan(t *testing.T) {
-	w, err := NewWorld(1000, "")
+	w, err := NewWorld(1000, "", "spread")
 	require.NoError(t, err)
 	p, problems, err := plan.Check(w.Plan, "plan.yaml")
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func TestGeneratedPlan(t *testing.T) {
 	assert.Equal(t, 20, work.Hosts)
 	assert.Equal(t, 1, work.Databases, "one source pool, whatever the number of its metadata copies")
 
-	w, err = NewWorld(100, "{recover: 20, start: 64}")
+	w, err = NewWorld(100, "{recover: 20, start: 64}", "")
 	require.NoError(t, err)
 	p, _, err = plan.Check(w.Plan, "plan.yaml")
 	require.NoError(t, err)

@@ -162,8 +162,8 @@ func startOrder(p *plan.Plan, vms []sim.VMState, orders map[string]int64) map[st
 	return out
 }
 
-// startSpan is one VM.start in the journal: when it began and ended, and
-// whether it succeeded.
+// startSpan is one VM.start (or VM.start_on) in the journal: when it began
+// and ended, and whether it succeeded.
 type startSpan struct {
 	VM         string
 	Begin, End time.Time
@@ -182,7 +182,7 @@ func startSpans(entries []sim.JournalEntry, pool string, names map[string]string
 	}
 	var out []startSpan
 	for _, e := range entries {
-		if strings.TrimPrefix(e.Method, "Async.") != "VM.start" || !strings.EqualFold(e.Pool, pool) || len(e.Params) < 2 {
+		if m := strings.TrimPrefix(e.Method, "Async."); (m != "VM.start" && m != "VM.start_on") || !strings.EqualFold(e.Pool, pool) || len(e.Params) < 2 {
 			continue
 		}
 		ref, _ := e.Params[1].(string)

@@ -76,7 +76,7 @@ func (o *vmObserver) loop(ctx context.Context, s *xapi.Session, token string) {
 			}
 			starting := false
 			for _, op := range vm.CurrentOperations {
-				if op == "start" {
+				if op == "start" || op == "start_on" {
 					starting = true
 				}
 			}

@@ -158,16 +158,21 @@ func recoverCalls(entries []sim.JournalEntry) (vms, vapps map[string]int) {
 	return vms, vapps
 }
 
-// startCalls returns the journal's VM.start calls in a pool with their paused
-// argument (params[2]).
+// startCalls returns the journal's VM.start and VM.start_on calls in a pool
+// with their paused argument (after the VM, and the host of start_on).
 func startCalls(entries []sim.JournalEntry, pool string) (n int, paused int) {
 	for _, e := range entries {
-		if !strings.EqualFold(e.Pool, pool) || strings.TrimPrefix(e.Method, "Async.") != "VM.start" {
+		m := strings.TrimPrefix(e.Method, "Async.")
+		if !strings.EqualFold(e.Pool, pool) || (m != "VM.start" && m != "VM.start_on") {
 			continue
 		}
 		n++
-		if len(e.Params) > 2 {
-			if b, ok := e.Params[2].(bool); ok && b {
+		at := 2
+		if m == "VM.start_on" {
+			at = 3
+		}
+		if len(e.Params) > at {
+			if b, ok := e.Params[at].(bool); ok && b {
 				paused++
 			}
 		}

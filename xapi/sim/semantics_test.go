@@ -85,3 +85,24 @@ func TestLifecycleAndStorageErrors(t *testing.T) {
 	c.must("DR_task.destroy", s, dt)
 	c.must("SR.get_uuid", s, gold01)
 }
+
+// VM.start_on boots the VM on the host asked for, whatever the others' free
+// memory, and refuses with that host's own figures when it lacks the memory.
+func TestStartOnBootsOnTheHostAskedFor(t *testing.T) {
+	w := startDemo(t)
+	c := rpc{t: t, url: w.PoolURL("Primary")}
+	s := c.login("root")
+	hosts := c.refs("host.get_all", s)
+	require.Len(t, hosts, 2)
+	dns, _ := c.byName("VM", s, "dns-01")
+	c.must("VM.hard_shutdown", s, dns)
+	for _, h := range []string{hosts[1], hosts[0], hosts[1]} {
+		c.must("VM.start_on", s, dns, h, false, false)
+		assert.Equal(t, h, c.str("VM.get_resident_on", s, dns))
+		c.must("VM.hard_shutdown", s, dns)
+	}
+	c.must("VM.set_memory_static_max", s, dns, "1099511627776")
+	e := c.fails("VM.start_on", s, dns, hosts[0], false, false)
+	require.NotEmpty(t, e)
+	assert.Equal(t, "HOST_NOT_ENOUGH_FREE_MEMORY", e[0])
+}

@@ -142,7 +142,16 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 	if vm.B("is_a_template") {
 		c.fail("VM_IS_TEMPLATE", vmRef)
 	}
+	// VM.start_on: the host asked for must be enabled and see the VM's
+	// storage (Xapi_vm_helpers.assert_can_boot_here).
 	c.assertPower(vm, "start")
+	op := "start"
+	if on != nil {
+		op = "start_on"
+		if !p.db.Get("host", on.ref).B("enabled") {
+			c.fail("HOST_DISABLED", on.ref)
+		}
+	}
 	for _, vbd := range vm.Refs("VBDs") {
 		b := p.db.Get("VBD", vbd)
 		if b == nil || b.B("empty") || b.S("type") == "CD" {
@@ -152,7 +161,7 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 		if vdi == nil {
 			continue
 		}
-		if !p.srAttachedOn(vdi.S("SR"), nil) {
+		if !p.srAttachedOn(vdi.S("SR"), on) {
 			c.fail("VM_REQUIRES_SR", vmRef, vdi.S("SR"))
 		}
 	}
@@ -189,7 +198,7 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 	if vm.S("ha_restart_priority") == "restart" && !vm.B("ha_always_run") {
 		p.db.Set("VM", vmRef, "ha_always_run", true)
 	}
-	p.db.Set("VM", vmRef, "current_operations", map[string]string{c.opRef(): "start"})
+	p.db.Set("VM", vmRef, "current_operations", map[string]string{c.opRef(): op})
 	state := "Running"
 	if paused {
 		state = "Paused"
