@@ -269,8 +269,9 @@ func (v VMSummaryRecord[R]) IsRealVM() bool {
 func (v VMSummaryRecord[R]) InAppliance() bool { return !IsNullRef(v.Appliance) }
 
 // VMStateRecord is the part of a VM record an orchestrator follows on the
-// pool it recovers into: what a VM is, its power state, its current
-// operations and the marks lifeboat leaves in other_config. The site's
+// pool it recovers into: what a VM is, its power state, its host and
+// affinity host, its current operations and the marks lifeboat leaves in
+// other_config. The site's
 // view of thousands of VMs is read through event.from all the time (every
 // start changes a VM twice), and decoding every field of VMRecord for it
 // was a quarter of a worker's CPU while 10,000 VMs started (make bench).
