@@ -47,6 +47,9 @@ type chaosCase struct {
 	Restarts []kill
 	// Fault is one of the sim rows; "" = none.
 	Fault string
+	// Spread runs the plan with start.placement: spread (every other
+	// worker-kill case), so that the kills also land in VM.start_on.
+	Spread bool
 }
 
 // caseResult is what a case found.
@@ -80,7 +83,7 @@ func buildCases(cfg *config) []chaosCase {
 			n = defaultKills(m)
 		}
 		for _, kr := range killSchedule(rng, m, n, cfg.perRun) {
-			add(chaosCase{Row: killRow(m), Mode: m, Kills: kr})
+			add(chaosCase{Row: killRow(m), Mode: m, Kills: kr, Spread: len(cases)%2 == 1})
 		}
 	}
 	for i := 0; i < cfg.restartRuns; i++ {
@@ -120,6 +123,8 @@ func buildCases(cfg *config) []chaosCase {
 
 func shortName(c chaosCase) string {
 	switch {
+	case len(c.Kills) > 0 && c.Spread:
+		return "kill-" + string(c.Mode) + "-spread"
 	case len(c.Kills) > 0:
 		return "kill-" + string(c.Mode)
 	case len(c.Restarts) > 0:
@@ -245,6 +250,9 @@ func runCase(ctx context.Context, cfg *config, shared *server, c chaosCase) (res
 	if err != nil {
 		res.Err = err
 		return res
+	}
+	if c.Spread {
+		p.Start.Placement = plan.PlacementSpread
 	}
 
 	source := l.pool(poolPrimary)
