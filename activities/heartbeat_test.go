@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
@@ -117,12 +118,7 @@ func TestTrackerRecordsABurstOnce(t *testing.T) {
 		stop()
 		return tr.get(), nil
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestActivityEnvironment()
-	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
-	env.RegisterActivity(burst)
-	_, err := env.ExecuteActivity(burst)
-	require.NoError(t, err)
+	runCounted(t, counter, burst)
 	mu.Lock()
 	defer mu.Unlock()
 	assert.Equal(t, 1000, last, "the latest state is recorded when the activity stops")
@@ -163,15 +159,21 @@ func TestTrackerRecordsUrgentChangesSoon(t *testing.T) {
 			}
 		}
 	}
+	var beats int
+	require.NoError(t, runCounted(t, counter, burst).Get(&beats))
+	assert.Less(t, beats, 10, "999 changes in a burst are not each encoded")
+}
+
+// runCounted runs fn as an activity whose heartbeats counter sees.
+func runCounted(t *testing.T, counter *beatCounter, fn func(context.Context) (int, error)) converter.EncodedValue {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{counter}})
-	env.RegisterActivity(burst)
-	v, err := env.ExecuteActivity(burst)
+	env.RegisterActivity(fn)
+	v, err := env.ExecuteActivity(fn)
 	require.NoError(t, err)
-	var beats int
-	require.NoError(t, v.Get(&beats))
-	assert.Less(t, beats, 10, "999 changes in a burst are not each encoded")
+	return v
 }
 
 // Each activity heartbeats while it waits on a slow XAPI call: the call is
