@@ -179,6 +179,9 @@ func staticDetails(p *plan.Plan, mode plan.Mode, requestedBy string) string {
 	}
 	fmt.Fprintf(&b, "- storage targets: %d\n", len(p.StorageFor(mode)))
 	fmt.Fprintf(&b, "- VMs are left: %s\n", p.StartModeFor(mode))
+	if p.StartModeFor(mode) != plan.StartNone && p.StartPlacement() == plan.PlacementSpread {
+		b.WriteString("- boots spread over the pool's hosts (`start.placement: spread`)\n")
+	}
 	for _, g := range []string{plan.GateStorageReady, plan.GateRecover, plan.GateCleanup} {
 		if !p.GateRequired(g, mode) {
 			continue
