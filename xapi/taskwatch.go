@@ -43,6 +43,8 @@ const (
 	// taskWatchCoalesce spaces the loop's calls while tasks change all the
 	// time, so one call brings many changes.
 	taskWatchCoalesce = 50 * time.Millisecond
+	// taskWatchBusy is how many waiters get the whole taskWatchCoalesce.
+	taskWatchBusy = 8
 )
 
 // waitShared waits for task through the session's watcher. ok is false when
@@ -193,16 +195,26 @@ func (s *Session) watchTasks() {
 		}
 		close(w.changed)
 		w.changed = make(chan struct{})
+		waiting := w.waiters
 		w.mu.Unlock()
 		// The next call taskWatchCoalesce after this answer came, the time
 		// spent reading it included: at 10,000 VMs reading a batch took
 		// nearly as long again, and each task's end was seen that much later.
 		if len(batch.Events) > 0 {
-			if d := taskWatchCoalesce - time.Since(answered); d > 0 {
+			if d := coalesceFor(waiting) - time.Since(answered); d > 0 {
 				time.Sleep(d)
 			}
 		}
 	}
+}
+
+// coalesceFor is how long the loop gathers changes for waiters: the whole
+// taskWatchCoalesce for taskWatchBusy waiters or more, less for fewer. A
+// few tasks change a few times each, and what they wait for is the end of
+// a step (the last boot of a priority group, a probe, a database opened)
+// that the next step waits for.
+func coalesceFor(waiters int) time.Duration {
+	return taskWatchCoalesce * time.Duration(min(max(waiters, 1), taskWatchBusy)) / taskWatchBusy
 }
 
 // failWaiters makes the waiters present now fall back on their own wait,
