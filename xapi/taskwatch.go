@@ -197,9 +197,10 @@ func (s *Session) watchTasks() {
 		w.changed = make(chan struct{})
 		waiting := w.waiters
 		w.mu.Unlock()
-		// The next call taskWatchCoalesce after this answer came, the time
-		// spent reading it included: at 10,000 VMs reading a batch took
-		// nearly as long again, and each task's end was seen that much later.
+		// The next call one coalescing interval (coalesceFor) after this
+		// answer came, the time spent reading it included: at 10,000 VMs
+		// reading a batch took nearly as long again, and each task's end
+		// was seen that much later.
 		if len(batch.Events) > 0 {
 			if d := coalesceFor(waiting) - time.Since(answered); d > 0 {
 				time.Sleep(d)
