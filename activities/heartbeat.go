@@ -19,6 +19,7 @@ type tracker[T any] struct {
 	last  time.Time // when val was last recorded
 	dirty bool      // val changed since
 	soon  bool      // a record within nowGap is scheduled (updateNow)
+	ended bool      // keepAlive stopped: the activity returns, nothing more is recorded
 }
 
 // recordGap is how often an update is recorded at most. The SDK encodes the
@@ -71,7 +72,18 @@ func (t *tracker[T]) updateNow(fn func(*T) bool) {
 	t.dirty = true
 	if !t.soon {
 		t.soon = true
-		time.AfterFunc(wait, t.flush)
+		time.AfterFunc(wait, t.flushSoon)
+	}
+}
+
+// flushSoon is updateNow's scheduled record; none once the activity has
+// returned (its last state was recorded when keepAlive stopped).
+func (t *tracker[T]) flushSoon() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.soon = false
+	if t.dirty && !t.ended {
+		t.record()
 	}
 }
 
@@ -93,16 +105,6 @@ func (t *tracker[T]) tick(every time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.dirty || time.Since(t.last) >= every {
-		t.record()
-	}
-}
-
-// flush records a pending update.
-func (t *tracker[T]) flush() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.soon = false
-	if t.dirty {
 		t.record()
 	}
 }
@@ -137,7 +139,18 @@ func (t *tracker[T]) keepAlive(every time.Duration) (stop func()) {
 		}
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { close(done); wg.Wait(); t.flush() }) }
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.dirty {
+				t.record()
+			}
+			t.ended = true
+		})
+	}
 }
 
 // keepAlive heartbeats an activity that has no progress of its own to
