@@ -14,27 +14,25 @@ type caller interface {
 }
 
 func getAllRecords[K RefType, T any](ctx context.Context, c caller, class string) (map[K]T, error) {
-	v, err := c.call(withProjection(ctx, recordProjection[T](depthAllRecords)), class+".get_all_records")
-	if err != nil {
-		return nil, fmt.Errorf("read all %s records: %w", class, err)
-	}
-	out := map[K]T{}
-	if err := decodeInto(v, &out); err != nil {
-		return nil, fmt.Errorf("read all %s records: %w", class, &ProtocolError{Reason: err.Error()})
-	}
-	return out, nil
+	return readRecords[K, T](ctx, c, "read all "+class+" records", class+".get_all_records")
 }
 
 // getAllRecordsWhere is getAllRecords of the records expr matches (xapi's
 // filter language: field "type" = "metadata", with and, or, not).
 func getAllRecordsWhere[K RefType, T any](ctx context.Context, c caller, class, expr string) (map[K]T, error) {
-	v, err := c.call(withProjection(ctx, recordProjection[T](depthAllRecords)), class+".get_all_records_where", expr)
+	return readRecords[K, T](ctx, c, "read the "+class+" records where "+expr, class+".get_all_records_where", expr)
+}
+
+// readRecords calls a method answering a map of records, decoding only
+// T's fields; what names the read in errors.
+func readRecords[K RefType, T any](ctx context.Context, c caller, what, method string, params ...any) (map[K]T, error) {
+	v, err := c.call(withProjection(ctx, recordProjection[T](depthAllRecords)), method, params...)
 	if err != nil {
-		return nil, fmt.Errorf("read the %s records where %s: %w", class, expr, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out := map[K]T{}
 	if err := decodeInto(v, &out); err != nil {
-		return nil, fmt.Errorf("read the %s records where %s: %w", class, expr, &ProtocolError{Reason: err.Error()})
+		return nil, fmt.Errorf("%s: %w", what, &ProtocolError{Reason: err.Error()})
 	}
 	return out, nil
 }
