@@ -180,6 +180,9 @@ func init() {
 			db = c.pool.db
 		}
 		deadline := time.Now().Add(time.Duration(timeout * float64(time.Second)))
+		batch := eventBatching(classes)
+		c.sleep(batch.before)
+		pause := batch.between / 16
 		for {
 			evs := collectEvents(db, sub, since)
 			if len(evs) > 0 || !time.Now().Before(deadline) {
@@ -198,6 +201,10 @@ func init() {
 			if c.ctx.Err() != nil {
 				c.fail("EVENTS_LOST")
 			}
+			// Woken by a change: wait a little more for the changes made at
+			// about the same time, longer each time a wake brought nothing.
+			pause = min(batch.between, 2*pause)
+			c.sleep(pause)
 		}
 	})
 	register("event.get_current_id", func(c *call) any { return c.db.gen })
@@ -210,6 +217,23 @@ func init() {
 		c.db.Update(cls, o.ref, map[string]any{})
 		return formatToken(c.db.gen)
 	})
+}
+
+// batching is xapi's pacing of one event.from (Throttle.Batching in
+// ocaml/xapi-aux/throttle.ml, configured in xapi_globs.ml): a pause before
+// the first look at the database, then, after each wait for a change, a
+// pause that starts at between/8 and doubles up to between, so that changes
+// made together come in one answer. A subscription to tasks alone
+// (event_from_task) has no pause before; any other (event_from) 50 ms.
+type batching struct{ before, between time.Duration }
+
+func eventBatching(classes []string) batching {
+	for _, cl := range classes {
+		if name, _, _ := strings.Cut(cl, "/"); !strings.EqualFold(name, "task") {
+			return batching{before: 50 * time.Millisecond, between: 50 * time.Millisecond}
+		}
+	}
+	return batching{between: 50 * time.Millisecond}
 }
 
 func eventBatch(db *DB, evs []pendingEvent, gen int64) Struct {
