@@ -85,10 +85,12 @@ func LowerBound(w Work) Bound {
 
 	// Start: groups one after another; inside a group, a vApp's order groups one after
 	// another (each as long as its slowest boot + start_delay), every boot holding one of
-	// hosts x HostVMOps slots.
+	// hosts x HostVMOps slots for the whole of Start. Every boot takes the same Start and
+	// a slot boots one VM at a time, so some slot boots ceil(boots / slots) VMs in turn:
+	// ten boots on eight slots take two boots' time, not 1.25.
 	slots := hosts * max(t.HostVMOps, 1)
 	var start time.Duration
-	how := fmt.Sprintf("%d groups in turn; each max(critical path, boots x %s / (%d hosts x %d slots)):", len(w.Groups), t.Start, hosts, max(t.HostVMOps, 1))
+	how := fmt.Sprintf("%d groups in turn; each max(critical path, ceil(boots / (%d hosts x %d slots)) x %s):", len(w.Groups), hosts, max(t.HostVMOps, 1), t.Start)
 	for i, g := range w.Groups {
 		boots := 0
 		var path time.Duration
@@ -99,10 +101,11 @@ func LowerBound(w Work) Bound {
 		if boots == 0 {
 			continue
 		}
-		work := lat + time.Duration(boots)*t.Start/time.Duration(slots)
+		rounds := (boots + slots - 1) / slots
+		work := lat + time.Duration(rounds)*t.Start
 		d := max(path, work)
 		start += d
-		how += fmt.Sprintf(" g%d max(%s, %d boots -> %s) = %s;", i+1, path.Round(time.Millisecond), boots, work.Round(time.Millisecond), d.Round(time.Millisecond))
+		how += fmt.Sprintf(" g%d max(%s, %d boots = %d in turn -> %s) = %s;", i+1, path.Round(time.Millisecond), boots, rounds, work.Round(time.Millisecond), d.Round(time.Millisecond))
 	}
 	add("start", start, "%s", how)
 	add("verify", lat, "one read of every VM: one latency")

@@ -52,6 +52,13 @@ func TestLowerBound(t *testing.T) {
 			want: map[string]time.Duration{"introduce": 5500 * time.Millisecond, "start": 3 * s},
 		},
 		{
+			name: "a boot is not divisible: ten boots on eight slots take two boots' time",
+			work: Work{Timing: tm, Hosts: 2, Databases: 1,
+				Groups: [][]Unit{standalone(10)}},
+			// 10 x 3s / 8 slots would be 3.75s; some slot boots two VMs in turn.
+			want: map[string]time.Duration{"start": 6 * s},
+		},
+		{
 			name: "priority groups run one after another",
 			work: Work{Timing: tm, Hosts: 1, Databases: 1,
 				Groups: [][]Unit{standalone(1), standalone(1), nil}},
