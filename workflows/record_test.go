@@ -161,7 +161,7 @@ func TestRecordHistories(t *testing.T) {
 	}
 	// One child of each kind, from the failover.
 	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/lane-1", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/group-0-vapps-1", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/groups", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
 }
 
 // recordedVersion names the files of the histories recorded now: "" was the
@@ -171,8 +171,9 @@ func TestRecordHistories(t *testing.T) {
 // scan's later pages asked for together, one recovery batch per lane
 // (scan-pages-together, recover-lanes) and the run's notifications, "-v5"
 // recovery children of several units at once on fewer lanes than units
-// (recover-even-lanes).
-const recordedVersion = "-v5"
+// (recover-even-lanes), "-v6" the start phase of a small plan in one child,
+// its groups in turn (start-staged).
+const recordedVersion = "-v6"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {

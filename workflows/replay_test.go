@@ -54,6 +54,12 @@ var recorded = []struct{ file, id string }{
 	{"test-failover-v5", WorkflowID("p1", plan.ModeTestFailover)},
 	{"recover-units-v5", WorkflowID("p1", plan.ModeFailover) + "/recover/lane-1"},
 	{"start-vms-v5", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
+	// The start phase of a small plan in one child (start-staged).
+	{"failover-v6", WorkflowID("p1", plan.ModeFailover)},
+	{"failback-v6", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover-v6", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units-v6", WorkflowID("p1", plan.ModeFailover) + "/recover/lane-1"},
+	{"start-vms-v6", WorkflowID("p1", plan.ModeFailover) + "/start/groups"},
 	// Storage adapters: test snapshots, storage-ready by adapter (record_adapter_test.go).
 	{"test-failover-adapter", WorkflowID("p1", plan.ModeTestFailover)},
 	{"failover-adapter", WorkflowID("p1", plan.ModeFailover)},
