@@ -23,3 +23,22 @@ func TestCoalesceFollowsTheWaiters(t *testing.T) {
 		assert.Equal(t, tc.want, coalesceFor(tc.waiters), "%d waiters", tc.waiters)
 	}
 }
+
+// An answer that ended some of few waiters' tasks is followed at once, once;
+// anything else waits for the coalescing interval.
+func TestFollowsABurstOfEndsOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		ends, waiting   int
+		followed, wants bool
+	}{
+		{"some of eight ended", 3, 8, false, true},
+		{"followed already", 3, 8, true, false},
+		{"nothing ended (a creation, a destroy)", 0, 8, false, false},
+		{"every waiter's task ended", 8, 8, false, false},
+		{"many in flight: each answer brings many ends", 5, taskWatchFollow + 1, false, false},
+		{"at the limit", 1, taskWatchFollow, false, true},
+	} {
+		assert.Equal(t, tc.wants, followsBurst(tc.ends, tc.waiting, tc.followed), tc.name)
+	}
+}
