@@ -98,11 +98,23 @@ func (c *calls) named(prefix string) []string {
 	return out
 }
 
-// steps returns the distinct activity names in first-call order.
+// steps returns the activity names in call order, repeats collapsed. The
+// starts made while later groups are still being recovered
+// (recover-start-overlap) count with the start step after the last recovery.
 func (c *calls) steps() []string {
+	all := c.all()
+	lastRecover := -1
+	for i, s := range all {
+		if strings.HasPrefix(s, "Recover ") {
+			lastRecover = i
+		}
+	}
 	var out []string
-	for _, s := range c.all() {
+	for i, s := range all {
 		name, _, _ := strings.Cut(s, " ")
+		if name == "StartVM" && i < lastRecover {
+			continue
+		}
 		if len(out) == 0 || out[len(out)-1] != name {
 			out = append(out, name)
 		}

@@ -118,6 +118,9 @@ func TestRecordHistories(t *testing.T) {
 	base := fixturePlan()
 	// Fewer lanes than units: recovery by even lanes (recover-even-lanes).
 	base.Concurrency.Recover = 2
+	// More VMs than one start child holds (4 x batch_size): each group started
+	// as soon as its units are recovered (recover-start-overlap).
+	base.Concurrency.BatchSize = 1
 	failover := base
 	failover.Approvals.Recover = plan.GatePolicy{Approvers: []string{"alice", "bob"}, Quorum: 2}
 	test := base
@@ -160,8 +163,8 @@ func TestRecordHistories(t *testing.T) {
 		writeHistory(ctx, t, c, id, run.GetRunID(), filepath.Join("testdata", string(r.mode)+recordedVersion+".json"))
 	}
 	// One child of each kind, from the failover.
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/lane-1", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/groups", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/group-0-lane-1", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/group-0-vapps-1", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
 }
 
 // recordedVersion names the files of the histories recorded now: "" was the
@@ -172,8 +175,9 @@ func TestRecordHistories(t *testing.T) {
 // (scan-pages-together, recover-lanes) and the run's notifications, "-v5"
 // recovery children of several units at once on fewer lanes than units
 // (recover-even-lanes), "-v6" the start phase of a small plan in one child,
-// its groups in turn (start-staged).
-const recordedVersion = "-v6"
+// its groups in turn (start-staged), "-v7" each group started as soon as its
+// units are recovered, while later groups are recovered (recover-start-overlap).
+const recordedVersion = "-v7"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {

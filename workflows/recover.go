@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeboat-dr/lifeboat/activities"
+	"github.com/lifeboat-dr/lifeboat/plan"
 )
 
 // recoverJob is one child workflow of the recover step: one vApp, or a batch
@@ -60,14 +61,27 @@ func (r *run) balancedRecoverBatch(lanes bool) int {
 // start, longer than their recovery. Children hold at most 10 × batch_size
 // VMs, so no child's input grows with the plan.
 func (r *run) laneJobs() (jobs []recoverJob, parallel int) {
+	return r.laneJobsOf(r.selected.Units, false, "recover/lane-")
+}
+
+// laneJobsOf deals units to lane children as laneJobs does, the children
+// named prefix and their rank; with fewest, one child per
+// recoverUnitsPerChild units at most (a small group's few units in one or
+// two children, each with more lanes).
+func (r *run) laneJobsOf(units []SelectedUnit, fewest bool, prefix string) (jobs []recoverJob, parallel int) {
+	if len(units) == 0 {
+		return nil, 1
+	}
 	lim := r.plan.Limits()
-	units := r.selected.Units
 	total := 0
 	for _, u := range units {
 		total += len(u.VMs)
 	}
 	perJob := 10 * lim.BatchSize
 	n := (lim.Recover + recoverUnitsPerChild - 1) / recoverUnitsPerChild
+	if fewest {
+		n = min(n, (len(units)+recoverUnitsPerChild-1)/recoverUnitsPerChild)
+	}
 	parallel = max(1, lim.Recover/n)
 	if need := (total + perJob - 1) / perJob; need > n {
 		n, parallel = need, max(1, lim.Recover/need)
@@ -95,7 +109,7 @@ func (r *run) laneJobs() (jobs []recoverJob, parallel int) {
 	for l, idx := range member {
 		// The heaviest first inside a child too (they were dealt so), then
 		// in selection order.
-		job := recoverJob{id: fmt.Sprintf("recover/lane-%d", l+1)}
+		job := recoverJob{id: fmt.Sprintf("%s%d", prefix, l+1)}
 		for _, i := range idx {
 			job.units = append(job.units, units[i])
 		}
@@ -186,6 +200,7 @@ func (r *run) vappUnits() int {
 // Limits().Recover at once. A unit that fails does not stop the others.
 func (r *run) recover(ctx workflow.Context) error {
 	jobs, parallel := r.recoverJobs(), 1
+	overlap := false
 	// Runs begun before recovery was balanced replay as they ran: batches
 	// of batch_size in selection order.
 	if workflow.GetVersion(ctx, "balanced-recover", workflow.DefaultVersion, 1) == 1 {
@@ -204,30 +219,113 @@ func (r *run) recover(ctx workflow.Context) error {
 			len(r.selected.Units) > r.plan.Limits().Recover {
 			jobs, parallel = r.laneJobs()
 		}
+		overlap = lanes && r.startMode != plan.StartNone && len(r.selected.VMs()) > r.plan.Limits().BatchSize*startWiden &&
+			workflow.GetVersion(ctx, "recover-start-overlap", workflow.DefaultVersion, 1) == 1
+	}
+	if overlap {
+		return r.recoverAndStart(ctx)
 	}
 	// concurrency.recover imports in flight: children at once × units each.
 	atOnce := max(1, (r.plan.Limits().Recover+parallel-1)/parallel)
 	return runLimited(ctx, len(jobs), func(int) int { return 1 }, atOnce,
-		func(i, _ int) workflow.Future {
-			job := jobs[i]
-			in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
-			if parallel > 1 {
-				in.Parallel = parallel
+		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], parallel) },
+		func(i int, f workflow.Future) { r.recoverJobDone(ctx, jobs[i], f) })
+}
+
+// startRecoverJob starts the child that recovers job, parallel units at once.
+func (r *run) startRecoverJob(ctx workflow.Context, job recoverJob, parallel int) workflow.Future {
+	in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
+	if parallel > 1 {
+		in.Parallel = parallel
+	}
+	for _, u := range job.units {
+		in.Units = append(in.Units, u.Unit)
+		r.attempted[u.UUID] = true
+		r.setUnitState(u, StateRecovering, "")
+	}
+	cctx := withChild(ctx, job.id, "recover "+describeUnits(in.Units), vmDetails(job.vms()))
+	return workflow.ExecuteChildWorkflow(cctx, RecoverUnitsWorkflowName, in)
+}
+
+// recoverJobDone records the outcome of job's child.
+func (r *run) recoverJobDone(ctx workflow.Context, job recoverJob, f workflow.Future) {
+	var res activities.RecoverResult
+	err := f.Get(ctx, &res)
+	r.applyRecover(ctx, job, &res, err)
+	r.updateDetails(ctx)
+}
+
+// recoverAndStart recovers the groups in their start order and starts each
+// group as soon as its units are recovered and the group before it has
+// started, while later groups are still being recovered (runs from
+// recover-start-overlap). The first priority group's services then come back
+// after their own recovery rather than after everyone's: at 10,000 VMs the
+// recovery of every unit is most of the run. Each group's units are dealt to
+// lane children of their own (laneJobsOf), the groups' children in order,
+// concurrency.recover imports in flight in all, so a group's last children
+// run beside the next group's first ones and the master's database lock is
+// never left idle between groups.
+//
+// Only a plan larger than one start child (batch_size x startWiden VMs)
+// overlaps: a smaller one starts in one child once recovered (stagedJob),
+// and there the children of one recovery per group cost Temporal more than
+// the overlap saves (make bench, 100 VMs: 5.5-5.6 s without, 5.7-5.9 with).
+//
+// The start step then waits for the starts still under way (start).
+func (r *run) recoverAndStart(ctx workflow.Context) error {
+	shared := workflow.GetVersion(ctx, "shared-start-slots", workflow.DefaultVersion, 1) == 1
+	widen := 1
+	if workflow.GetVersion(ctx, "start-wide", workflow.DefaultVersion, 1) == 1 {
+		widen = startWiden
+	}
+	var jobs []recoverJob
+	var lanes, groupOf []int
+	left := make([]int, len(r.selected.Groups)) // recovery children still running, per group
+	for g := range r.selected.Groups {
+		var units []SelectedUnit
+		for _, u := range r.selected.Units {
+			if u.Group == g {
+				units = append(units, u)
 			}
-			for _, u := range job.units {
-				in.Units = append(in.Units, u.Unit)
-				r.attempted[u.UUID] = true
-				r.setUnitState(u, StateRecovering, "")
-			}
-			cctx := withChild(ctx, job.id, "recover "+describeUnits(in.Units), vmDetails(job.vms()))
-			return workflow.ExecuteChildWorkflow(cctx, RecoverUnitsWorkflowName, in)
-		},
+		}
+		js, parallel := r.laneJobsOf(units, true, fmt.Sprintf("recover/group-%d-lane-", g))
+		for _, j := range js {
+			jobs = append(jobs, j)
+			lanes = append(lanes, min(parallel, len(j.units)))
+			groupOf = append(groupOf, g)
+			left[g]++
+		}
+	}
+	st := &overlapStart{}
+	r.overlap = st
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		st.err = r.startAsRecovered(ctx, shared, widen, func(g int) bool { return left[g] == 0 })
+		st.done = true
+	})
+	err := runWhole(ctx, len(jobs), func(i int) int { return lanes[i] }, r.plan.Limits().Recover,
+		func(i, slots int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], slots) },
 		func(i int, f workflow.Future) {
-			var res activities.RecoverResult
-			err := f.Get(ctx, &res)
-			r.applyRecover(ctx, jobs[i], &res, err)
-			r.updateDetails(ctx)
+			r.recoverJobDone(ctx, jobs[i], f)
+			left[groupOf[i]]--
 		})
+	if err != nil {
+		// Aborted: the starts in flight settle before cleanup begins.
+		r.awaitOverlap(ctx)
+	}
+	return err
+}
+
+// overlapStart is the starting of groups during recovery (recoverAndStart).
+type overlapStart struct {
+	done bool
+	err  error
+}
+
+// awaitOverlap waits until the starts begun during recovery have ended,
+// whatever ctx says: their children settle before the run goes on.
+func (r *run) awaitOverlap(ctx workflow.Context) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_ = workflow.Await(dctx, func() bool { return r.overlap.done })
 }
 
 // vms lists the job's VMs (a vApp's members, or the standalone VMs).

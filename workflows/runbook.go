@@ -195,6 +195,7 @@ type run struct {
 	found       *activities.ScanResult
 	selected    *Selected
 	attempted   map[string]bool // unit UUIDs whose recovery was started
+	overlap     *overlapStart   // the groups starting during recovery (recoverAndStart)
 	recovered   map[string]bool // VM and vApp UUIDs reported recovered
 	adopted     []string        // VM and vApp UUIDs: the precheck's adopted units and own copies
 	adoptedText string          // the adopted units, for the recover gate's summary

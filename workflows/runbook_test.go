@@ -510,6 +510,50 @@ func TestStartOrderInsideVAppAndAcrossGroups(t *testing.T) {
 	assert.Less(t, pos("vm-crm-1"), pos("vm-crm-2"))
 }
 
+// A group starts as soon as its units are recovered, while later groups are
+// still being recovered (recover-start-overlap): the last group's recovery is
+// held until the first group's VM started, which without the overlap would
+// never happen (the guard then ends the run, and the test fails).
+func TestFirstGroupStartsWhileLaterGroupsRecover(t *testing.T) {
+	e := newEnv(t)
+	dbStarted := make(chan struct{})
+	var once sync.Once
+	guard := time.AfterFunc(20*time.Second, func() { once.Do(func() { close(dbStarted) }) })
+	defer guard.Stop()
+	var mu sync.Mutex
+	heldUntilStart := false
+	e.OnActivity(acts.Recover, mock.Anything, mock.Anything).Return(func(_ context.Context, in *activities.RecoverInput) (*activities.RecoverResult, error) {
+		res := &activities.RecoverResult{}
+		for _, u := range in.Units {
+			if u.UUID == "vapp-crm" || u.UUID == "vm-misc-1" { // the rest group
+				<-dbStarted
+				mu.Lock()
+				heldUntilStart = guard.Stop() || heldUntilStart
+				mu.Unlock()
+			}
+			e.calls.add("Recover " + u.UUID)
+			res.Units = append(res.Units, activities.RecoveredUnit{UUID: u.UUID, Kind: u.Kind})
+		}
+		return res, nil
+	})
+	e.onStartVM(func(_ context.Context, in *activities.StartVMInput) (*activities.StartVMResult, error) {
+		if in.VMUUID == "vm-db-1" {
+			once.Do(func() { close(dbStarted) })
+		}
+		return &activities.StartVMResult{PowerState: "Running"}, nil
+	})
+	e.approve(time.Minute, plan.GateStorageReady, "alice")
+	e.approve(2*time.Minute, plan.GateRecover, "alice")
+	p := fixturePlan()
+	p.Concurrency.BatchSize = 1 // more VMs than one start child holds
+	e.run(plan.ModeFailover, p)
+	require.NoError(t, e.GetWorkflowError())
+	assert.True(t, heldUntilStart, "the rest group's recovery ended only after group db's VM started")
+	assert.Equal(t, OutcomeSucceeded, e.report().Outcome)
+	starts := e.calls.named("StartVM ")
+	assert.Len(t, starts, len(allVMs), "every VM started once")
+}
+
 // The start slots are shared through the activities (activities/slots.go):
 // the workflow schedules every VM of a group that may start now, each with
 // the plan's cap, rather than a fixed share per child.

@@ -143,6 +143,14 @@ func (r *run) start(ctx workflow.Context) error {
 		r.event(ctx, "Start mode none: the recovered VMs are left halted.")
 		return nil
 	}
+	if r.overlap != nil {
+		// The groups began to start during recovery (recoverAndStart).
+		if err := workflow.Await(ctx, func() bool { return r.overlap.done }); err != nil {
+			r.awaitOverlap(ctx)
+			return err
+		}
+		return r.overlap.err
+	}
 	// Runs begun before the start slots were shared gave each child a fixed
 	// share of concurrency.start; they replay that way.
 	shared := workflow.GetVersion(ctx, "shared-start-slots", workflow.DefaultVersion, 1) == 1
@@ -151,7 +159,7 @@ func (r *run) start(ctx workflow.Context) error {
 		widen = startWiden
 	}
 	if shared && workflow.GetVersion(ctx, "start-staged", workflow.DefaultVersion, 1) == 1 {
-		if job, groups, ok := r.stagedJob(widen); ok {
+		if job, groups, ok := r.stagedJob(0, widen); ok {
 			r.event(ctx, "Starting groups %s in turn: one start job of %s.", strings.Join(groups, ", "), plural(job.size(), "VM"))
 			return r.runStartJobs(ctx, []startJob{job}, shared)
 		}
@@ -172,17 +180,52 @@ func (r *run) start(ctx workflow.Context) error {
 	return nil
 }
 
-// stagedJob is the whole start phase of a small plan as one child: every
-// group's chains, group after group (StartChain.Stage), in one StartBatch
-// activity. Each group then follows the one before as soon as its last
-// boot returned, where a child per group cost each group a child's end
-// and the next one's start, the longest wait between two groups (make
-// bench, 100 VMs: about 50 ms per group). ok is false when the recovered
-// VMs do not fit in one child (batch_size x startWiden) or there is one
-// group only. groups names the groups started, in turn.
-func (r *run) stagedJob(widen int) (job startJob, groups []string, ok bool) {
-	job = startJob{id: "start/groups"}
-	for g := range r.selected.Groups {
+// startAsRecovered starts the groups in turn, each once ready says its
+// units are recovered, while later groups are still being recovered
+// (recoverAndStart). When every group left is recovered and their VMs fit
+// in one child, they start in that one child, in turn (stagedJob).
+func (r *run) startAsRecovered(ctx workflow.Context, shared bool, widen int, ready func(g int) bool) error {
+	groups := len(r.selected.Groups)
+	for g := 0; g < groups; g++ {
+		if err := workflow.Await(ctx, func() bool { return ready(g) }); err != nil {
+			return err
+		}
+		rest := true
+		for h := g; h < groups; h++ {
+			rest = rest && ready(h)
+		}
+		if rest {
+			if job, names, ok := r.stagedJob(g, widen); ok {
+				r.event(ctx, "Starting groups %s in turn: one start job of %s.", strings.Join(names, ", "), plural(job.size(), "VM"))
+				return r.runStartJobs(ctx, []startJob{job}, shared)
+			}
+		}
+		jobs := r.startJobs(g, shared, widen)
+		if len(jobs) == 0 {
+			continue
+		}
+		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "start job"))
+		if err := r.runStartJobs(ctx, jobs, shared); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stagedJob is the start of the groups from group from on as one child:
+// every group's chains, group after group (StartChain.Stage), in one
+// StartBatch activity. Each group then follows the one before as soon as
+// its last boot returned, where a child per group cost each group a
+// child's end and the next one's start, the longest wait between two
+// groups (make bench, 100 VMs: about 50 ms per group). ok is false when
+// their recovered VMs do not fit in one child (batch_size x startWiden) or
+// there is one group only. groups names the groups started, in turn.
+func (r *run) stagedJob(from, widen int) (job startJob, groups []string, ok bool) {
+	job = startJob{id: fmt.Sprintf("start/groups-%d", from)}
+	if from == 0 {
+		job.id = "start/groups"
+	}
+	for g := from; g < len(r.selected.Groups); g++ {
 		jobs := r.startJobs(g, true, widen)
 		if len(jobs) == 0 {
 			continue

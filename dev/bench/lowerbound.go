@@ -45,7 +45,8 @@ type Bound struct {
 }
 
 // LowerBound is the shortest failover the simulated pools allow: each phase runs after
-// the previous one (the runbook's order), and each phase takes at least
+// the previous one (the runbook's order; recovery and start overlap, see below), and each
+// phase takes at least
 // max(its critical path through the ordering constraints, its total work over the
 // concurrency the pools allow for it). Calls a client could batch or overlap count one
 // latency per phase. Gate waits are not work and are left out.
@@ -68,46 +69,65 @@ func LowerBound(w Work) Bound {
 	add("scan", open, "%d VDI.open_database (the newest copy of each source pool's metadata), serialised per pool: %d x %s (+ latency)", w.Databases, w.Databases, t.OpenDatabase)
 	add("precheck", lat, "assertions batched and in parallel: one latency")
 
-	// Recover: every VM's import takes Recover, of which RecoverDB holds the pool's
-	// database lock; a vApp's VMs are imported one after another by one call.
+	// Recover and start. Every VM's import takes Recover, of which RecoverDB holds the
+	// pool's database lock; a vApp's VMs are imported one after another by one call. So
+	// the units of groups 1..g cannot all be recovered before
+	// rec(g) = max(largest of their units x Recover, their VMs x RecoverDB + the first
+	// import's unlocked part). A group starts once its units are recovered and the group
+	// before it has started (the runbook's order), so group g's start begins at rec(g) at
+	// the earliest and the groups from g on start in turn after it: recovery and start
+	// take at least max over g of rec(g) + start(g) + ... + start(last).
+	//
+	// A group's start: a vApp's order groups one after another (each as long as its
+	// slowest boot + start_delay), every boot holding one of hosts x HostVMOps slots for
+	// the whole of Start. Every boot takes the same Start and a slot boots one VM at a
+	// time, so some slot boots ceil(boots / slots) VMs in turn: ten boots on eight slots
+	// take two boots' time, not 1.25.
+	slots := hosts * max(t.HostVMOps, 1)
+	type group struct {
+		rec, start time.Duration
+		boots      int
+	}
+	groups := make([]group, len(w.Groups))
 	vms, longest := 0, 0
-	for _, g := range w.Groups {
+	startHow := fmt.Sprintf("each group's start: max(critical path, ceil(boots / (%d hosts x %d slots)) x %s):", hosts, max(t.HostVMOps, 1), t.Start)
+	for i, g := range w.Groups {
+		var path time.Duration
 		for _, u := range g {
 			vms += len(u.VMs)
 			longest = max(longest, len(u.VMs))
+			groups[i].boots += len(u.VMs)
+			path = max(path, unitPath(u, t.Start, lat))
 		}
+		groups[i].rec = max(lat+time.Duration(longest)*t.Recover, lat+time.Duration(vms)*t.RecoverDB+(t.Recover-t.RecoverDB))
+		if groups[i].boots == 0 {
+			continue
+		}
+		rounds := (groups[i].boots + slots - 1) / slots
+		work := lat + time.Duration(rounds)*t.Start
+		groups[i].start = max(path, work)
+		startHow += fmt.Sprintf(" g%d max(%s, %d boots = %d in turn -> %s) = %s;", i+1, path.Round(time.Millisecond),
+			groups[i].boots, rounds, work.Round(time.Millisecond), groups[i].start.Round(time.Millisecond))
 	}
 	crit := lat + time.Duration(longest)*t.Recover
 	db := lat + time.Duration(vms)*t.RecoverDB + (t.Recover - t.RecoverDB)
 	rec := max(crit, db)
 	add("recover", rec, "max(critical path: largest unit %d VMs x %s = %s, database lock: %d VMs x %s + first import's unlocked part %s = %s)",
 		longest, t.Recover, crit, vms, t.RecoverDB, t.Recover-t.RecoverDB, db)
-
-	// Start: groups one after another; inside a group, a vApp's order groups one after
-	// another (each as long as its slowest boot + start_delay), every boot holding one of
-	// hosts x HostVMOps slots for the whole of Start. Every boot takes the same Start and
-	// a slot boots one VM at a time, so some slot boots ceil(boots / slots) VMs in turn:
-	// ten boots on eight slots take two boots' time, not 1.25.
-	slots := hosts * max(t.HostVMOps, 1)
-	var start time.Duration
-	how := fmt.Sprintf("%d groups in turn; each max(critical path, ceil(boots / (%d hosts x %d slots)) x %s):", len(w.Groups), hosts, max(t.HostVMOps, 1), t.Start)
-	for i, g := range w.Groups {
-		boots := 0
-		var path time.Duration
-		for _, u := range g {
-			boots += len(u.VMs)
-			path = max(path, unitPath(u, t.Start, lat))
-		}
-		if boots == 0 {
+	both, how := rec, "recovery and start together: max over g of (groups 1..g recovered + the starts from g on):"
+	for i := range groups {
+		if groups[i].boots == 0 {
 			continue
 		}
-		rounds := (boots + slots - 1) / slots
-		work := lat + time.Duration(rounds)*t.Start
-		d := max(path, work)
-		start += d
-		how += fmt.Sprintf(" g%d max(%s, %d boots = %d in turn -> %s) = %s;", i+1, path.Round(time.Millisecond), boots, rounds, work.Round(time.Millisecond), d.Round(time.Millisecond))
+		d := groups[i].rec
+		for _, later := range groups[i:] {
+			d += later.start
+		}
+		both = max(both, d)
+		how += fmt.Sprintf(" g%d %s;", i+1, d.Round(time.Millisecond))
 	}
-	add("start", start, "%s", how)
+	add("start", both-rec, "%s %s = %s, less recovery's %s; %s", how, "max", both.Round(time.Millisecond), rec.Round(time.Millisecond), startHow)
+
 	add("verify", lat, "one read of every VM: one latency")
 	add("reprotect", lat, "metadata replication enabled on the SRs in parallel: one latency")
 	add("cleanup", lat, "DR tasks destroyed in parallel: one latency")

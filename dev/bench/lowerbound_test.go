@@ -62,7 +62,17 @@ func TestLowerBound(t *testing.T) {
 			name: "priority groups run one after another",
 			work: Work{Timing: tm, Hosts: 1, Databases: 1,
 				Groups: [][]Unit{standalone(1), standalone(1), nil}},
-			want: map[string]time.Duration{"start": 6 * s, "recover": 2100 * time.Millisecond},
+			// g1's VM recovered at 2s boots until 5s, then g2's until 8s: recovery (2.1s)
+			// and start end at 8s.
+			want: map[string]time.Duration{"start": 5900 * time.Millisecond, "recover": 2100 * time.Millisecond},
+		},
+		{
+			name: "the first group starts while the others are recovered",
+			work: Work{Timing: sim.Timing{Recover: 2 * s, RecoverDB: s, Start: 3 * s, HostVMOps: 100}, Hosts: 1,
+				Groups: [][]Unit{standalone(1), standalone(30)}},
+			// Recovery: 31 x 1s + 1s = 32s; g1 recovered at 2s and started by 5s, g2
+			// recovered at 32s and started by 35s: 3s after recovery, not 6s.
+			want: map[string]time.Duration{"recover": 32 * s, "start": 3 * s},
 		},
 		{
 			name: "the database lock bounds recovery",
