@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -157,11 +158,20 @@ func TestRecoverAfterMasterMoved(t *testing.T) {
 	for _, u := range res.Units {
 		assert.Empty(t, u.Error, u.UUID)
 	}
-	slave := 0
+	// Calls already in flight when it moved (the VM view's and the task
+	// watcher's event.from) may each meet it once; no caller asks it again.
+	met := map[string]int{}
 	for _, e := range f.w.Journal().Entries(mark) {
 		if e.Result == "HOST_IS_SLAVE" {
-			slave++
+			caller := e.Method
+			if e.Method == "event.from" && len(e.Params) > 1 {
+				caller += fmt.Sprint(e.Params[1]) // the view's classes, or the watcher's
+			}
+			met[caller]++
 		}
 	}
-	assert.Equal(t, 1, slave, "the old master is asked once")
+	require.NotEmpty(t, met, "the recovery met the old master")
+	for caller, n := range met {
+		assert.Equal(t, 1, n, "%s asked the old master again", caller)
+	}
 }
