@@ -98,8 +98,10 @@ type Activities struct {
 	secrets Secrets
 	log     *zap.Logger
 	lim     limits
-	// starts holds each site's VM start slots (slots.go).
-	starts sync.Map
+	// starts holds each site's VM start slots, recoveries its recovery
+	// slots (slots.go).
+	starts     sync.Map
+	recoveries sync.Map
 	// foreign is the worker's open metadata databases (foreign.go).
 	foreign *foreignDBs
 	// views is each site's VMs and vApps as of the last event.from (vmview.go).

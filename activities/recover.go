@@ -67,6 +67,10 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 	if err != nil {
 		return nil, err
 	}
+	parallel := max(in.Parallel, 1)
+	if in.Slots > 0 {
+		parallel = len(in.Units) // each unit waits for a shared slot
+	}
 	done := map[string]RecoveredUnit{}
 	if resumed {
 		for _, d := range prev.Done {
@@ -78,7 +82,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			units = append(units, u)
 		}
 		sort.Strings(units)
-		forEachLimited(ctx, len(units), max(in.Parallel, 1), func(i int) error {
+		forEachLimited(ctx, len(units), parallel, func(i int) error {
 			if _, found, err := a.awaitStaleTask(ctx, c, xapi.Ref(stale[units[i]])); found {
 				a.logger(ctx).Info("an earlier attempt's recover task finished", zap.String("site", c.site), zap.String("unit", units[i]), zap.Error(err))
 			}
@@ -121,7 +125,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		}
 		return err
 	}
-	forEachLimited(ctx, len(in.Units), max(in.Parallel, 1), func(i int) error {
+	forEachLimited(ctx, len(in.Units), parallel, func(i int) error {
 		u := in.Units[i]
 		if d, ok := done[u.UUID]; ok {
 			out.Units[i] = d
@@ -132,6 +136,13 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		stopMu.Unlock()
 		if stopped {
 			return nil
+		}
+		release := func() {}
+		if in.Slots > 0 {
+			var err error
+			if release, err = a.recoverSlot(ctx, c, in.Slots, in.Group); err != nil {
+				return nil // ctx is done: the retry resumes the unit
+			}
 		}
 		var ru RecoveredUnit
 		var vms []metaVM
@@ -147,6 +158,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 			ru, vms, err = a.recoverUnit(ctx, c, e, o, u, target, tr)
 			return err
 		})
+		release()
 		var ae *temporal.ApplicationError
 		switch {
 		case err == nil:

@@ -355,18 +355,18 @@ func TestPrecheckDemo(t *testing.T) {
 }
 
 func TestRecoverTwiceIsAlready(t *testing.T) {
-	for _, parallel := range []int{0, 3} {
-		t.Run(fmt.Sprintf("parallel %d", parallel), func(t *testing.T) { testRecoverTwiceIsAlready(t, parallel) })
+	for _, tc := range []struct{ parallel, slots int }{{0, 0}, {3, 0}, {0, 2}} {
+		t.Run(fmt.Sprintf("parallel %d slots %d", tc.parallel, tc.slots), func(t *testing.T) { testRecoverTwiceIsAlready(t, tc.parallel, tc.slots) })
 	}
 }
 
-func testRecoverTwiceIsAlready(t *testing.T, parallel int) {
+func testRecoverTwiceIsAlready(t *testing.T, parallel, slots int) {
 	f, _, sc := prepared(t)
 	us, _ := units(sc, "build-agent")
 	opened := f.w.Journal().Count("Async.VDI.open_database", "Success")
 	require.NotZero(t, opened, "the scan opened the metadata")
 	var first RecoverResult
-	f.must(&first, f.a.Recover, &RecoverInput{Site: "dr", Units: us, Parallel: parallel})
+	f.must(&first, f.a.Recover, &RecoverInput{Site: "dr", Units: us, Parallel: parallel, Slots: slots, Group: 1})
 	for i, u := range first.Units {
 		assert.Equal(t, us[i].UUID, u.UUID, "results in the input's order")
 	}

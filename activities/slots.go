@@ -98,17 +98,26 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int, s
 		size = min(size, limit)
 	}
 	size = max(size, 1)
+	w := &slotWaiter{ready: make(chan struct{}), later: later, spread: spread}
+	if err := p.wait(ctx, size, w); err != nil {
+		return startSlot{}, err
+	}
+	return p.slot(w), nil
+}
+
+// wait gives w one of size slots of p, at once or once freed: after every
+// waiter with as high a rank (later), before those with a lower one. The
+// slot is w's when wait returns nil.
+func (p *slotPool) wait(ctx context.Context, size int, w *slotWaiter) error {
 	p.mu.Lock()
 	p.size = size
-	w := &slotWaiter{ready: make(chan struct{}), later: later, spread: spread}
 	if p.used < size && len(p.waiting) == 0 {
 		p.take(w)
 		p.mu.Unlock()
-		return p.slot(w), nil
+		return nil
 	}
-	// After every waiter with as many orders waiting, before those with fewer.
 	at := len(p.waiting)
-	for at > 0 && p.waiting[at-1].later < later {
+	for at > 0 && p.waiting[at-1].later < w.later {
 		at--
 	}
 	p.waiting = slices.Insert(p.waiting, at, w)
@@ -116,7 +125,7 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int, s
 	p.mu.Unlock()
 	select {
 	case <-w.ready:
-		return p.slot(w), nil
+		return nil
 	case <-ctx.Done():
 		p.mu.Lock()
 		if w.granted {
@@ -131,8 +140,26 @@ func (a *Activities) startSlot(ctx context.Context, c *conn, limit, later int, s
 			}
 			p.mu.Unlock()
 		}
-		return startSlot{}, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// recoverSlot waits for one of size recovery slots at c's site and returns
+// its release (RecoverInput.Slots). The recoveries of a worker share one
+// pool per site, whatever child workflow they belong to: a slot freed by
+// one unit goes to the waiting unit of the earliest priority group, then in
+// the order they came. A run that recovers its groups side by side then
+// keeps concurrency.recover imports in flight across the groups' ends,
+// where children with lanes of their own held them through their last
+// unit while the next group's children waited (make bench).
+func (a *Activities) recoverSlot(ctx context.Context, c *conn, size, group int) (func(), error) {
+	v, _ := a.recoveries.LoadOrStore(c.site, &slotPool{})
+	p := v.(*slotPool)
+	w := &slotWaiter{ready: make(chan struct{}), later: -group}
+	if err := p.wait(ctx, max(size, 1), w); err != nil {
+		return nil, err
+	}
+	return sync.OnceFunc(func() { p.release("") }), nil
 }
 
 func (p *slotPool) slot(w *slotWaiter) startSlot {

@@ -188,6 +188,58 @@ func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
 	assert.Equal(t, []string{"vapp-order-1", "vapp-order-2", "standalone-1", "standalone-2"}, got)
 }
 
+// A freed recovery slot goes to the earliest priority group waiting, then in
+// the order they came, whatever child asked; never more than the size are
+// held.
+func TestRecoverSlotsGoToTheEarliestGroup(t *testing.T) {
+	a, c := &Activities{}, &conn{site: "dr"}
+	first, err := a.recoverSlot(context.Background(), c, 1, 0)
+	require.NoError(t, err)
+	v, _ := a.recoveries.Load("dr")
+	p := v.(*slotPool)
+	order := make(chan string, 4)
+	rels := make(chan func(), 4)
+	for i, w := range []struct {
+		name  string
+		group int
+	}{{"group-3-a", 3}, {"group-1-a", 1}, {"group-3-b", 3}, {"group-1-b", 1}} {
+		go func() {
+			rel, err := a.recoverSlot(context.Background(), c, 1, w.group)
+			assert.NoError(t, err)
+			order <- w.name
+			rels <- rel
+		}()
+		require.Eventually(t, func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return len(p.waiting) == i+1
+		}, 10*time.Second, time.Millisecond)
+	}
+	first()
+	first() // a release counts once
+	var got []string
+	for range 4 {
+		got = append(got, <-order)
+		p.mu.Lock()
+		assert.Equal(t, 1, p.used, "one slot held")
+		p.mu.Unlock()
+		(<-rels)()
+	}
+	assert.Equal(t, []string{"group-1-a", "group-1-b", "group-3-a", "group-3-b"}, got)
+	// A waiter whose context ends leaves the queue.
+	held, err := a.recoverSlot(context.Background(), c, 1, 0)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = a.recoverSlot(ctx, c, 1, 0)
+	assert.ErrorIs(t, err, context.Canceled)
+	held()
+	p.mu.Lock()
+	assert.Empty(t, p.waiting)
+	assert.Zero(t, p.used)
+	p.mu.Unlock()
+}
+
 // Spread boots go to the host with the fewest of them in flight, then the
 // one placed on least; a host that refused a VM is left out for a while,
 // and with every host left out the pool places the VM.

@@ -201,6 +201,12 @@ type RecoverInput struct {
 	// Parallel is how many units are recovered at once (0 or 1: one after
 	// another, as before the workflow's recover-parallel-units).
 	Parallel int `json:"parallel,omitempty"`
+	// Slots, when set, is how many imports at the site the worker keeps in
+	// flight for every recovery that sets it (recoverSlot): each unit then
+	// waits for one of them, those of Group (a priority group's rank)
+	// before those of later groups, and Parallel is not used.
+	Slots int `json:"slots,omitempty"`
+	Group int `json:"group,omitempty"`
 }
 
 // RecoverResult is per unit; a unit that failed has Error set and does not

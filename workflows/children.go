@@ -377,26 +377,11 @@ func startProgress(out *StartVMsResult, names []string, startingAt []*time.Time)
 // cancelled and returns ctx's error once the jobs in flight settled.
 func runLimited(ctx workflow.Context, n int, weight func(i int) int, limit int,
 	start func(i, slots int) workflow.Future, done func(i int, f workflow.Future)) error {
-	return runBudget(ctx, n, weight, limit, false, start, done)
-}
-
-// runWhole is runLimited where a job waits until its whole weight is free
-// (or nothing is in flight), so that no job runs on a sliver of the budget.
-func runWhole(ctx workflow.Context, n int, weight func(i int) int, limit int,
-	start func(i, slots int) workflow.Future, done func(i int, f workflow.Future)) error {
-	return runBudget(ctx, n, weight, limit, true, start, done)
-}
-
-func runBudget(ctx workflow.Context, n int, weight func(i int) int, limit int, whole bool,
-	start func(i, slots int) workflow.Future, done func(i int, f workflow.Future)) error {
 	sel := workflow.NewSelector(ctx)
 	used, inFlight, next := 0, 0, 0
 	for {
 		for next < n && used < limit && ctx.Err() == nil {
 			i := next
-			if whole && inFlight > 0 && used+max(weight(i), 1) > limit {
-				break
-			}
 			w := min(max(weight(i), 1), limit-used)
 			used += w
 			inFlight++

@@ -163,7 +163,7 @@ func TestRecordHistories(t *testing.T) {
 		writeHistory(ctx, t, c, id, run.GetRunID(), filepath.Join("testdata", string(r.mode)+recordedVersion+".json"))
 	}
 	// One child of each kind, from the failover.
-	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/group-0-lane-1", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
+	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/recover/group-0-1", "", filepath.Join("testdata", "recover-units"+recordedVersion+".json"))
 	writeHistory(ctx, t, c, WorkflowID("p1", plan.ModeFailover)+"/start/group-0-vapps-1", "", filepath.Join("testdata", "start-vms"+recordedVersion+".json"))
 }
 

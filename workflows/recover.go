@@ -61,32 +61,33 @@ func (r *run) balancedRecoverBatch(lanes bool) int {
 // start, longer than their recovery. Children hold at most 10 × batch_size
 // VMs, so no child's input grows with the plan.
 func (r *run) laneJobs() (jobs []recoverJob, parallel int) {
-	return r.laneJobsOf(r.selected.Units, false, "recover/lane-")
+	units := r.selected.Units
+	lim := r.plan.Limits()
+	n := (lim.Recover + recoverUnitsPerChild - 1) / recoverUnitsPerChild
+	parallel = max(1, lim.Recover/n)
+	if need := r.childrenFor(units); need > n {
+		n, parallel = need, max(1, lim.Recover/need)
+	}
+	return r.dealUnits(units, min(n, len(units)), "recover/lane-"), parallel
 }
 
-// laneJobsOf deals units to lane children as laneJobs does, the children
-// named prefix and their rank; with fewest, one child per
-// recoverUnitsPerChild units at most (a small group's few units in one or
-// two children, each with more lanes).
-func (r *run) laneJobsOf(units []SelectedUnit, fewest bool, prefix string) (jobs []recoverJob, parallel int) {
-	if len(units) == 0 {
-		return nil, 1
-	}
-	lim := r.plan.Limits()
+// childrenFor is how many children units need so that none holds more than
+// ten times batch_size VMs (no child's input grows with the plan).
+func (r *run) childrenFor(units []SelectedUnit) int {
 	total := 0
 	for _, u := range units {
 		total += len(u.VMs)
 	}
-	perJob := 10 * lim.BatchSize
-	n := (lim.Recover + recoverUnitsPerChild - 1) / recoverUnitsPerChild
-	if fewest {
-		n = min(n, (len(units)+recoverUnitsPerChild-1)/recoverUnitsPerChild)
+	perJob := 10 * r.plan.Limits().BatchSize
+	return (total + perJob - 1) / perJob
+}
+
+// dealUnits deals units to n children by weight, each to the child with the
+// least weight so far (LPT), the children named prefix and their rank.
+func (r *run) dealUnits(units []SelectedUnit, n int, prefix string) []recoverJob {
+	if n < 1 || len(units) == 0 {
+		return nil
 	}
-	parallel = max(1, lim.Recover/n)
-	if need := (total + perJob - 1) / perJob; need > n {
-		n, parallel = need, max(1, lim.Recover/need)
-	}
-	n = min(n, len(units))
 	order := make([]int, len(units))
 	for i := range order {
 		order[i] = i
@@ -105,7 +106,7 @@ func (r *run) laneJobsOf(units []SelectedUnit, fewest bool, prefix string) (jobs
 		load[best] += weight(units[i])
 		member[best] = append(member[best], i)
 	}
-	jobs = make([]recoverJob, 0, n)
+	jobs := make([]recoverJob, 0, n)
 	for l, idx := range member {
 		// The heaviest first inside a child too (they were dealt so), then
 		// in selection order.
@@ -115,7 +116,7 @@ func (r *run) laneJobsOf(units []SelectedUnit, fewest bool, prefix string) (jobs
 		}
 		jobs = append(jobs, job)
 	}
-	return jobs, parallel
+	return jobs
 }
 
 // recoverUnitsPerChild is how many units a child of laneJobs recovers at
@@ -228,13 +229,15 @@ func (r *run) recover(ctx workflow.Context) error {
 	// concurrency.recover imports in flight: children at once × units each.
 	atOnce := max(1, (r.plan.Limits().Recover+parallel-1)/parallel)
 	return runLimited(ctx, len(jobs), func(int) int { return 1 }, atOnce,
-		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], parallel) },
+		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], parallel, 0, 0) },
 		func(i int, f workflow.Future) { r.recoverJobDone(ctx, jobs[i], f) })
 }
 
-// startRecoverJob starts the child that recovers job, parallel units at once.
-func (r *run) startRecoverJob(ctx workflow.Context, job recoverJob, parallel int) workflow.Future {
-	in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode}
+// startRecoverJob starts the child that recovers job, parallel units at
+// once, or with slots > 0 each unit in one of the site's shared recovery
+// slots, group's before later groups' (activities.RecoverInput.Slots).
+func (r *run) startRecoverJob(ctx workflow.Context, job recoverJob, parallel, slots, group int) workflow.Future {
+	in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode, Slots: slots, Group: group}
 	if parallel > 1 {
 		in.Parallel = parallel
 	}
@@ -261,10 +264,12 @@ func (r *run) recoverJobDone(ctx workflow.Context, job recoverJob, f workflow.Fu
 // recover-start-overlap). The first priority group's services then come back
 // after their own recovery rather than after everyone's: at 10,000 VMs the
 // recovery of every unit is most of the run. Each group's units are dealt to
-// lane children of their own (laneJobsOf), the groups' children in order,
-// concurrency.recover imports in flight in all, so a group's last children
-// run beside the next group's first ones and the master's database lock is
-// never left idle between groups.
+// children of their own (laneJobsOf), all started at once; their imports
+// share the site's recovery slots in the worker, concurrency.recover of them,
+// a freed slot going to the earliest group waiting (activities.recoverSlot).
+// So a group's last imports run beside the next group's first ones and the
+// master's database lock is never left idle between groups, where children
+// with lanes of their own held them through their last unit.
 //
 // Only a plan larger than one start child (batch_size x startWiden VMs)
 // overlaps: a smaller one starts in one child once recovered (stagedJob),
@@ -279,7 +284,7 @@ func (r *run) recoverAndStart(ctx workflow.Context) error {
 		widen = startWiden
 	}
 	var jobs []recoverJob
-	var lanes, groupOf []int
+	var groupOf []int
 	left := make([]int, len(r.selected.Groups)) // recovery children still running, per group
 	for g := range r.selected.Groups {
 		var units []SelectedUnit
@@ -288,10 +293,10 @@ func (r *run) recoverAndStart(ctx workflow.Context) error {
 				units = append(units, u)
 			}
 		}
-		js, parallel := r.laneJobsOf(units, true, fmt.Sprintf("recover/group-%d-lane-", g))
-		for _, j := range js {
+		// As few children as payloads allow: the slots, not the children,
+		// bound the imports in flight.
+		for _, j := range r.dealUnits(units, r.childrenFor(units), fmt.Sprintf("recover/group-%d-", g)) {
 			jobs = append(jobs, j)
-			lanes = append(lanes, min(parallel, len(j.units)))
 			groupOf = append(groupOf, g)
 			left[g]++
 		}
@@ -302,8 +307,9 @@ func (r *run) recoverAndStart(ctx workflow.Context) error {
 		st.err = r.startAsRecovered(ctx, shared, widen, func(g int) bool { return left[g] == 0 })
 		st.done = true
 	})
-	err := runWhole(ctx, len(jobs), func(i int) int { return lanes[i] }, r.plan.Limits().Recover,
-		func(i, slots int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], slots) },
+	slots := r.plan.Limits().Recover
+	err := runLimited(ctx, len(jobs), func(int) int { return 1 }, maxRecoverChildren,
+		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], 0, slots, groupOf[i]) },
 		func(i int, f workflow.Future) {
 			r.recoverJobDone(ctx, jobs[i], f)
 			left[groupOf[i]]--
@@ -314,6 +320,10 @@ func (r *run) recoverAndStart(ctx workflow.Context) error {
 	}
 	return err
 }
+
+// maxRecoverChildren bounds the recovery children in flight when they share
+// the site's slots: far below Temporal's 2,000 pending children.
+const maxRecoverChildren = 500
 
 // overlapStart is the starting of groups during recovery (recoverAndStart).
 type overlapStart struct {

@@ -64,7 +64,7 @@ var recorded = []struct{ file, id string }{
 	{"failover-v7", WorkflowID("p1", plan.ModeFailover)},
 	{"failback-v7", WorkflowID("p1", plan.ModeFailback)},
 	{"test-failover-v7", WorkflowID("p1", plan.ModeTestFailover)},
-	{"recover-units-v7", WorkflowID("p1", plan.ModeFailover) + "/recover/group-0-lane-1"},
+	{"recover-units-v7", WorkflowID("p1", plan.ModeFailover) + "/recover/group-0-1"},
 	{"start-vms-v7", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
 	// Storage adapters: test snapshots, storage-ready by adapter (record_adapter_test.go).
 	{"test-failover-adapter", WorkflowID("p1", plan.ModeTestFailover)},
