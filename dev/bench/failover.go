@@ -34,6 +34,15 @@ type FailoverResult struct {
 	// ReportVMs is how many VMs `lifeboat report --format json` lists: the
 	// CLI puts a large report's pages back together.
 	ReportVMs int
+	// Groups is when each priority group was all running, from the run's
+	// start, gate waits excluded: the RTO of each tier.
+	Groups []GroupRunning
+}
+
+// GroupRunning is when a priority group's last VM was started.
+type GroupRunning struct {
+	Group string
+	At    time.Duration
 }
 
 // PhaseTime is the time a run spent in one phase (from its timeline).
@@ -97,6 +106,7 @@ func runFailover(ctx context.Context, env *env, w *World, simw *sim.World, dir s
 		}
 	}
 	var raw json.RawMessage
+	var lastVMs map[string]time.Time // each group's last VM started
 	err := c.GetWorkflow(ctx, id, "").Get(ctx, &raw)
 	if err != nil {
 		return res, fmt.Errorf("the failover did not succeed: %w", err)
@@ -117,10 +127,20 @@ func runFailover(ctx context.Context, env *env, w *World, simw *sim.World, dir s
 	res.Outcome = rep.Outcome
 	if out, err := lifeboatCLI(ctx, env.lifeboat, env.temporal.address, "report", id, "--format", "json"); err == nil {
 		var full struct {
-			VMs []json.RawMessage `json:"vms"`
+			VMs []struct {
+				Group     string     `json:"group"`
+				StartedAt *time.Time `json:"started_at"`
+			} `json:"vms"`
 		}
 		if json.Unmarshal([]byte(out), &full) == nil {
 			res.ReportVMs = len(full.VMs)
+			last := map[string]time.Time{}
+			for _, vm := range full.VMs {
+				if vm.StartedAt != nil && vm.StartedAt.After(last[vm.Group]) {
+					last[vm.Group] = *vm.StartedAt
+				}
+			}
+			lastVMs = last
 		}
 	} else {
 		say("  (lifeboat report failed: %v)", err)
@@ -166,6 +186,11 @@ func runFailover(ctx context.Context, env *env, w *World, simw *sim.World, dir s
 		res.Phases = append(res.Phases, PhaseTime{p, took[p]})
 	}
 	res.Wall = rep.FinishedAt.Sub(begin) - res.GateWait
+	// The gates come before any start: every group's time excludes them all.
+	for g, at := range lastVMs {
+		res.Groups = append(res.Groups, GroupRunning{orRest(g), at.Sub(begin) - res.GateWait})
+	}
+	sort.Slice(res.Groups, func(i, j int) bool { return res.Groups[i].At < res.Groups[j].At })
 	return res, nil
 }
 
@@ -199,4 +224,12 @@ type MethodCalls struct {
 	Method string
 	PerVM  float64
 	Calls  int
+}
+
+// orRest names the VMs in no priority group as the report's groups do.
+func orRest(g string) string {
+	if g == "" {
+		return workflows.RestGroup
+	}
+	return g
 }

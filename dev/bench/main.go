@@ -84,7 +84,10 @@ type Row struct {
 	Speed              float64            `json:"speed"`
 	Phases             map[string]float64 `json:"phases_s,omitempty"`
 	LowerBoundPhases   map[string]float64 `json:"lower_bound_phases_s,omitempty"`
-	Error              string             `json:"error,omitempty"`
+	// GroupsRunning is when each priority group was all running (s, gate
+	// waits excluded).
+	GroupsRunning map[string]float64 `json:"groups_running_s,omitempty"`
+	Error         string             `json:"error,omitempty"`
 }
 
 func main() {
@@ -293,6 +296,15 @@ func benchSize(ctx context.Context, e *env, n int, budget time.Duration) Row {
 		say("  histories: parent %d events, %d children, largest child %s %d events", hs.ParentEvents, hs.Children, hs.LargestChild, hs.LargestChildEvents)
 		say("  largest payload %d bytes (%s); report %d bytes, progress query answer %d bytes", row.MaxPayloadBytes, row.MaxPayloadWhere, res.ReportLen, res.Progress)
 		say("  lifeboat report --format json lists %d of %d VMs", res.ReportVMs, n)
+		if len(res.Groups) > 0 {
+			line := "  each group all running after (gate waits excluded):"
+			row.GroupsRunning = map[string]float64{}
+			for _, g := range res.Groups {
+				line += fmt.Sprintf(" %s %.1f s,", g.Group, g.At.Seconds())
+				row.GroupsRunning[g.Group] = g.At.Seconds()
+			}
+			say("%s", strings.TrimSuffix(line, ","))
+		}
 		say("  worker peak RSS %.1f MiB; server log: %d %q; worker log: %d payload warnings (TMPRL1103)",
 			float64(row.WorkerPeakRSSBytes)/(1<<20), row.BlobWarnings, blobWarning, row.WorkerWarnings)
 		say("  CPU during the run: %s", use)

@@ -48,7 +48,10 @@ type chaosCase struct {
 	// Fault is one of the sim rows; "" = none.
 	Fault string
 	// Spread runs the plan with start.placement: spread (every other
-	// worker-kill case), so that the kills also land in VM.start_on.
+	// worker-kill case), so that the kills also land in VM.start_on, and
+	// with batch_size 2, so that the plan is larger than one start child
+	// and its groups start while later ones are recovered (the kills land
+	// in the shared recovery slots and the overlapped starts).
 	Spread bool
 }
 
@@ -253,6 +256,7 @@ func runCase(ctx context.Context, cfg *config, shared *server, c chaosCase) (res
 	}
 	if c.Spread {
 		p.Start.Placement = plan.PlacementSpread
+		p.Concurrency.BatchSize = 2
 	}
 
 	source := l.pool(poolPrimary)
