@@ -21,6 +21,16 @@ func slotsOf(hosts int) (*Activities, *slotPool, *conn) {
 	return a, p, &conn{site: "dr"}
 }
 
+// waitersAre waits until n callers wait for a slot of p.
+func waitersAre(t *testing.T, p *slotPool, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.waiting) == n
+	}, 10*time.Second, time.Millisecond)
+}
+
 func hostRefs(n int) []xapi.Ref {
 	refs := make([]xapi.Ref, n)
 	for i := range refs {
@@ -126,13 +136,7 @@ func TestStartSlotsGoFirstComeFirstServed(t *testing.T) {
 		rels <- rel
 	}
 	// Each waiter is queued before the next one starts waiting.
-	queued := func(n int) {
-		require.Eventually(t, func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return len(p.waiting) == n
-		}, 10*time.Second, time.Millisecond)
-	}
+	queued := func(n int) { waitersAre(t, p, n) }
 	go wait(context.Background(), 1)
 	queued(1)
 	go wait(gaveUp, 2)
@@ -173,11 +177,7 @@ func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
 		later int
 	}{{"standalone-1", 0}, {"vapp-order-1", 2}, {"standalone-2", 0}, {"vapp-order-2", 1}} {
 		go wait(w.name, w.later)
-		require.Eventually(t, func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return len(p.waiting) == i+1
-		}, 10*time.Second, time.Millisecond)
+		waitersAre(t, p, i+1)
 	}
 	first()
 	var got []string
@@ -209,11 +209,7 @@ func TestRecoverSlotsGoToTheEarliestGroup(t *testing.T) {
 			order <- w.name
 			rels <- rel
 		}()
-		require.Eventually(t, func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return len(p.waiting) == i+1
-		}, 10*time.Second, time.Millisecond)
+		waitersAre(t, p, i+1)
 	}
 	first()
 	first() // a release counts once
