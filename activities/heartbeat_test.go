@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
 )
@@ -218,7 +217,7 @@ func TestActivitiesHeartbeatInsideSlowCalls(t *testing.T) {
 			f, _, sc := prepared(t)
 			// The same activities, reaching site dr through the proxy.
 			proxy, proxyURL := newHoldingProxy(t, f.w.PoolURL("dr"), tc.method)
-			a, err := New(map[string]SiteConfig{"dr": {URL: proxyURL, Username: "root", Password: "lifeboat", Timeout: 10 * time.Second}}, f.a.secrets, zaptest.NewLogger(t))
+			a, err := New(map[string]SiteConfig{"dr": {URL: proxyURL, Username: "root", Password: "lifeboat", Timeout: 10 * time.Second}}, f.a.secrets, testLogger(t))
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = Close(context.Background(), a) })
 			a.lim.heartbeatEvery = time.Millisecond

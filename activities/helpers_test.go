@@ -9,11 +9,15 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -181,4 +185,44 @@ func TestScanResultSize(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("ScanResult with 5,000 VMs (500 vApps of 5, 2,500 standalone): %d bytes (%.2f MB) of JSON", len(b), float64(len(b))/1e6)
 	assert.Less(t, len(b), 1_500_000)
+}
+
+// testLogger logs to t until the test ends and drops what comes later: a
+// site's background loops (the task watcher following a master that moved)
+// may still log once the test is over, which testing forbids (a data race
+// under -race).
+func testLogger(t *testing.T) *zap.Logger {
+	l := &untilEnd{Core: zaptest.NewLogger(t).Core(), mu: &sync.RWMutex{}, ended: new(bool)}
+	t.Cleanup(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		*l.ended = true
+	})
+	return zap.New(l)
+}
+
+type untilEnd struct {
+	zapcore.Core
+	mu    *sync.RWMutex
+	ended *bool
+}
+
+func (c *untilEnd) With(fields []zapcore.Field) zapcore.Core {
+	return &untilEnd{Core: c.Core.With(fields), mu: c.mu, ended: c.ended}
+}
+
+func (c *untilEnd) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *untilEnd) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if *c.ended {
+		return nil
+	}
+	return c.Core.Write(e, fields)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -17,7 +16,7 @@ import (
 // with its one next step, without asking the pool again.
 func TestRejectedLoginAnsweredOnce(t *testing.T) {
 	f := newFixture(t)
-	a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: "operator", Password: "wrong"}}, nil, zaptest.NewLogger(t))
+	a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: "operator", Password: "wrong"}}, nil, testLogger(t))
 	require.NoError(t, err)
 	f.a = a
 	f.env = f.newEnv()

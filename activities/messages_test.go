@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
@@ -29,7 +28,7 @@ func TestProbeMessages(t *testing.T) {
 	gone := httptest.NewServer(http.NotFoundHandler())
 	gone.Close()
 	probeAt := func(sites map[string]SiteConfig, site string, storage []plan.StorageTarget) error {
-		a, err := New(sites, mapSecrets{}, zaptest.NewLogger(t))
+		a, err := New(sites, mapSecrets{}, testLogger(t))
 		require.NoError(t, err)
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestActivityEnvironment()

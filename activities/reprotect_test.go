@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -49,7 +48,7 @@ func TestReprotectAtTheRedoLogLimit(t *testing.T) {
 	w, err := sim.Start(context.Background(), sc, sim.Options{FreePorts: true, ControlAddr: "-"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
-	a, err := New(map[string]SiteConfig{"dr": {URL: w.PoolURL("DR"), Username: "root", Password: "pw"}}, nil, zaptest.NewLogger(t))
+	a, err := New(map[string]SiteConfig{"dr": {URL: w.PoolURL("DR"), Username: "root", Password: "pw"}}, nil, testLogger(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = Close(context.Background(), a) })
 	f := &fixture{t: t, w: w, a: a}

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/plan"
 	"github.com/lifeboat-dr/lifeboat/xapi"
@@ -74,7 +73,7 @@ func newFixtureWith(t *testing.T, opts sim.Options) *fixture {
 		"dr":      {URL: w.PoolURL("dr"), Username: "root", Password: "lifeboat"},
 		"primary": {URL: w.PoolURL("primary"), Username: "root", Password: "lifeboat"},
 	}
-	a, err := New(sites, mapSecrets{"chap": chapSecret}, zaptest.NewLogger(t))
+	a, err := New(sites, mapSecrets{"chap": chapSecret}, testLogger(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = Close(context.Background(), a) })
 	f := &fixture{t: t, w: w, a: a}
@@ -687,7 +686,7 @@ func TestUnknownSiteAndBadPassword(t *testing.T) {
 	require.True(t, errors.As(err, &ae))
 	assert.True(t, ae.NonRetryable())
 	assert.Contains(t, ae.Message(), `site "mars"`)
-	a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: "root", Password: "wrong-Pa55word"}}, nil, zaptest.NewLogger(t))
+	a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: "root", Password: "wrong-Pa55word"}}, nil, testLogger(t))
 	require.NoError(t, err)
 	f.a = a
 	f.env = f.newEnv()
@@ -733,7 +732,7 @@ func TestPrecheckRole(t *testing.T) {
 	f, _, sc := prepared(t)
 	us, vms := units(sc)
 	for user, want := range map[string]string{"operator": SeverityOK, "auditor": SeverityProblem} {
-		a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: user, Password: "lifeboat"}}, mapSecrets{}, zaptest.NewLogger(t))
+		a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: user, Password: "lifeboat"}}, mapSecrets{}, testLogger(t))
 		require.NoError(t, err)
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestActivityEnvironment()

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
 )
@@ -25,7 +24,7 @@ func TestSiteOverHTTPS(t *testing.T) {
 	t.Cleanup(func() { _ = w.Close() })
 	inventory := func(c SiteConfig) (*Inventory, error) {
 		c.Username, c.Password = "root", "lifeboat"
-		a, err := New(map[string]SiteConfig{"dr": c}, mapSecrets{}, zaptest.NewLogger(t))
+		a, err := New(map[string]SiteConfig{"dr": c}, mapSecrets{}, testLogger(t))
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = Close(context.Background(), a) })
 		var s testsuite.WorkflowTestSuite
