@@ -264,7 +264,7 @@ func (r *run) recoverJobDone(ctx workflow.Context, job recoverJob, f workflow.Fu
 // recover-start-overlap). The first priority group's services then come back
 // after their own recovery rather than after everyone's: at 10,000 VMs the
 // recovery of every unit is most of the run. Each group's units are dealt to
-// children of their own (laneJobsOf), all started at once; their imports
+// children of their own (dealUnits), all started at once; their imports
 // share the site's recovery slots in the worker, concurrency.recover of them,
 // a freed slot going to the earliest group waiting (activities.recoverSlot).
 // So a group's last imports run beside the next group's first ones and the

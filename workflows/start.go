@@ -165,19 +165,24 @@ func (r *run) start(ctx workflow.Context) error {
 		}
 	}
 	for g := range r.selected.Groups {
-		// Runs with shared slots pack every group's vApps into children of
-		// up to batch_size VMs: a child's start costs more than a vApp's
-		// order step, and the chains of one child run side by side.
-		jobs := r.startJobs(g, shared, widen)
-		if len(jobs) == 0 {
-			continue
-		}
-		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "start job"))
-		if err := r.runStartJobs(ctx, jobs, shared); err != nil {
+		if err := r.startGroup(ctx, g, shared, widen); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// startGroup starts the recovered VMs of group g and waits for them. Runs
+// with shared slots pack the group's vApps into children of up to
+// batch_size x widen VMs: a child's start costs more than a vApp's order
+// step, and the chains of one child run side by side.
+func (r *run) startGroup(ctx workflow.Context, g int, shared bool, widen int) error {
+	jobs := r.startJobs(g, shared, widen)
+	if len(jobs) == 0 {
+		return nil
+	}
+	r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "start job"))
+	return r.runStartJobs(ctx, jobs, shared)
 }
 
 // startAsRecovered starts the groups in turn, each once ready says its
@@ -200,12 +205,7 @@ func (r *run) startAsRecovered(ctx workflow.Context, shared bool, widen int, rea
 				return r.runStartJobs(ctx, []startJob{job}, shared)
 			}
 		}
-		jobs := r.startJobs(g, shared, widen)
-		if len(jobs) == 0 {
-			continue
-		}
-		r.event(ctx, "Starting group %s: %s.", orText(groupName(r.selected, g), RestGroup), plural(len(jobs), "start job"))
-		if err := r.runStartJobs(ctx, jobs, shared); err != nil {
+		if err := r.startGroup(ctx, g, shared, widen); err != nil {
 			return err
 		}
 	}
