@@ -73,6 +73,37 @@ type foreignDB struct {
 	netMu sync.Mutex
 	vifs  map[xapi.ForeignRef]xapi.ForeignVIFSummary
 	nets  map[xapi.ForeignRef]xapi.ForeignNetwork
+
+	diskMu sync.Mutex
+	disks  *storageIndex
+
+	warming bool // guarded by foreignDBs.mu: warm ran
+
+	logoutOnce sync.Once // closeAll and a last release may both log out
+}
+
+// storage reads the database's VBDs and SRs once, for the storage
+// check of every precheck chunk (required.go).
+func (e *foreignDB) storage(ctx context.Context) (*storageIndex, error) {
+	e.diskMu.Lock()
+	defer e.diskMu.Unlock()
+	if e.disks != nil {
+		return e.disks, nil
+	}
+	var vbds map[xapi.ForeignRef]xapi.ForeignVBDSummary
+	var srs map[xapi.ForeignRef]xapi.ForeignSR
+	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
+		if i == 0 {
+			vbds, err = e.fs.GetAllVBDSummaries(ctx)
+		} else {
+			srs, err = e.fs.GetAllSRRecords(ctx)
+		}
+		return err
+	})); err != nil {
+		return nil, err
+	}
+	e.disks = newStorageIndex(vbds, srs)
+	return e.disks, nil
 }
 
 // networks reads the database's VIFs and networks once, for the network
@@ -224,6 +255,40 @@ func (d *foreignDBs) dropLocked(key foreignKey, e *foreignDB) {
 	}
 }
 
+// warmTimeout bounds warm's reads.
+const warmTimeout = 2 * time.Minute
+
+// warm reads, in the background, what the precheck reads of a database (its
+// VIFs, networks and disks) once the scan has read its VMs: the precheck
+// that follows finds them ready instead of decoding tens of thousands of
+// records at 10,000 VMs while the run waits. A read that fails is left to
+// the precheck; the entry stays in use until the reads end.
+func (d *foreignDBs) warm(e *foreignDB) {
+	d.mu.Lock()
+	if e.dropped || e.warming || e.fs == nil {
+		d.mu.Unlock()
+		return
+	}
+	e.warming = true
+	e.users++
+	d.bg.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.bg.Done()
+		defer d.release(e)
+		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
+		defer cancel()
+		forEachLimited(ctx, 2, 2, func(i int) (err error) {
+			if i == 0 {
+				_, _, err = e.networks(ctx)
+			} else {
+				_, err = e.storage(ctx)
+			}
+			return err
+		})
+	}()
+}
+
 // logoutLater logs out without holding up the caller (who holds mu).
 func (d *foreignDBs) logoutLater(e *foreignDB) {
 	d.bg.Add(1)
@@ -237,11 +302,13 @@ func (d *foreignDBs) logout(e *foreignDB) {
 	if e.fs == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cleanupTimeout)
-	defer cancel()
-	if err := e.fs.Logout(ctx); err != nil {
-		d.log.Warn("cannot log out of a metadata database", zap.String("vdi", string(e.vdiRef)), zap.Error(err))
-	}
+	e.logoutOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d.cleanupTimeout)
+		defer cancel()
+		if err := e.fs.Logout(ctx); err != nil {
+			d.log.Warn("cannot log out of a metadata database", zap.String("vdi", string(e.vdiRef)), zap.Error(err))
+		}
+	})
 }
 
 // invalidate drops the entry if it is still e (its session was rejected).

@@ -7,12 +7,6 @@ import (
 
 // Bounds of the calls one activity makes at once against one pool.
 const (
-	// assertParallel: assert_can_be_recovered is a short read of two
-	// databases on the master, which serves many API calls at once (xapi
-	// takes 800 connections); 16 per chunk, with 8 chunks at once, keeps a
-	// 10,000-unit precheck to seconds without crowding the pool's other
-	// users.
-	assertParallel = 16
 	// storageParallel: SR.probe and DR_task.create log in to the storage
 	// target and scan its LUNs from the master (and, for DR_task.create,
 	// plug a PBD on every host, one host after another). Each LUN's task is
@@ -21,6 +15,9 @@ const (
 	// on every host). 64 keeps an array's iSCSI logins and the master's
 	// storage calls bounded while a large plan's LUNs go in one round.
 	storageParallel = 64
+	// hostReadParallel: host.compute_free_memory is a read of the master's
+	// database per host, like any short API call.
+	hostReadParallel = 8
 )
 
 // forEachLimited runs fn(0..n-1), at most limit at once, and returns each

@@ -239,12 +239,17 @@ func checkExistingUnits(in *PrecheckInput, vmsOf map[string][]VMInfo, target map
 }
 
 // checkStorageAndNetworks opens each unit's own metadata VDI once (not the
-// first unit's for all, XenCenter's bug), asks XAPI whether the unit can be
-// recovered, lists the networks its VMs use and compares API versions.
+// first unit's for all, XenCenter's bug), checks the unit's SRs are attached
+// as recovery will (required.go), lists the networks its VMs use and
+// compares API versions.
 func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *PrecheckInput, vmsOf map[string][]VMInfo, pool xapi.Pool, ck *checks) error {
 	targetNets, err := c.s.GetAllNetworkRecords(ctx)
 	if err != nil {
 		return classify(ctx, err, "reading the networks at site "+c.site+" failed", "")
+	}
+	attached, err := readAttachedSRs(ctx, c)
+	if err != nil {
+		return classify(ctx, err, "reading the storage at site "+c.site+" failed", "")
 	}
 	names, bridges := map[string]bool{}, map[string]bool{}
 	for _, n := range targetNets {
@@ -267,7 +272,7 @@ func (a *Activities) checkStorageAndNetworks(ctx context.Context, c *conn, in *P
 	netUsers := map[string][]string{} // network name -> VM names
 	netFound := map[string]bool{}
 	for _, vdi := range vdis {
-		if err := a.checkVDI(ctx, c, vdi, byVDI[vdi], vmsOf, targetAPI, names, bridges, netUsers, netFound, ck); err != nil {
+		if err := a.checkVDI(ctx, c, vdi, byVDI[vdi], vmsOf, targetAPI, attached, names, bridges, netUsers, netFound, ck); err != nil {
 			return err
 		}
 	}
@@ -316,11 +321,11 @@ func versionLine(ck *checks, obj, src, target, site string) {
 }
 
 func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []Unit, vmsOf map[string][]VMInfo, targetAPI string,
-	names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
+	attached attachedSRs, names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
 	opened := false
 	err := a.withForeign(ctx, c, vdi, "", false, func(e *foreignDB) error {
 		opened = true
-		return a.checkForeign(ctx, c, e, vdi, units, vmsOf, targetAPI, names, bridges, netUsers, netFound, ck)
+		return a.checkForeign(ctx, c, e, vdi, units, vmsOf, targetAPI, attached, names, bridges, netUsers, netFound, ck)
 	})
 	switch {
 	case err == nil || opened:
@@ -339,7 +344,7 @@ func (a *Activities) checkVDI(ctx context.Context, c *conn, vdi string, units []
 // withForeign to open the database again (checks are added only once
 // everything was read).
 func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vdi string, units []Unit, vmsOf map[string][]VMInfo, targetAPI string,
-	names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
+	attached attachedSRs, names, bridges map[string]bool, netUsers map[string][]string, netFound map[string]bool, ck *checks) error {
 	fs := e.fs
 	readErr := func(err error) error {
 		if foreignSessionRejected(err, fs) {
@@ -357,33 +362,29 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 	} else if foreignSessionRejected(err, fs) {
 		return err
 	}
-	recs, err := e.records(ctx)
-	if err != nil {
+	// The three reads at once: each is a few large get_all_records.
+	var (
+		recs  *foreignRecords
+		fvifs map[xapi.ForeignRef]xapi.ForeignVIFSummary
+		fnets map[xapi.ForeignRef]xapi.ForeignNetwork
+		disks *storageIndex
+	)
+	if err := firstError(forEachLimited(ctx, 3, 3, func(i int) (err error) {
+		switch i {
+		case 0:
+			recs, err = e.records(ctx)
+		case 1:
+			fvifs, fnets, err = e.networks(ctx)
+		default:
+			disks, err = e.storage(ctx)
+		}
+		return err
+	})); err != nil {
 		return readErr(err)
 	}
-	fvifs, fnets, err := e.networks(ctx)
-	if err != nil {
-		return readErr(err)
-	}
-	// XAPI's own check of each unit, several at once; lines in unit order.
-	verdicts := make([]assertVerdict, len(units))
-	started := forEachLimited(ctx, len(units), assertParallel, func(i int) error {
-		verdicts[i] = assertUnit(ctx, c, e, recs, units[i], vdi)
-		recordHeartbeat(ctx, i)
-		return nil
-	})
-	for i, u := range units {
-		v := verdicts[i]
-		if started[i] != nil {
-			v.err = started[i]
-		}
-		if v.err != nil {
-			if foreignSessionRejected(v.err, fs) {
-				return v.err
-			}
-			return classify(ctx, v.err, "checking "+unitLabel(u)+" at site "+c.site+" failed", "")
-		}
-		local.add(checkStorage, unitLabel(u), v.sev, "%s", v.msg)
+	for _, u := range units {
+		sev, msg := storageVerdict(disks, recs, u, vdi, attached, c.site)
+		local.add(checkStorage, unitLabel(u), sev, "%s", msg)
 		for _, vm := range vmsOf[u.UUID] {
 			ref, ok := recs.vms[vm.UUID]
 			if !ok {
@@ -410,44 +411,27 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 	return nil
 }
 
-// assertVerdict is one unit's storage line, or the error that stops the
-// precheck (retried).
-type assertVerdict struct {
-	sev, msg string
-	err      error
-}
-
-// assertUnit asks XAPI whether one unit can be recovered
-// (assert_can_be_recovered) and says why not.
-func assertUnit(ctx context.Context, c *conn, e *foreignDB, recs *foreignRecords, u Unit, vdi string) (v assertVerdict) {
-	var ref xapi.ForeignRef
-	var ok bool
+// storageVerdict is one unit's storage line: whether every SR it needs is
+// attached at the site (the rule of assert_can_be_recovered, required.go).
+func storageVerdict(disks *storageIndex, recs *foreignRecords, u Unit, vdi string, attached attachedSRs, site string) (sev, msg string) {
+	var vms []xapi.ForeignRef
 	if u.Kind == KindVApp {
-		ref, ok = recs.apps[u.UUID]
+		ref, ok := recs.apps[u.UUID]
+		if !ok {
+			return SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
+		}
+		vms = recs.appByRef[ref].VMs
 	} else {
-		ref, ok = recs.vms[u.UUID]
+		ref, ok := recs.vms[u.UUID]
+		if !ok {
+			return SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
+		}
+		vms = []xapi.ForeignRef{ref}
 	}
-	if !ok {
-		v.sev, v.msg = SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
-		return v
+	if need := disks.lacking(vms, recs, attached); len(need) > 0 {
+		return SeverityProblem, storageText(site, need)
 	}
-	var err error
-	if u.Kind == KindVApp {
-		err = e.fs.AssertVMApplianceCanBeRecovered(ctx, ref, c.s)
-	} else {
-		err = e.fs.AssertVMCanBeRecovered(ctx, ref, c.s)
-	}
-	switch {
-	case err == nil:
-		v.sev, v.msg = SeverityOK, fmt.Sprintf("every SR it needs is attached at site %s", c.site)
-	case xapi.IsCode(err, xapi.CodeVMRequiresSR):
-		v.sev, v.msg = SeverityProblem, missingStorage(ctx, c, e.fs, u, ref, err)
-	case isTransient(ctx, err):
-		v.err = err
-	default:
-		v.sev, v.msg = SeverityProblem, fmt.Sprintf("cannot be recovered at site %s: %s", c.site, strings.TrimSuffix(reason(err), "."))
-	}
-	return v
+	return SeverityOK, fmt.Sprintf("every SR it needs is attached at site %s", site)
 }
 
 // checkMemory compares the memory of the VMs to recover with the pool's
@@ -482,19 +466,28 @@ func freeMemory(ctx context.Context, c *conn) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var total int64
-	for ref, h := range hosts {
-		v, err := c.s.Call(ctx, "host.compute_free_memory", string(ref))
-		if err != nil && !isTransient(ctx, err) && !h.Metrics.IsNull() {
+	refs := make([]xapi.Ref, 0, len(hosts))
+	for ref := range hosts {
+		refs = append(refs, ref)
+	}
+	// One short read per host, several at once: 64 hosts one after another
+	// were a tenth of a large precheck.
+	free := make([]int64, len(refs))
+	if err := firstError(forEachLimited(ctx, len(refs), hostReadParallel, func(i int) error {
+		v, err := c.s.Call(ctx, "host.compute_free_memory", string(refs[i]))
+		if h := hosts[refs[i]]; err != nil && !isTransient(ctx, err) && !h.Metrics.IsNull() {
 			v, err = c.s.Call(ctx, "host_metrics.get_memory_free", string(h.Metrics))
 		}
 		if err != nil {
-			return 0, err
+			return err
 		}
-		n, err := toInt(v)
-		if err != nil {
-			return 0, err
-		}
+		free[i], err = toInt(v)
+		return err
+	})); err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, n := range free {
 		total += n
 	}
 	return total, nil

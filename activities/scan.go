@@ -268,6 +268,9 @@ func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, sr
 	err = a.withForeign(ctx, c, src.VDIUUID, vdi, fresh, func(e *foreignDB) error {
 		var err error
 		md, err = readForeign(ctx, e, src)
+		if err == nil {
+			a.foreign.warm(e)
+		}
 		return err
 	})
 	return md, err

@@ -142,6 +142,13 @@ func (s *Session) GetPBDByUUID(ctx context.Context, uuid string) (Ref, error) {
 	return getByUUID[Ref](ctx, s, "PBD", uuid)
 }
 
+// GetUnpluggedPBDs returns the PBDs that are not currently attached
+// (get_all_records_where): usually few, where a large pool has thousands
+// of PBDs, one per host and SR.
+func (s *Session) GetUnpluggedPBDs(ctx context.Context) (map[Ref]PBD, error) {
+	return getAllRecordsWhere[Ref, PBD](ctx, s, "PBD", `field "currently_attached" = "false"`)
+}
+
 // GetAllVDIRecords returns every VDI record (get_all_records).
 func (s *Session) GetAllVDIRecords(ctx context.Context) (map[Ref]VDI, error) {
 	return getAllRecords[Ref, VDI](ctx, s, "VDI")
@@ -367,6 +374,12 @@ func (f *ForeignSession) GetVDIByUUID(ctx context.Context, uuid string) (Foreign
 // GetAllVBDRecords returns every VBD record of the foreign database.
 func (f *ForeignSession) GetAllVBDRecords(ctx context.Context) (map[ForeignRef]ForeignVBD, error) {
 	return getAllRecords[ForeignRef, ForeignVBD](ctx, f, "VBD")
+}
+
+// GetAllVBDSummaries returns the summary of every VBD of the foreign
+// database (get_all_records, decoding only VBDSummaryRecord's fields).
+func (f *ForeignSession) GetAllVBDSummaries(ctx context.Context) (map[ForeignRef]ForeignVBDSummary, error) {
+	return getAllRecords[ForeignRef, ForeignVBDSummary](ctx, f, "VBD")
 }
 
 // GetVBDRecord returns one VBD record of the foreign database.

@@ -122,7 +122,7 @@ func TestProjectionAgainstTheSimulator(t *testing.T) {
 		assert.Equal(t, VMSummaryRecord[Ref]{UUID: vm.UUID, NameLabel: vm.NameLabel, PowerState: vm.PowerState,
 			IsATemplate: vm.IsATemplate, IsASnapshot: vm.IsASnapshot, IsControlDomain: vm.IsControlDomain,
 			Appliance: vm.Appliance, Order: vm.Order, StartDelay: vm.StartDelay, Version: vm.Version,
-			MemoryStaticMax: vm.MemoryStaticMax, VIFs: vm.VIFs, Tags: vm.Tags}, sums[ref])
+			MemoryStaticMax: vm.MemoryStaticMax, VIFs: vm.VIFs, VBDs: vm.VBDs, Tags: vm.Tags}, sums[ref])
 		assert.Equal(t, vm.IsRealVM(), sums[ref].IsRealVM())
 	}
 
@@ -134,6 +134,16 @@ func TestProjectionAgainstTheSimulator(t *testing.T) {
 	for ref, v := range vdis {
 		assert.Equal(t, VDISummary{UUID: v.UUID, NameLabel: v.NameLabel, SR: v.SR, VBDs: v.VBDs, Type: v.Type,
 			MetadataOfPool: v.MetadataOfPool, MetadataLatest: v.MetadataLatest}, vsums[ref])
+	}
+
+	vbds, err := s.GetAllVBDRecords(ctx)
+	require.NoError(t, err)
+	bsums, err := getAllRecords[Ref, VBDSummaryRecord[Ref]](ctx, s, "VBD")
+	require.NoError(t, err)
+	require.Len(t, bsums, len(vbds))
+	require.NotEmpty(t, vbds)
+	for ref, v := range vbds {
+		assert.Equal(t, VBDSummaryRecord[Ref]{VM: v.VM, VDI: v.VDI, Type: v.Type}, bsums[ref])
 	}
 
 	vifs, err := s.GetAllVIFRecords(ctx)

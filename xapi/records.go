@@ -144,6 +144,14 @@ type VBDRecord[R RefType] struct {
 	OtherConfig       map[string]string `xapi:"other_config"`
 }
 
+// VBDSummaryRecord is the part of a VBD record that the storage precheck
+// reads: which VM uses which VDI, and whether as a CD drive.
+type VBDSummaryRecord[R RefType] struct {
+	VM   R      `xapi:"VM"`
+	VDI  R      `xapi:"VDI"`
+	Type string `xapi:"type"`
+}
+
 // VIFRecord is a VM network interface.
 type VIFRecord[R RefType] struct {
 	UUID              string            `xapi:"uuid"`
@@ -257,6 +265,7 @@ type VMSummaryRecord[R RefType] struct {
 	Version         int64    `xapi:"version"`
 	MemoryStaticMax int64    `xapi:"memory_static_max"`
 	VIFs            []R      `xapi:"VIFs"`
+	VBDs            []R      `xapi:"VBDs"`
 	Tags            []string `xapi:"tags"`
 }
 
@@ -382,6 +391,7 @@ type (
 	ForeignPBD         = PBDRecord[ForeignRef]
 	ForeignVDI         = VDIRecord[ForeignRef]
 	ForeignVBD         = VBDRecord[ForeignRef]
+	ForeignVBDSummary  = VBDSummaryRecord[ForeignRef]
 	ForeignVIF         = VIFRecord[ForeignRef]
 	ForeignVIFSummary  = VIFSummaryRecord[ForeignRef]
 	ForeignNetwork     = NetworkRecord[ForeignRef]

@@ -67,7 +67,7 @@ func LowerBound(w Work) Bound {
 	}
 	open := lat + time.Duration(w.Databases)*t.OpenDatabase
 	add("scan", open, "%d VDI.open_database (the newest copy of each source pool's metadata), serialised per pool: %d x %s (+ latency)", w.Databases, w.Databases, t.OpenDatabase)
-	add("precheck", lat, "assertions batched and in parallel: one latency")
+	add("precheck", lat, "the metadata's disks and the pool's storage read in parallel: one latency")
 
 	// Recover and start. Every VM's import takes Recover, of which RecoverDB holds the
 	// pool's database lock; a vApp's VMs are imported one after another by one call. So
