@@ -48,6 +48,9 @@ const (
 	// taskWatchFollow is how many waiters at most an answer that ended
 	// some of them is followed at once for (followsBurst).
 	taskWatchFollow = 16
+	// taskWatchSettle is how long the follow of followsBurst waits for the
+	// woken waiters' own calls.
+	taskWatchSettle = 5 * time.Millisecond
 )
 
 // waitShared waits for task through the session's watcher. ok is false when
@@ -211,6 +214,11 @@ func (s *Session) watchTasks() {
 		// was seen that much later.
 		if len(batch.Events) > 0 {
 			if followed = followsBurst(ends, waiting, followed); followed {
+				// Not at once: the waiters this answer woke destroy their
+				// tasks and start the next ones within a few milliseconds,
+				// and a call made before that returned with nothing but
+				// those events, one more call per round of boots.
+				time.Sleep(taskWatchSettle)
 				continue
 			}
 			if d := coalesceFor(waiting) - time.Since(answered); d > 0 {
