@@ -156,6 +156,7 @@ func (st *stack) demo(ctx context.Context, speed float64, exitAfter bool) int {
 	tp, err := st.start("temporal", "bin/temporal", nil, "server", "start-dev",
 		"--ip", "127.0.0.1", "--port", "7233", "--ui-port", "8233",
 		"--db-filename", filepath.Join(stateDir, "temporal.db"),
+		"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
 		"--search-attribute", workflows.SearchAttrPlan+"=Keyword",
 		"--search-attribute", workflows.SearchAttrMode+"=Keyword",
 		"--search-attribute", workflows.SearchAttrPhase+"=Keyword",
