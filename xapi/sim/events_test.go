@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -114,4 +115,41 @@ func TestAsyncTasksAndCancel(t *testing.T) {
 	}
 	assert.Equal(t, []string{"Async.SR.probe Success", "Async.DR_task.create OPERATION_NOT_ALLOWED", "Async.VM.start TASK_CANCELLED"}, ended)
 	assert.Equal(t, 1, w.Journal().Count("Async.VM.start", ""), "a task's end is not counted as a call")
+}
+
+// A boot reports its progress as xenopsd's steps end: the task changes
+// five times between its creation and its end, each change an event.
+func TestStartReportsProgress(t *testing.T) {
+	sc := sim.DemoScenario()
+	start, shutdown := sim.Duration(600*time.Millisecond), sim.Duration(time.Millisecond)
+	sc.Timing.Start = &start // steps 100 ms apart, above event.from's batching
+	sc.Timing.Shutdown = &shutdown
+	w, err := sim.Start(context.Background(), sc, sim.Options{Speed: 1, FreePorts: true, ControlAddr: "-"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	c := rpc{t: t, url: w.PoolURL("Primary")}
+	s := c.login("root")
+	vm, _ := c.byName("VM", s, "dns-01")
+	c.must("VM.hard_shutdown", s, vm)
+	tok := c.rec("event.from", s, []string{"task"}, "", 0.0)["token"].(string)
+	task := c.str("Async.VM.start", s, vm, false, false)
+	var seen []float64
+	for done := false; !done; {
+		b := c.rec("event.from", s, []string{"task"}, tok, 10.0)
+		tok = b["token"].(string)
+		for _, e := range b["events"].([]any) {
+			ev := e.(map[string]any)
+			if ev["ref"] != task || ev["operation"] == "del" {
+				continue
+			}
+			snap := ev["snapshot"].(map[string]any)
+			seen = append(seen, snap["progress"].(float64))
+			done = snap["status"] != "pending"
+		}
+	}
+	want := []float64{0, 1.0 / 6, 2.0 / 6, 3.0 / 6, 4.0 / 6, 5.0 / 6, 1}
+	require.Len(t, seen, len(want), "%v", seen)
+	for i := range want {
+		assert.InDelta(t, want[i], seen[i], 1e-9, "%v", seen)
+	}
 }

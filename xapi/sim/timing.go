@@ -65,6 +65,24 @@ func (t TimingSpec) resolved() Timing {
 	return r
 }
 
+// setProgress records the progress of the call's task (an Async call's;
+// a synchronous call has none to show), as xapi does when xenopsd reports
+// a step done (Xapi_xenops.update_task: Db.Task.set_progress), which is a
+// change of the task for event.from.
+func (c *call) setProgress(p float64) {
+	if c.task != "" && c.pool.db.Get("task", c.task) != nil {
+		c.pool.db.Set("task", c.task, "progress", p)
+	}
+}
+
+// startSteps is how many steps of VM_start report progress: xenopsd's
+// perform_atomics reports after each top-level atomic of the operation
+// (xenops_server.ml, atomics_of_operation VM_start: the pre-start hook,
+// VM_create, VM_build, the devices plugged in parallel, the device model,
+// VM_set_domain_action_request), for a VM without vGPUs, PCI or USB
+// devices.
+const startSteps = 6
+
 // slots is a counting semaphore: a bounded resource of the simulated pools.
 // Each token is the time its slot's last hold was due to end.
 type slots chan time.Time
@@ -89,9 +107,18 @@ func newSlots(n int) slots {
 // lock's 5 ms holds 8% longer than the model's and a saturated lock 8%
 // slower than the bound. A call cancelled while it waits fails without
 // holding the slot; one cancelled while it holds it fails as sleep does.
-func (c *call) holdFor(s slots, d time.Duration) {
+func (c *call) holdFor(s slots, d time.Duration) { c.holdSteps(s, d, 1) }
+
+// holdSteps is holdFor for an operation that xenopsd runs as steps of
+// equal length, each reporting the task's progress when it ends (see
+// startSteps); the last one's report is the task's end.
+func (c *call) holdSteps(s slots, d time.Duration, steps int) {
 	if s == nil {
-		c.sleep(d)
+		for i := 1; i < steps; i++ {
+			c.sleep(d / time.Duration(steps))
+			c.setProgress(float64(i) / float64(steps))
+		}
+		c.sleep(d - d/time.Duration(steps)*time.Duration(steps-1))
 		return
 	}
 	d = c.w.scaled(d)
@@ -116,6 +143,24 @@ func (c *call) holdFor(s slots, d time.Duration) {
 		}
 		end := start.Add(d)
 		defer func() { s <- end }()
+		for i := 1; i < steps && c.ctx.Err() == nil; i++ {
+			step := start.Add(d * time.Duration(i) / time.Duration(steps))
+			if wait := time.Until(step); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-c.ctx.Done():
+				}
+				t.Stop()
+			}
+			c.w.mu.Lock()
+			c.setProgress(float64(i) / float64(steps))
+			c.w.mu.Unlock()
+		}
+		if c.ctx.Err() != nil {
+			end = time.Now()
+			return
+		}
 		if wait := time.Until(end); wait > 0 {
 			t := time.NewTimer(wait)
 			defer t.Stop()

@@ -204,7 +204,7 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 		state = "Paused"
 	}
 	p.setPower(vmRef, state, best)
-	c.holdFor(best.vmOps, c.w.timing.Start)
+	c.holdSteps(best.vmOps, c.w.timing.Start, startSteps)
 	// xapi sleeps start_delay after the VM is started, inside VM.start.
 	c.sleep(time.Duration(vm.I("start_delay")) * time.Second)
 	if p.db.Get("VM", vmRef) != nil {
@@ -319,7 +319,7 @@ func init() {
 		if sv := vm.S("suspend_VDI"); sv != NullRef {
 			c.pool.deleteVDI(sv)
 		}
-		c.holdFor(host.vmOps, c.w.timing.Start)
+		c.holdSteps(host.vmOps, c.w.timing.Start, startSteps)
 		state := "Running"
 		if c.boolean(2) {
 			state = "Paused"
