@@ -177,7 +177,7 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		}
 		out.Units[i] = ru
 		if ru.Error == "" && !ru.Already {
-			checks <- unitCheck{i, u, vms}
+			checks <- unitCheck{i, u, vms, time.Now()}
 		}
 		return nil
 	})
@@ -195,40 +195,66 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 	return out, nil
 }
 
-// checkRecovered checks each unit recovered by this attempt as it comes, a
-// few at a time: one read of the target (the view, shared by the site's
-// callers) says each is there, and each is then marked so a re-run adopts
-// it (a crash before the mark leaves it to the retry's Already path). A
-// unit not there fails with its reason, in out. The first error that
-// cannot wait for a retry is returned once every check has come.
+// checkRecovered checks each unit recovered by this attempt as it comes: a
+// read of the target (the site's view) that started after the unit's
+// recovery ended says it is there, and it is then marked so a re-run adopts
+// it (a crash before the mark leaves it to the retry's Already path). The
+// reads are shared by every Recover of the site (shareRead), one at most
+// checkGather after a check asks, and the last units, once every unit of
+// this attempt is done, at once. A unit not there fails with its reason, in
+// out. The first error that cannot wait for a retry is returned once every
+// check has come (the rest left to the retry).
 func (a *Activities) checkRecovered(ctx context.Context, c *conn, o owner, out *RecoverResult, checks <-chan unitCheck) error {
-	var failed error
-	for ck := range checks {
-		// Those that come within checkGather share the read (each read is
-		// an event.from); the last ones, once every unit is done, at once.
-		batch := []unitCheck{ck}
-		gather := time.NewTimer(checkGather)
-	drain:
+	var pending []unitCheck
+	in := checks
+	v := a.view(c)
+	for in != nil || len(pending) > 0 {
+		if len(pending) == 0 {
+			ck, ok := <-in
+			if !ok {
+				break
+			}
+			pending = append(pending, ck)
+		}
+		within := checkGather
+		if in == nil {
+			within = 0
+		}
+		r := v.shareRead(c.s, within)
+	wait:
 		for {
 			select {
-			case more, ok := <-checks:
+			case ck, ok := <-in:
 				if !ok {
-					break drain
+					in = nil
+					v.hurry(r)
+					continue
 				}
-				batch = append(batch, more)
-			case <-gather.C:
-				break drain
+				pending = append(pending, ck)
+			case <-r.done:
+				break wait
+			case <-ctx.Done():
+				// The retry resumes.
+				drain(in)
+				return ctx.Err()
 			}
 		}
-		gather.Stop()
-		if failed != nil {
-			continue
+		// Units whose recovery ended before the read started; the others
+		// wait for the next one.
+		var batch, later []unitCheck
+		for _, ck := range pending {
+			if ck.done.Before(r.began) {
+				batch = append(batch, ck)
+			} else {
+				later = append(later, ck)
+			}
 		}
-		after, err := a.view(c).sync(ctx, c.s)
-		if err != nil {
-			failed = classify(ctx, err, "verifying the recovery at site "+c.site+" failed", "")
-			continue
+		pending = later
+		if r.err != nil {
+			drain(in)
+			return classify(ctx, r.err, "verifying the recovery at site "+c.site+" failed", "")
 		}
+		after := vmSnapshot{v}
 		for _, ck := range batch {
 			st := stateIn(after, ck.u, ck.vms)
 			if !st.recovered() {
@@ -236,23 +262,33 @@ func (a *Activities) checkRecovered(ctx context.Context, c *conn, o owner, out *
 				continue
 			}
 			if err := a.markRecovered(ctx, c, o, ck.u, st, true); err != nil && isTransient(ctx, err) {
-				failed = classify(ctx, err, fmt.Sprintf("marking %s at site %s failed", unitLabel(ck.u), c.site), "")
-				break
+				drain(in)
+				return classify(ctx, err, fmt.Sprintf("marking %s at site %s failed", unitLabel(ck.u), c.site), "")
 			}
 		}
 	}
-	return failed
+	return nil
 }
 
-// checkGather is how long checkRecovered gathers recovered units for one
-// read of the target.
-const checkGather = 200 * time.Millisecond
+// drain waits for the rest of the checks (nil: none left), unchecked.
+func drain(in <-chan unitCheck) {
+	if in != nil {
+		for range in {
+		}
+	}
+}
 
-// unitCheck is a unit recovered by this attempt, to check (out.Units[i]).
+// checkGather is how long a recovery check waits at most for the site's
+// next shared read.
+const checkGather = time.Second
+
+// unitCheck is a unit recovered by this attempt, to check (out.Units[i]);
+// done is when its recovery was seen to end.
 type unitCheck struct {
-	i   int
-	u   Unit
-	vms []metaVM
+	i    int
+	u    Unit
+	vms  []metaVM
+	done time.Time
 }
 
 func failedUnit(u Unit, msg string) RecoveredUnit {

@@ -35,12 +35,77 @@ type vmView struct {
 	// noted is the power state this worker's own successful start, resume
 	// or unpause left a VM in, until the next read brings the VM's record.
 	noted map[xapi.Ref]string
+	// warmFrom is the fewest VMs keepWarm reads for (warmMinVMs).
+	warmFrom int
+	// shared is the read shareRead's callers wait for, until it starts.
+	shared *sharedRead
+}
+
+// sharedRead is one read of the view that several callers wait for
+// (shareRead). Began is set before done is closed: the read started after
+// it, so it shows every change made before.
+type sharedRead struct {
+	due   time.Time
+	timer *time.Timer
+	s     *xapi.Session
+	done  chan struct{}
+	began time.Time
+	err   error
+}
+
+// sharedReadTimeout bounds a shared read, which no caller's context does.
+const sharedReadTimeout = 2 * time.Minute
+
+// shareRead returns the site's next shared read: one that starts at most
+// within from now, and serves every caller that asks before it starts.
+// Callers that only need a read newer than some moment of theirs (the
+// recovery checks, see checkRecovered) share one read a while instead of
+// one each: every unit's recovery ending was one event.from against a real
+// pool, where the units of a site end a few at a time.
+func (v *vmView) shareRead(s *xapi.Session, within time.Duration) *sharedRead {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	due := time.Now().Add(within)
+	r := v.shared
+	switch {
+	case r == nil:
+		r = &sharedRead{due: due, s: s, done: make(chan struct{})}
+		v.shared = r
+		r.timer = time.AfterFunc(within, func() { v.runShared(r) })
+	case due.Before(r.due) && r.timer.Stop():
+		r.due = due
+		r.timer = time.AfterFunc(within, func() { v.runShared(r) })
+	}
+	return r
+}
+
+// hurry starts the shared read now if it has not started.
+func (v *vmView) hurry(r *sharedRead) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.shared == r && r.timer.Stop() {
+		r.due = time.Now()
+		r.timer = time.AfterFunc(0, func() { v.runShared(r) })
+	}
+}
+
+func (v *vmView) runShared(r *sharedRead) {
+	v.mu.Lock()
+	if v.shared == r {
+		v.shared = nil
+	}
+	v.mu.Unlock()
+	r.began = time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), sharedReadTimeout)
+	defer cancel()
+	_, r.err = v.sync(ctx, r.s)
+	close(r.done)
 }
 
 var viewClasses = []string{"VM", "VM_appliance"}
 
 func newVMView() *vmView {
-	return &vmView{polled: true}
+	return &vmView{polled: true, warmFrom: warmMinVMs}
 }
 
 // vmSnapshot is what sync returns: the view itself, read under its lock.
@@ -119,8 +184,15 @@ func (v *vmView) sync(ctx context.Context, s *xapi.Session) (vmSnapshot, error) 
 // callers of a site together.
 const warmEvery = time.Second
 
+// warmMinVMs: a view of fewer VMs is not kept warm. The next full read of
+// what changed costs little there, and against a real pool a read every
+// second through a 100-VM plan's 80 s of boots was a quarter of its
+// event.from calls.
+const warmMinVMs = 2000
+
 // keepWarm reads what changed in the background, every warmEvery unless a
-// read is under way or more recent, until the returned function is called:
+// read is under way or more recent or the view is small, until the
+// returned function is called:
 // for callers that change many VMs (StartBatch), so that the next full
 // reader (Verify) finds the view nearly fresh. Errors are left to that
 // reader.
@@ -137,7 +209,7 @@ func (v *vmView) keepWarm(ctx context.Context, s *xapi.Session) (stop func()) {
 				return
 			case <-tk.C:
 				v.mu.Lock()
-				busy := v.inflight != nil || time.Since(v.readAt) < warmEvery
+				busy := v.inflight != nil || time.Since(v.readAt) < warmEvery || len(v.vms) < v.warmFrom
 				v.mu.Unlock()
 				if !busy {
 					_, _ = v.sync(ctx, s)

@@ -55,6 +55,10 @@ func TestViewKeptWarm(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "Halted", vm.PowerState)
 	require.NoError(t, c.s.StartVM(ctx, ref, false, false))
+	v.mu.Lock()
+	require.Less(t, len(v.vms), warmMinVMs, "the demo is a small pool")
+	v.warmFrom = 0 // kept warm whatever its size
+	v.mu.Unlock()
 	stop := v.keepWarm(ctx, c.s)
 	defer stop()
 	assert.Eventually(t, func() bool {
@@ -63,4 +67,41 @@ func TestViewKeptWarm(t *testing.T) {
 	}, 20*time.Second, 10*time.Millisecond, "the view follows without a sync")
 	stop()
 	stop() // stopping twice is harmless
+}
+
+// The callers of shareRead before its read starts share that one read,
+// which starts after each of them asked; asking for it sooner moves it
+// earlier, hurry starts it at once, and a caller after it started gets the
+// next one.
+func TestSharedReadServesEveryCallerBeforeItStarts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c, err := f.a.connect(ctx, "dr")
+	require.NoError(t, err)
+	v := f.a.view(c)
+	_, err = v.sync(ctx, c.s)
+	require.NoError(t, err)
+	reads := func() int { return f.w.Journal().Count("event.from", "Success") }
+	before := reads()
+	asked := time.Now()
+	r1 := v.shareRead(c.s, time.Hour)
+	r2 := v.shareRead(c.s, time.Hour)
+	r3 := v.shareRead(c.s, time.Minute)
+	require.Same(t, r1, r2)
+	require.Same(t, r1, r3, "asked for sooner: the same read, earlier")
+	select {
+	case <-r1.done:
+		t.Fatal("the read started before anyone hurried it")
+	default:
+	}
+	v.hurry(r1)
+	<-r1.done
+	require.NoError(t, r1.err)
+	assert.False(t, r1.began.Before(asked))
+	assert.Equal(t, before+1, reads(), "one read for three callers")
+	r4 := v.shareRead(c.s, 0)
+	assert.NotSame(t, r1, r4)
+	<-r4.done
+	require.NoError(t, r4.err)
+	assert.Equal(t, before+2, reads())
 }

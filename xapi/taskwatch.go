@@ -137,8 +137,15 @@ func (s *Session) watchTasks() {
 			w.mu.Unlock()
 			return
 		}
+		// With waiters, the long-poll's whole timeout: a 2 s one came back
+		// empty every 2 s through a real pool's boots. With none, short
+		// enough to stop soon.
+		timeout := s.cfg.eventTimeout
+		if w.waiters == 0 {
+			timeout = min(timeout, taskWatchIdle)
+		}
 		w.mu.Unlock()
-		batch, err := s.EventFrom(ctx, []string{"task"}, token, min(s.cfg.eventTimeout, taskWatchIdle))
+		batch, err := s.EventFrom(ctx, []string{"task"}, token, timeout)
 		answered := time.Now()
 		if err != nil {
 			failures++
