@@ -92,14 +92,10 @@ func (e *foreignDB) storage(ctx context.Context) (*storageIndex, error) {
 	}
 	var vbds map[xapi.ForeignRef]xapi.ForeignVBDSummary
 	var srs map[xapi.ForeignRef]xapi.ForeignSR
-	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
-		if i == 0 {
-			vbds, err = e.fs.GetAllVBDSummaries(ctx)
-		} else {
-			srs, err = e.fs.GetAllSRRecords(ctx)
-		}
-		return err
-	})); err != nil {
+	if err := allAtOnce(ctx,
+		func() (err error) { vbds, err = e.fs.GetAllVBDSummaries(ctx); return err },
+		func() (err error) { srs, err = e.fs.GetAllSRRecords(ctx); return err },
+	); err != nil {
 		return nil, err
 	}
 	e.disks = newStorageIndex(vbds, srs)
@@ -278,14 +274,10 @@ func (d *foreignDBs) warm(e *foreignDB) {
 		defer d.release(e)
 		ctx, cancel := context.WithTimeout(context.Background(), warmTimeout)
 		defer cancel()
-		forEachLimited(ctx, 2, 2, func(i int) (err error) {
-			if i == 0 {
-				_, _, err = e.networks(ctx)
-			} else {
-				_, err = e.storage(ctx)
-			}
-			return err
-		})
+		_ = allAtOnce(ctx,
+			func() (err error) { _, _, err = e.networks(ctx); return err },
+			func() (err error) { _, err = e.storage(ctx); return err },
+		)
 	}()
 }
 
@@ -404,14 +396,10 @@ func (e *foreignDB) records(ctx context.Context) (*foreignRecords, error) {
 		apps map[xapi.ForeignRef]xapi.ForeignVMAppliance
 		vms  map[xapi.ForeignRef]xapi.ForeignVMSummary
 	)
-	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
-		if i == 0 {
-			apps, err = e.fs.GetAllVMApplianceRecords(ctx)
-		} else {
-			vms, err = e.fs.GetAllVMSummaries(ctx)
-		}
-		return err
-	})); err != nil {
+	if err := allAtOnce(ctx,
+		func() (err error) { apps, err = e.fs.GetAllVMApplianceRecords(ctx); return err },
+		func() (err error) { vms, err = e.fs.GetAllVMSummaries(ctx); return err },
+	); err != nil {
 		return nil, err
 	}
 	e.setRecords(vms, apps)

@@ -48,6 +48,12 @@ func forEachLimited(ctx context.Context, n, limit int, fn func(i int) error) []e
 	return errs
 }
 
+// allAtOnce runs the calls side by side (a few reads of one step) and
+// returns the first error, in the order given.
+func allAtOnce(ctx context.Context, calls ...func() error) error {
+	return firstError(forEachLimited(ctx, len(calls), len(calls), func(i int) error { return calls[i]() }))
+}
+
 // firstError is the first non-nil error of forEachLimited's, in input order.
 func firstError(errs []error) error {
 	for _, err := range errs {

@@ -369,17 +369,11 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 		fnets map[xapi.ForeignRef]xapi.ForeignNetwork
 		disks *storageIndex
 	)
-	if err := firstError(forEachLimited(ctx, 3, 3, func(i int) (err error) {
-		switch i {
-		case 0:
-			recs, err = e.records(ctx)
-		case 1:
-			fvifs, fnets, err = e.networks(ctx)
-		default:
-			disks, err = e.storage(ctx)
-		}
-		return err
-	})); err != nil {
+	if err := allAtOnce(ctx,
+		func() (err error) { recs, err = e.records(ctx); return err },
+		func() (err error) { fvifs, fnets, err = e.networks(ctx); return err },
+		func() (err error) { disks, err = e.storage(ctx); return err },
+	); err != nil {
 		return readErr(err)
 	}
 	for _, u := range units {
@@ -414,19 +408,14 @@ func (a *Activities) checkForeign(ctx context.Context, c *conn, e *foreignDB, vd
 // storageVerdict is one unit's storage line: whether every SR it needs is
 // attached at the site (the rule of assert_can_be_recovered, required.go).
 func storageVerdict(disks *storageIndex, recs *foreignRecords, u Unit, vdi string, attached attachedSRs, site string) (sev, msg string) {
-	var vms []xapi.ForeignRef
+	ref, ok := recs.vms[u.UUID]
+	vms := []xapi.ForeignRef{ref}
 	if u.Kind == KindVApp {
-		ref, ok := recs.apps[u.UUID]
-		if !ok {
-			return SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
-		}
+		ref, ok = recs.apps[u.UUID]
 		vms = recs.appByRef[ref].VMs
-	} else {
-		ref, ok := recs.vms[u.UUID]
-		if !ok {
-			return SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
-		}
-		vms = []xapi.ForeignRef{ref}
+	}
+	if !ok {
+		return SeverityProblem, fmt.Sprintf("is no longer in metadata VDI %s: re-run so the scan finds the current metadata", vdi)
 	}
 	if need := disks.lacking(vms, recs, attached); len(need) > 0 {
 		return SeverityProblem, storageText(site, need)

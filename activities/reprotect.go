@@ -26,18 +26,20 @@ func (a *Activities) Reprotect(ctx context.Context, in *ReprotectInput) (*Reprot
 	// the SRs, side by side.
 	var vdis map[xapi.Ref]xapi.VDISummary
 	var srs map[xapi.Ref]xapi.SR
-	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
-		if i == 0 {
+	if err := allAtOnce(ctx,
+		func() (err error) {
 			if vdis, err = c.s.GetMetadataVDISummaries(ctx); err != nil {
 				return classify(ctx, err, "reading the VDIs at site "+c.site+" failed", "")
 			}
 			return nil
-		}
-		if srs, err = c.s.GetAllSRRecords(ctx); err != nil {
-			return classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
-		}
-		return nil
-	})); err != nil {
+		},
+		func() (err error) {
+			if srs, err = c.s.GetAllSRRecords(ctx); err != nil {
+				return classify(ctx, err, "reading the SRs at site "+c.site+" failed", "")
+			}
+			return nil
+		},
+	); err != nil {
 		return nil, err
 	}
 	srByUUID := map[string]xapi.Ref{}

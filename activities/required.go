@@ -121,14 +121,10 @@ type attachedSRs map[string]bool
 func readAttachedSRs(ctx context.Context, c *conn) (attachedSRs, error) {
 	var srs map[xapi.Ref]xapi.SR
 	var unplugged map[xapi.Ref]xapi.PBD
-	if err := firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
-		if i == 0 {
-			srs, err = c.s.GetAllSRRecords(ctx)
-		} else {
-			unplugged, err = c.s.GetUnpluggedPBDs(ctx)
-		}
-		return err
-	})); err != nil {
+	if err := allAtOnce(ctx,
+		func() (err error) { srs, err = c.s.GetAllSRRecords(ctx); return err },
+		func() (err error) { unplugged, err = c.s.GetUnpluggedPBDs(ctx); return err },
+	); err != nil {
 		return nil, err
 	}
 	out := attachedSRs{}

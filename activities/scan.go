@@ -94,8 +94,8 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 	// stale SR needs every VDI (which VMs use its disks): a large pool has
 	// tens of thousands, 0.6 s to decode at 10,000 VMs (make bench).
 	readVDIs := func(every bool) (vdis map[xapi.Ref]xapi.VDISummary, vbds map[xapi.Ref]xapi.VBD, err error) {
-		err = firstError(forEachLimited(ctx, 2, 2, func(i int) (err error) {
-			if i == 0 {
+		err = allAtOnce(ctx,
+			func() (err error) {
 				if every {
 					vdis, err = c.s.GetAllVDISummaries(ctx)
 				} else {
@@ -105,12 +105,14 @@ func (a *Activities) scanAll(ctx context.Context, in *ScanInput) (*ScanResult, e
 					return classify(ctx, err, "reading the VDIs at site "+c.site+" failed", retryNote)
 				}
 				return nil
-			}
-			if vbds, err = c.s.GetAllVBDRecords(ctx); err != nil {
-				return classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
-			}
-			return nil
-		}))
+			},
+			func() (err error) {
+				if vbds, err = c.s.GetAllVBDRecords(ctx); err != nil {
+					return classify(ctx, err, "reading the VBDs at site "+c.site+" failed", retryNote)
+				}
+				return nil
+			},
+		)
 		return vdis, vbds, err
 	}
 	vdis, vbds, err := readVDIs(false)
