@@ -46,11 +46,7 @@ func TestViewKeptWarm(t *testing.T) {
 	recoverSome(t, f, sc, "dns-01")
 	dns := vmByName(sc, "dns-01")
 	ctx := context.Background()
-	c, err := f.a.connect(ctx, "dr")
-	require.NoError(t, err)
-	v := f.a.view(c)
-	_, err = v.sync(ctx, c.s)
-	require.NoError(t, err)
+	c, v := syncedView(t, f)
 	ref, vm, ok := v.cached(dns.UUID)
 	require.True(t, ok)
 	require.Equal(t, "Halted", vm.PowerState)
@@ -75,12 +71,7 @@ func TestViewKeptWarm(t *testing.T) {
 // next one.
 func TestSharedReadServesEveryCallerBeforeItStarts(t *testing.T) {
 	f := newFixture(t)
-	ctx := context.Background()
-	c, err := f.a.connect(ctx, "dr")
-	require.NoError(t, err)
-	v := f.a.view(c)
-	_, err = v.sync(ctx, c.s)
-	require.NoError(t, err)
+	c, v := syncedView(t, f)
 	reads := func() int { return f.w.Journal().Count("event.from", "Success") }
 	before := reads()
 	asked := time.Now()
@@ -104,4 +95,16 @@ func TestSharedReadServesEveryCallerBeforeItStarts(t *testing.T) {
 	<-r4.done
 	require.NoError(t, r4.err)
 	assert.Equal(t, before+2, reads())
+}
+
+// syncedView is the dr site's connection and VM view, read once.
+func syncedView(t *testing.T, f *fixture) (*conn, *vmView) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := f.a.connect(ctx, "dr")
+	require.NoError(t, err)
+	v := f.a.view(c)
+	_, err = v.sync(ctx, c.s)
+	require.NoError(t, err)
+	return c, v
 }
