@@ -202,7 +202,7 @@ func TestActivitiesHeartbeatInsideSlowCalls(t *testing.T) {
 			dns := vmByName(sc, "dns-01")
 			return a.Recover, &RecoverInput{Site: "dr", Units: []Unit{{Kind: KindVM, UUID: dns.UUID, Name: dns.Name, SourceVDI: dns.SourceVDI}}}
 		}},
-		{"start waits for its task", "Async.VM.start", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
+		{"start waits for its boot", "VM.start", func(f *fixture, a *Activities, sc *ScanResult) (any, any) {
 			recoverSome(f.t, f, sc, "dns-01")
 			return a.StartVM, &StartVMInput{Site: "dr", VMUUID: vmByName(sc, "dns-01").UUID}
 		}},

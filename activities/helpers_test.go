@@ -226,3 +226,17 @@ func (c *untilEnd) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	}
 	return c.Core.Write(e, fields)
 }
+
+// callsOf counts the journal's calls of method from entry since on, made
+// synchronously or as Async.<method> (a session makes its VM starts
+// synchronously within its budget, xapi.WithSyncCalls), with result (any
+// if "").
+func callsOf(f *fixture, since int, method, result string) int {
+	n := 0
+	for _, e := range f.w.Journal().Entries(0)[since:] {
+		if strings.TrimPrefix(e.Method, "Async.") == method && (result == "" || e.Result == result) {
+			n++
+		}
+	}
+	return n
+}

@@ -495,8 +495,8 @@ func TestStartAndVerify(t *testing.T) {
 	suspendVM(t, f, mail.UUID)
 	f.must(&r, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: mail.UUID, Paused: true})
 	assert.Equal(t, "Paused", r.PowerState)
-	assert.Equal(t, 1, f.w.Journal().Count("Async.VM.resume", "Success"))
-	assert.Equal(t, 2, f.w.Journal().Count("Async.VM.start", ""), "dns-01 and mail-01 once each")
+	assert.Equal(t, 1, callsOf(f, 0, "VM.resume", "Success"))
+	assert.Equal(t, 2, callsOf(f, 0, "VM.start", ""), "dns-01 and mail-01 once each")
 	// A VM that is not there is a non-retryable error naming it.
 	err := f.run(nil, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: "00000000-0000-0000-0000-000000000000"})
 	var ae *temporal.ApplicationError

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
 // startBeat is StartVM's heartbeat: the XAPI task of the start in flight
-// (VM.start sleeps the VM's start_delay inside it).
+// (VM.start sleeps the VM's start_delay inside it), or xapi.SyncCall for a
+// synchronous one.
 type startBeat struct {
 	Task string `json:"task,omitempty"`
 }
@@ -39,13 +42,27 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 		return nil, err
 	}
 	if prev.Task != "" {
-		_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(prev.Task))
+		a.awaitStaleStart(ctx, c, in.VMUUID, prev.Task)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		tr.update(func(b *startBeat) { b.Task = "" })
 	}
 	return a.startOne(ctx, c, in, func(task string) { tr.update(func(b *startBeat) { b.Task = task }) })
+}
+
+// awaitStaleStart waits for the start an earlier attempt left in flight:
+// its Async task, or for a synchronous call (xapi.SyncCall) the VM's start
+// operations, whose task xapi keeps to itself.
+// The view then reads what that start did, which it may have missed.
+func (a *Activities) awaitStaleStart(ctx context.Context, c *conn, uuid, task string) {
+	if xapi.Ref(task) != xapi.SyncCall {
+		_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(task))
+	} else if ref, _, _, err := a.cachedVM(ctx, c, uuid); err == nil {
+		a.logger(ctx).Info("waiting for the start of an earlier attempt", zap.String("site", c.site), zap.String("vm", uuid))
+		_ = c.s.AwaitOperations(ctx, "VM", ref, "start", "start_on", "resume")
+	}
+	_, _ = a.view(c).sync(ctx, c.s) // an error is the start's to report
 }
 
 // startOne is StartVM once connected; task reports the XAPI task in flight

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/lifeboat-dr/lifeboat/xapi"
 )
 
 // StartBatch starts the VMs of a start child: its chains side by side, each
@@ -69,7 +67,7 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 			})
 		}
 		if stale := prev.Tasks[uuid]; stale != "" {
-			_, _, _ = a.awaitStaleTask(ctx, c, xapi.Ref(stale))
+			a.awaitStaleStart(ctx, c, uuid, stale)
 			setTask("")
 		}
 		r := a.startRetrying(ctx, c, &StartVMInput{Site: in.Site, VMUUID: uuid, Paused: in.Paused, Slots: in.Slots, Later: later, Spread: in.Spread}, setTask)
@@ -85,8 +83,8 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 	return &StartBatchResult{VMs: vms}, nil
 }
 
-// StartProgress is StartBatch's heartbeat: the task in flight per VM UUID,
-// and the outcome of each VM done. A VM in neither waits for its order or
+// StartProgress is StartBatch's heartbeat: the task in flight per VM UUID
+// (xapi.SyncCall for a synchronous start), and the outcome of each VM done. A VM in neither waits for its order or
 // for a start slot.
 type StartProgress struct {
 	Tasks map[string]string    `json:"tasks,omitempty"`

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,13 +46,7 @@ func TestStartBatchRetriesTransientAndReportsEachVM(t *testing.T) {
 	}
 	assert.Equal(t, 3, running, "the transient failure was retried inside the batch")
 	assert.Equal(t, 1, failed)
-	starts := 0
-	for _, e := range f.w.Journal().Entries(0)[mark:] {
-		if e.Method == "Async.VM.start" {
-			starts++
-		}
-	}
-	assert.Equal(t, 4, starts, "three VMs, and the one that failed once asked again")
+	assert.Equal(t, 4, callsOf(f, mark, "VM.start", ""), "three VMs, and the one that failed once asked again")
 
 	// Run again: every VM already running is reported so at once.
 	var again StartBatchResult
@@ -81,15 +76,7 @@ func TestStartBatchSpreadsTheBoots(t *testing.T) {
 		require.True(t, xapi.IsNullRef(vm.Affinity), "no affinity host: spread")
 	}
 	calls := func(since int) (on, plain int) {
-		for _, e := range f.w.Journal().Entries(0)[since:] {
-			switch e.Method {
-			case "Async.VM.start_on":
-				on++
-			case "Async.VM.start":
-				plain++
-			}
-		}
-		return on, plain
+		return callsOf(f, since, "VM.start_on", ""), callsOf(f, since, "VM.start", "")
 	}
 	residents := func() map[string]int {
 		out := map[string]int{}
@@ -132,7 +119,7 @@ func TestStartBatchSpreadsTheBoots(t *testing.T) {
 	assert.Equal(t, 4, on, "one refused, three placed")
 	refused := ""
 	for _, e := range f.w.Journal().Entries(0)[mark:] {
-		if e.Method != "Async.VM.start_on" {
+		if strings.TrimPrefix(e.Method, "Async.") != "VM.start_on" {
 			continue
 		}
 		host, _ := e.Params[2].(string)
@@ -213,30 +200,42 @@ func TestStartBatchRunsChainsOrderByOrder(t *testing.T) {
 		assert.True(t, r.Skipped, r.UUID)
 		assert.Equal(t, "not started because VM 'b-db' of an earlier order failed to start", r.Error)
 	}
-	// a-app's start began after a-db's task ended; b's later order never started.
-	var dbEnded, appStarted int
-	startTask := map[string]string{}
-	for _, e := range f.w.Journal().Entries(0)[mark:] {
-		switch {
-		case e.Method == "Async.VM.start" && len(e.Params) > 1:
-			ref, _ := e.Params[1].(string)
-			startTask[e.Task] = ref
-			if vm, _ := c.s.GetVMByUUID(context.Background(), uuids[1]); string(vm) == ref {
-				appStarted = int(e.Seq)
-			}
-			for _, u := range uuids[2:] {
-				vm, _ := c.s.GetVMByUUID(context.Background(), u)
-				assert.NotEqual(t, string(vm), ref, "a skipped VM was started")
-			}
-		case e.Method == "(task ended)" && e.Of == "Async.VM.start":
-			if vm, _ := c.s.GetVMByUUID(context.Background(), uuids[0]); string(vm) == startTask[e.Task] {
-				dbEnded = int(e.Seq)
-			}
+	// a-app's start began after a-db's ended; b's later order never started.
+	dbRef, err := c.s.GetVMByUUID(context.Background(), uuids[0])
+	require.NoError(t, err)
+	appRef, err := c.s.GetVMByUUID(context.Background(), uuids[1])
+	require.NoError(t, err)
+	var dbEnded, appStarted time.Time
+	asyncEnd := map[string]time.Time{}
+	entries := f.w.Journal().Entries(0)[mark:]
+	for _, e := range entries {
+		if e.Method == sim.TaskEnded {
+			asyncEnd[e.Task] = e.Time
 		}
 	}
-	require.NotZero(t, dbEnded)
-	require.NotZero(t, appStarted)
-	assert.Greater(t, appStarted, dbEnded, "the second order began after the first ended")
+	for _, e := range entries {
+		if strings.TrimPrefix(e.Method, "Async.") != "VM.start" || len(e.Params) < 2 {
+			continue
+		}
+		ref, _ := e.Params[1].(string)
+		end := e.Time.Add(e.Duration)
+		if e.Task != "" {
+			end = asyncEnd[e.Task]
+		}
+		switch ref {
+		case string(dbRef):
+			dbEnded = end
+		case string(appRef):
+			appStarted = e.Time
+		}
+		for _, u := range uuids[2:] {
+			vm, _ := c.s.GetVMByUUID(context.Background(), u)
+			assert.NotEqual(t, string(vm), ref, "a skipped VM was started")
+		}
+	}
+	require.False(t, dbEnded.IsZero())
+	require.False(t, appStarted.IsZero())
+	assert.True(t, appStarted.After(dbEnded), "the second order began after the first ended")
 }
 
 // haltedPrimaryVMs shuts down n VMs of the primary pool and returns their
@@ -263,4 +262,70 @@ func haltedPrimaryVMs(t *testing.T, f *fixture, n int) ([]string, *conn) {
 		require.NoError(t, c.s.HardShutdownVM(context.Background(), ref))
 	}
 	return uuids, c
+}
+
+// A worker died during a synchronous start (its heartbeat says
+// xapi.SyncCall): the new attempt waits for that start's operation to end,
+// xapi's task it never knew, and reports the VM running without asking
+// for a second start. StartVM and StartBatch alike.
+func TestStartWaitsForTheSyncStartOfADeadWorker(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(f *fixture, uuid string) StartedVM
+	}{
+		{"StartVM", func(f *fixture, uuid string) StartedVM {
+			f.env.SetHeartbeatDetails(startBeat{Task: string(xapi.SyncCall)})
+			var r StartVMResult
+			f.must(&r, f.a.StartVM, &StartVMInput{Site: "dr", VMUUID: uuid})
+			return StartedVM{UUID: uuid, PowerState: r.PowerState, Already: r.Already}
+		}},
+		{"StartBatch", func(f *fixture, uuid string) StartedVM {
+			f.env.SetHeartbeatDetails(StartProgress{Tasks: map[string]string{uuid: string(xapi.SyncCall)}})
+			var r StartBatchResult
+			f.must(&r, f.a.StartBatch, &StartBatchInput{Site: "dr", VMUUIDs: []string{uuid}})
+			require.Len(t, r.VMs, 1)
+			return r.VMs[0]
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, _, sc := prepared(t)
+			recoverSome(t, f, sc, "dns-01")
+			dns := vmByName(sc, "dns-01")
+			ctx := context.Background()
+			cl, err := xapi.NewClient(f.w.PoolURL("dr"))
+			require.NoError(t, err)
+			s, err := cl.Login(ctx, "root", "lifeboat")
+			require.NoError(t, err)
+			ref, err := s.GetVMByUUID(ctx, dns.UUID)
+			require.NoError(t, err)
+			mark := len(f.w.Journal().Entries(0))
+			// The dead worker's start, still booting when the new attempt
+			// begins.
+			f.w.Control().SetSpeed(0.05)
+			t.Cleanup(func() { f.w.Control().SetSpeed(0) })
+			crashed := make(chan error, 1)
+			go func() { _, err := cl.Call(ctx, "VM.start", string(s.Ref()), string(ref), false, false); crashed <- err }()
+			token := ""
+			for {
+				ops, err := s.Call(ctx, "VM.get_current_operations", ref)
+				require.NoError(t, err)
+				if len(ops.(map[string]any)) > 0 {
+					break
+				}
+				b, err := s.EventFrom(ctx, []string{"VM/" + string(ref)}, token, 5*time.Second)
+				require.NoError(t, err)
+				token = b.Token
+			}
+			got := tc.run(f, dns.UUID)
+			// Only once the dead worker's boot is over.
+			ops, err := s.Call(ctx, "VM.get_current_operations", ref)
+			require.NoError(t, err)
+			assert.Empty(t, ops, "the new attempt waited for the boot in flight")
+			require.NoError(t, <-crashed)
+			assert.Empty(t, got.Error)
+			assert.Equal(t, xapi.PowerRunning, got.PowerState)
+			assert.True(t, got.Already)
+			assert.Equal(t, 1, callsOf(f, mark, "VM.start", ""), "started once")
+		})
+	}
 }

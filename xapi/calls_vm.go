@@ -5,28 +5,29 @@ import (
 	"fmt"
 )
 
-// StartVM boots a halted VM (Async.VM.start); xapi sleeps the VM's
-// start_delay inside the task. A suspended VM needs ResumeVM instead.
+// StartVM boots a halted VM (VM.start, synchronous within WithSyncCalls,
+// else Async); xapi sleeps the VM's start_delay inside the call. A
+// suspended VM needs ResumeVM instead.
 func (s *Session) StartVM(ctx context.Context, vm Ref, paused, force bool) error {
-	if _, err := s.runAsyncOn(ctx, "VM", vm, "start", "VM.start", vm, paused, force); err != nil {
+	if err := s.runOn(ctx, "VM", vm, "start", "VM.start", vm, paused, force); err != nil {
 		return fmt.Errorf("start VM %s: %w", vm, err)
 	}
 	return nil
 }
 
-// StartVMOn boots a halted VM on host (Async.VM.start_on): xapi checks
+// StartVMOn boots a halted VM on host (VM.start_on, as StartVM): xapi checks
 // that the host can run it (memory, storage, networks) and refuses
 // otherwise, HOST_NOT_ENOUGH_FREE_MEMORY for instance.
 func (s *Session) StartVMOn(ctx context.Context, vm, host Ref, paused, force bool) error {
-	if _, err := s.runAsyncOn(ctx, "VM", vm, "start_on", "VM.start_on", vm, host, paused, force); err != nil {
+	if err := s.runOn(ctx, "VM", vm, "start_on", "VM.start_on", vm, host, paused, force); err != nil {
 		return fmt.Errorf("start VM %s on host %s: %w", vm, host, err)
 	}
 	return nil
 }
 
-// ResumeVM resumes a suspended VM (Async.VM.resume).
+// ResumeVM resumes a suspended VM (VM.resume, as StartVM).
 func (s *Session) ResumeVM(ctx context.Context, vm Ref, paused, force bool) error {
-	if _, err := s.runAsyncOn(ctx, "VM", vm, "resume", "VM.resume", vm, paused, force); err != nil {
+	if err := s.runOn(ctx, "VM", vm, "resume", "VM.resume", vm, paused, force); err != nil {
 		return fmt.Errorf("resume VM %s: %w", vm, err)
 	}
 	return nil

@@ -29,7 +29,13 @@
 // came is looked for in the VM's current_operations (a slow pool is waited
 // for, not asked twice). The task is awaited with event.from (falling back
 // to polling task.get_record); cancelling the context cancels the task;
-// tasks are always destroyed afterwards.
+// tasks are always destroyed afterwards. VM starts and resumes are
+// synchronous calls instead while the session has fewer than
+// WithSyncCalls of them in flight: one call, no task of ours to wait for
+// or destroy (xapi runs the call in a task of its own), answered when the
+// boot ends; an answer that never came and a cancelled context are handled
+// as for Async calls, through the VM's current_operations
+// (AwaitOperations, synccall.go).
 // WithProgress reports task progress, e.g. for heartbeats.
 //
 // Foreign databases: Session.OpenDatabase returns a *ForeignSession whose

@@ -274,24 +274,30 @@ func mustURL(t *testing.T, s string) *url.URL {
 	return u
 }
 
-// Async.VM.start answering later than the plain call timeout (an overloaded
-// master) is waited for: the VM starts, and was asked to once.
-func TestSlowAsyncStartIsWaitedFor(t *testing.T) {
-	w := drWorld(t)
-	c, err := xapi.NewClient(w.PoolURL("primary"), xapi.WithCallTimeout(50*time.Millisecond))
-	require.NoError(t, err)
-	s, err := c.Login(context.Background(), user, password)
-	require.NoError(t, err)
-	ref, err := s.GetVMByUUID(context.Background(), vmUUIDByName(t, poolState(t, w, "Primary"), "dns-01"))
-	require.NoError(t, err)
-	require.NoError(t, s.HardShutdownVM(context.Background(), ref))
-	w.Control().AddFault(sim.Fault{Pool: "Primary", Method: "Async.VM.start", Delay: sim.Duration(300 * time.Millisecond)})
+// VM.start answering later than the plain call timeout (an overloaded
+// master), Async or not, is waited for: the VM starts, and was asked to
+// once.
+func TestSlowStartIsWaitedFor(t *testing.T) {
+	for _, sync := range []int{0, 1} {
+		method := map[int]string{0: "Async.VM.start", 1: "VM.start"}[sync]
+		t.Run(method, func(t *testing.T) {
+			w := drWorld(t)
+			c, err := xapi.NewClient(w.PoolURL("primary"), xapi.WithCallTimeout(50*time.Millisecond), xapi.WithSyncCalls(sync))
+			require.NoError(t, err)
+			s, err := c.Login(context.Background(), user, password)
+			require.NoError(t, err)
+			ref, err := s.GetVMByUUID(context.Background(), vmUUIDByName(t, poolState(t, w, "Primary"), "dns-01"))
+			require.NoError(t, err)
+			require.NoError(t, s.HardShutdownVM(context.Background(), ref))
+			w.Control().AddFault(sim.Fault{Pool: "Primary", Method: method, Delay: sim.Duration(300 * time.Millisecond)})
 
-	require.NoError(t, s.StartVM(context.Background(), ref, false, false))
-	vm, err := s.GetVMRecord(context.Background(), ref)
-	require.NoError(t, err)
-	assert.Equal(t, xapi.PowerRunning, vm.PowerState)
-	assert.Equal(t, 1, w.Journal().Count("Async.VM.start", ""))
+			require.NoError(t, s.StartVM(context.Background(), ref, false, false))
+			vm, err := s.GetVMRecord(context.Background(), ref)
+			require.NoError(t, err)
+			assert.Equal(t, xapi.PowerRunning, vm.PowerState)
+			assert.Equal(t, 1, w.Journal().Count(method, ""))
+		})
+	}
 }
 
 // The configured URL is a slave and the master it names is down: the login

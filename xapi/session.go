@@ -43,6 +43,9 @@ type Session struct {
 	moveMu sync.Mutex // one search for the master at a time
 
 	tasks taskWatch // one event.from for every task waited on (taskwatch.go)
+
+	syncOnce  sync.Once
+	syncSlots chan struct{} // synchronous long calls in flight (synccall.go)
 }
 
 // Login logs in to the pool. If the endpoint is a pool member it follows

@@ -10,7 +10,8 @@ import (
 // ProgressFunc receives a task's progress (0..1). It is called at the first
 // observation of the task (so the caller can record the task reference, e.g.
 // in an activity heartbeat, and resume with WaitTask) and whenever progress
-// changes.
+// changes. A synchronous long call reports task SyncCall once, before it is
+// made (resume with AwaitOperations).
 type ProgressFunc func(task Ref, progress float64)
 
 type progressKey struct{}

@@ -267,7 +267,7 @@ func TestSlowAsyncCallIsWaitedForThroughItsTask(t *testing.T) {
 		return success(`<value><struct><member><name>` + taskRef + `</name><value>start</value></member></struct></value>`)
 	}
 	f.mu.Unlock()
-	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond))
+	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond), WithSyncCalls(0))
 	require.NoError(t, s.StartVM(context.Background(), "OpaqueRef:vm", false, false))
 	assert.Len(t, f.callsTo("Async.VM.start"), 1, "not asked twice")
 	assert.Len(t, f.callsTo("task.get_record"), 1)
@@ -284,7 +284,7 @@ func TestSlowAsyncCallWithoutTask(t *testing.T) {
 	f.handlers["Async.VM.start"] = func(rpcCall) string { <-release; return success(xv(taskRef)) }
 	f.handlers["VM.get_current_operations"] = func(rpcCall) string { return success(`<value><struct></struct></value>`) }
 	f.mu.Unlock()
-	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond))
+	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond), WithSyncCalls(0))
 	err := s.StartVM(context.Background(), "OpaqueRef:vm", false, false)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, Transient, Classify(err))

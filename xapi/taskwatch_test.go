@@ -18,7 +18,7 @@ func TestConcurrentTasksShareOneEventLoop(t *testing.T) {
 	w, err := sim.Start(context.Background(), sim.DemoScenario(), sim.Options{Speed: 0, FreePorts: true, ControlAddr: "-"})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = w.Close() })
-	c, err := xapi.NewClient(w.PoolURL("primary"))
+	c, err := xapi.NewClient(w.PoolURL("primary"), xapi.WithSyncCalls(0))
 	require.NoError(t, err)
 	s, err := c.Login(context.Background(), user, password)
 	require.NoError(t, err)

@@ -34,6 +34,7 @@ type config struct {
 	asyncTimeout  time.Duration
 	eventTimeout  time.Duration
 	pollInterval  time.Duration
+	syncCalls     int
 	cancelTimeout time.Duration
 	originator    string
 	maxBody       int64
@@ -61,13 +62,14 @@ func WithInsecureSkipVerify() Option { return func(c *config) { c.insecure = tru
 func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
 
 // WithCallTimeout bounds each plain XML-RPC call (default 2 minutes). Long
-// operations go through Async tasks and are not bounded by it.
+// operations (Async tasks, synchronous long calls) are not bounded by it.
 func WithCallTimeout(d time.Duration) Option { return func(c *config) { c.callTimeout = d } }
 
 // WithAsyncCallTimeout bounds the answer to an Async.* call, the task
-// reference (default 5 minutes, and never less than the call timeout). It
-// is longer than a plain call's because giving up on it may leave a task
-// running unseen: a slow pool is waited for rather than asked twice.
+// reference, and to a synchronous long call, the operation's end (default
+// 5 minutes, and never less than the call timeout). It is longer than a
+// plain call's because giving up on it may leave the operation running
+// unseen: a slow pool is waited for rather than asked twice.
 func WithAsyncCallTimeout(d time.Duration) Option { return func(c *config) { c.asyncTimeout = d } }
 
 // WithEventTimeout sets the long-poll timeout passed to event.from while
@@ -134,6 +136,7 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 		eventTimeout:  30 * time.Second,
 		pollInterval:  time.Second,
 		cancelTimeout: time.Minute,
+		syncCalls:     DefaultSyncCalls,
 		originator:    "lifeboat",
 		maxBody:       1 << 30,
 	}
@@ -166,7 +169,8 @@ func NewClient(endpoint string, opts ...Option) (*Client, error) {
 		// Hundreds of Async calls and task destroys go out at once while
 		// VMs start: with 16 idle connections kept, the others were dialled
 		// (over TLS, a handshake each) and closed again call after call.
-		tr.MaxIdleConnsPerHost = 64
+		// The synchronous long calls hold connections of their own.
+		tr.MaxIdleConnsPerHost = 64 + cfg.syncCalls
 		tr.MaxIdleConns = max(tr.MaxIdleConns, 4*tr.MaxIdleConnsPerHost)
 		hc = &http.Client{Transport: tr}
 	}

@@ -19,7 +19,7 @@ import (
 // read-only user, independently of lifeboat, and records when each VM's start
 // began and ended as positions in the pool database's change order (event
 // ids): a start begins when "start" appears in current_operations and ends
-// when it leaves it. The simulator journal records the Async.VM.start call but
+// when it leaves it. The simulator journal records the VM.start call but
 // not the end of its task, so the order of starts is checked from these.
 type vmObserver struct {
 	mu     sync.Mutex

@@ -120,17 +120,7 @@ func TestAsyncTasksAndCancel(t *testing.T) {
 // A boot reports its progress as xenopsd's steps end: the task changes
 // five times between its creation and its end, each change an event.
 func TestStartReportsProgress(t *testing.T) {
-	sc := sim.DemoScenario()
-	start, shutdown := sim.Duration(600*time.Millisecond), sim.Duration(time.Millisecond)
-	sc.Timing.Start = &start // steps 100 ms apart, above event.from's batching
-	sc.Timing.Shutdown = &shutdown
-	w, err := sim.Start(context.Background(), sc, sim.Options{Speed: 1, FreePorts: true, ControlAddr: "-"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = w.Close() })
-	c := rpc{t: t, url: w.PoolURL("Primary")}
-	s := c.login("root")
-	vm, _ := c.byName("VM", s, "dns-01")
-	c.must("VM.hard_shutdown", s, vm)
+	c, s, vm := haltedAtRealTime(t, 600*time.Millisecond) // steps 100 ms apart, above event.from's batching
 	tok := c.rec("event.from", s, []string{"task"}, "", 0.0)["token"].(string)
 	task := c.str("Async.VM.start", s, vm, false, false)
 	var seen []float64
@@ -152,4 +142,63 @@ func TestStartReportsProgress(t *testing.T) {
 	for i := range want {
 		assert.InDelta(t, want[i], seen[i], 1e-9, "%v", seen)
 	}
+}
+
+// A synchronous call of a message that has an Async form runs in a task of
+// its own, as in xapi: in the database while the call runs, the key of the
+// VM's current_operations, cancelled by task.cancel, destroyed when the
+// call returns.
+func TestSyncCallRunsInATask(t *testing.T) {
+	c, s, vm := haltedAtRealTime(t, time.Minute) // until cancelled
+	for ref, rec := range c.records("task", s) {
+		assert.NotEqual(t, "VM.hard_shutdown", rec["name_label"], "the shutdown's task %s is gone", ref)
+	}
+	tok := c.rec("event.from", s, []string{"task"}, "", 0.0)["token"].(string)
+	type answer struct {
+		f   xerr
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		_, f, err := c.call("VM.start", s, vm, false, false)
+		done <- answer{f, err}
+	}()
+	task := ""
+	for task == "" {
+		b := c.rec("event.from", s, []string{"task"}, tok, 10.0)
+		tok = b["token"].(string)
+		for _, e := range b["events"].([]any) {
+			ev := e.(map[string]any)
+			if snap, ok := ev["snapshot"].(map[string]any); ok && snap["name_label"] == "VM.start" {
+				task = ev["ref"].(string)
+			}
+		}
+	}
+	ops := c.must("VM.get_current_operations", s, vm).(map[string]any)
+	assert.Equal(t, map[string]any{task: "start"}, ops)
+	c.must("task.cancel", s, task)
+	got := <-done
+	require.NoError(t, got.err)
+	require.NotNil(t, got.f)
+	assert.Equal(t, "TASK_CANCELLED", got.f[0])
+	assert.Equal(t, "HANDLE_INVALID", c.fails("task.get_record", s, task)[0])
+	assert.Empty(t, c.must("VM.get_current_operations", s, vm))
+}
+
+// haltedAtRealTime starts the demo world at speed 1 with boots that take
+// start and shutdowns a millisecond, and halts the primary pool's dns-01:
+// a client, its session and the VM.
+func haltedAtRealTime(t *testing.T, start time.Duration) (rpc, string, string) {
+	t.Helper()
+	sc := sim.DemoScenario()
+	boot, shutdown := sim.Duration(start), sim.Duration(time.Millisecond)
+	sc.Timing.Start, sc.Timing.Shutdown = &boot, &shutdown
+	w, err := sim.Start(context.Background(), sc, sim.Options{Speed: 1, FreePorts: true, ControlAddr: "-"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = w.Close() })
+	c := rpc{t: t, url: w.PoolURL("Primary")}
+	s := c.login("root")
+	vm, _ := c.byName("VM", s, "dns-01")
+	c.must("VM.hard_shutdown", s, vm)
+	return c, s, vm
 }

@@ -37,7 +37,8 @@ type call struct {
 	method string // canonical "<class>.<message>"
 	params []any
 	ctx    context.Context
-	task   string // the task ref when run through Async
+	task   string             // the task the call runs in (Async, or synced)
+	cancel context.CancelFunc // ends ctx: the task's, set with it
 }
 
 type raised struct{ f *Failure }
@@ -384,6 +385,9 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 		entry.Result, entry.Duration, entry.journaled = "Success", time.Since(entry.Time), true
 		w.journal.add(*entry)
 		return entry.Task, nil
+	}
+	if hasTask(cls, msg) {
+		return w.synced(c, impl)
 	}
 	if d := w.scaled(w.timing.Latency); d > 0 {
 		w.mu.Unlock()

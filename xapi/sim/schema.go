@@ -48,6 +48,9 @@ type messageDef struct {
 	Names  []string
 	Result string
 	Roles  map[string]bool
+	// Explicit: declared in the datamodel, not generated for a field
+	// (see synced).
+	Explicit bool
 }
 
 type classDef struct {
@@ -84,6 +87,7 @@ func mustParseSchema(data []byte) map[string]*classDef {
 			PN    []string `json:"pn"`
 			R     string   `json:"r"`
 			Roles []string `json:"roles"`
+			X     bool     `json:"x"`
 		} `json:"messages"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -102,7 +106,7 @@ func mustParseSchema(data []byte) map[string]*classDef {
 			cd.Fields = append(cd.Fields, fd)
 		}
 		for _, m := range c.Messages {
-			md := &messageDef{Name: m.N, Params: m.P, Names: m.PN, Result: m.R, Roles: map[string]bool{}}
+			md := &messageDef{Name: m.N, Params: m.P, Names: m.PN, Result: m.R, Roles: map[string]bool{}, Explicit: m.X}
 			for _, r := range m.Roles {
 				md.Roles[r] = true
 			}

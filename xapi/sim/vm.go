@@ -199,17 +199,27 @@ func (c *call) startVM(vmRef string, paused bool, on *Host) {
 		p.db.Set("VM", vmRef, "ha_always_run", true)
 	}
 	p.db.Set("VM", vmRef, "current_operations", map[string]string{c.opRef(): op})
+	booted := false
+	defer func() {
+		// Whatever the outcome, as xapi's forwarding layer clears the
+		// operation; a boot cut short (task.cancel) leaves the VM halted.
+		if p.db.Get("VM", vmRef) == nil {
+			return
+		}
+		p.db.Set("VM", vmRef, "current_operations", map[string]string{})
+		if !booted {
+			p.setPower(vmRef, "Halted", nil)
+		}
+	}()
 	state := "Running"
 	if paused {
 		state = "Paused"
 	}
 	p.setPower(vmRef, state, best)
 	c.holdSteps(best.vmOps, c.w.timing.Start, startSteps)
+	booted = true
 	// xapi sleeps start_delay after the VM is started, inside VM.start.
 	c.sleep(time.Duration(vm.I("start_delay")) * time.Second)
-	if p.db.Get("VM", vmRef) != nil {
-		p.db.Set("VM", vmRef, "current_operations", map[string]string{})
-	}
 }
 
 // opRef is the ref under which a call shows in current_operations.

@@ -54,6 +54,11 @@ type outMessage struct {
 	Names  []string `json:"pn"`
 	Result string   `json:"r"`
 	Roles  []string `json:"roles"`
+	// Explicit marks a message declared in the datamodel, not generated
+	// for a field: xapi gives those an Async form (datamodel_common.ml's
+	// call defaults its flags to Session and Async), and a task even when
+	// called synchronously.
+	Explicit bool `json:"x,omitempty"`
 }
 
 type outClass struct {
@@ -95,7 +100,7 @@ func run(in, out string) error {
 			oc.Fields = append(oc.Fields, outField{Name: f.Name, Type: f.Type, Default: f.Default})
 		}
 		for _, m := range c.Messages {
-			om := outMessage{Name: m.Name, Roles: m.Roles}
+			om := outMessage{Name: m.Name, Roles: m.Roles, Explicit: !m.Implicit}
 			if len(m.Result) > 0 {
 				om.Result = m.Result[0]
 			}

@@ -1,0 +1,163 @@
+package xapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Synchronous long calls. xapi runs a synchronous call of any message that
+// has an Async form in a task of its own, listed in the object's
+// current_operations while it runs and destroyed when the call returns
+// (Server_helpers.do_dispatch). So a synchronous VM.start is one call where
+// Async.VM.start is three (the call, task.destroy, and the watcher's
+// event.from for the task's changes, of which a boot makes six), and its
+// answer comes the moment the boot ends. Its price is a connection held
+// for the whole call, out of the master's 800 (Xapi_globs.conn_limit_tcp):
+// a session makes at most WithSyncCalls of them at once and goes on with
+// Async calls past that.
+
+// SyncCall is the task a ProgressFunc is given for a call made
+// synchronously: xapi's own task, which the caller cannot know. A retry
+// after a crash waits for it with AwaitOperations.
+const SyncCall Ref = "(synchronous call)"
+
+// DefaultSyncCalls is how many synchronous long calls a session makes at
+// once by default: enough for the boots of an 8-host pool (8 per host), a
+// twelfth of the master's connections.
+const DefaultSyncCalls = 64
+
+// WithSyncCalls bounds the synchronous long calls a session makes at once
+// (DefaultSyncCalls); past that, or with n = 0, they are Async calls.
+func WithSyncCalls(n int) Option { return func(c *config) { c.syncCalls = max(n, 0) } }
+
+// runOn runs op on obj as runSyncOn does if the session has a synchronous
+// call to spare, else as runAsyncOn.
+func (s *Session) runOn(ctx context.Context, class string, obj Ref, op, method string, params ...any) error {
+	if s.takeSync() {
+		defer func() { <-s.syncSlots }()
+		return s.runSyncOn(ctx, class, obj, op, method, params...)
+	}
+	_, err := s.runAsyncOn(ctx, class, obj, op, method, params...)
+	return err
+}
+
+// takeSync takes one of the session's synchronous calls if one is free:
+// syncSlots holds a token per call in flight.
+func (s *Session) takeSync() bool {
+	if s.cfg.syncCalls == 0 {
+		return false
+	}
+	s.syncOnce.Do(func() { s.syncSlots = make(chan struct{}, s.cfg.syncCalls) })
+	select {
+	case s.syncSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// runSyncOn calls method synchronously, waiting for its answer up to
+// WithAsyncCallTimeout. An answer from xapi ends the call, success or
+// error. Without one (a dropped connection, the timeout) the operation may
+// still run at the pool: it is waited for in obj's current_operations,
+// not asked twice, and the call's error returned so that the caller reads
+// what came of it. If ctx ends first, the operation's task is cancelled
+// (task.cancel), as WaitTask cancels an abandoned Async task.
+func (s *Session) runSyncOn(ctx context.Context, class string, obj Ref, op, method string, params ...any) error {
+	if report := progressFrom(ctx); report != nil {
+		report(SyncCall, 0)
+	}
+	_, err := s.callTimeout(ctx, s.cfg.asyncTimeout, method, params...)
+	var xe *Error
+	if err == nil || errors.As(err, &xe) {
+		return err
+	}
+	if ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
+		defer cancel()
+		if task, ok := s.runningTask(cctx, class, obj, op); ok {
+			if cerr := s.CancelTask(cctx, task); cerr == nil || IsCode(cerr, CodeOperationNotAllowed) {
+				_ = s.AwaitOperations(cctx, class, obj, op)
+			}
+		}
+		return fmt.Errorf("%s abandoned: %w", method, ctx.Err())
+	}
+	if werr := s.AwaitOperations(ctx, class, obj, op); werr != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s abandoned: %w", method, ctx.Err())
+	}
+	return err
+}
+
+// AwaitOperations waits until obj's current_operations holds none of ops
+// (any operation if none is given), following obj with event.from, or
+// reading it every WithPollInterval where event.from does not work. It is
+// how a retry waits for an operation a dead worker's synchronous call left
+// running: xapi's task for it, which that worker never knew, is the key
+// there. A missing obj has none.
+func (s *Session) AwaitOperations(ctx context.Context, class string, obj Ref, ops ...string) error {
+	busy := func(cur map[string]string) bool {
+		for _, o := range cur {
+			if len(ops) == 0 || slices.Contains(ops, o) {
+				return true
+			}
+		}
+		return false
+	}
+	token := ""
+	for {
+		batch, err := s.EventFrom(ctx, []string{class + "/" + string(obj)}, token, s.cfg.eventTimeout)
+		if IsCode(err, CodeMessageMethodUnknown) {
+			return s.pollOperations(ctx, class, obj, busy)
+		}
+		if err != nil {
+			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, err)
+		}
+		seen := token != ""
+		token = batch.Token
+		for _, ev := range batch.Events {
+			if ev.Ref != string(obj) {
+				continue
+			}
+			seen = true
+			var rec struct {
+				CurrentOperations map[string]string `xapi:"current_operations"`
+			}
+			if ev.Operation == "del" || (decodeInto(ev.Snapshot, &rec) == nil && !busy(rec.CurrentOperations)) {
+				return nil
+			}
+		}
+		if !seen {
+			return nil // not in the pool: nothing runs on it
+		}
+	}
+}
+
+// pollOperations is AwaitOperations by reading current_operations.
+func (s *Session) pollOperations(ctx context.Context, class string, obj Ref, busy func(map[string]string) bool) error {
+	for {
+		v, err := s.call(ctx, class+".get_current_operations", obj)
+		if IsCode(err, CodeHandleInvalid) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, err)
+		}
+		var cur map[string]string
+		if err := decodeInto(v, &cur); err != nil {
+			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, &ProtocolError{Reason: err.Error()})
+		}
+		if !busy(cur) {
+			return nil
+		}
+		t := time.NewTimer(s.cfg.pollInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
