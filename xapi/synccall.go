@@ -96,47 +96,74 @@ func (s *Session) runSyncOn(ctx context.Context, class string, obj Ref, op, meth
 // reading it every WithPollInterval where event.from does not work. It is
 // how a retry waits for an operation a dead worker's synchronous call left
 // running: xapi's task for it, which that worker never knew, is the key
-// there. A missing obj has none.
+// there. A missing obj has none; an entry whose task no longer exists
+// (its xapi restarted) is stale, and is not waited for once a long-poll
+// brought no change: xapi's GC clears such entries only later.
 func (s *Session) AwaitOperations(ctx context.Context, class string, obj Ref, ops ...string) error {
-	busy := func(cur map[string]string) bool {
-		for _, o := range cur {
-			if len(ops) == 0 || slices.Contains(ops, o) {
-				return true
-			}
-		}
-		return false
-	}
 	token := ""
+	var waiting []Ref // the tasks of ops that obj listed last
 	for {
 		batch, err := s.EventFrom(ctx, []string{class + "/" + string(obj)}, token, s.cfg.eventTimeout)
 		if IsCode(err, CodeMessageMethodUnknown) {
-			return s.pollOperations(ctx, class, obj, busy)
+			return s.pollOperations(ctx, class, obj, ops)
 		}
 		if err != nil {
 			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, err)
 		}
-		seen := token != ""
+		first := token == ""
 		token = batch.Token
+		changed := false
 		for _, ev := range batch.Events {
 			if ev.Ref != string(obj) {
 				continue
 			}
-			seen = true
+			changed = true
 			var rec struct {
 				CurrentOperations map[string]string `xapi:"current_operations"`
 			}
-			if ev.Operation == "del" || (decodeInto(ev.Snapshot, &rec) == nil && !busy(rec.CurrentOperations)) {
+			if ev.Operation == "del" {
 				return nil
 			}
+			if decodeInto(ev.Snapshot, &rec) == nil {
+				if waiting = tasksOf(rec.CurrentOperations, ops); len(waiting) == 0 {
+					return nil
+				}
+			}
 		}
-		if !seen {
+		switch {
+		case first && !changed:
 			return nil // not in the pool: nothing runs on it
+		case !changed && s.tasksGone(ctx, waiting):
+			return nil
 		}
 	}
 }
 
+// tasksOf is the tasks that current_operations cur lists for ops (any
+// operation if none is given).
+func tasksOf(cur map[string]string, ops []string) []Ref {
+	var out []Ref
+	for task, o := range cur {
+		if len(ops) == 0 || slices.Contains(ops, o) {
+			out = append(out, Ref(task))
+		}
+	}
+	return out
+}
+
+// tasksGone says whether none of tasks exists any more (task.get_status
+// answers HANDLE_INVALID for each).
+func (s *Session) tasksGone(ctx context.Context, tasks []Ref) bool {
+	for _, t := range tasks {
+		if _, err := s.call(ctx, "task.get_status", t); !IsCode(err, CodeHandleInvalid) {
+			return false
+		}
+	}
+	return len(tasks) > 0
+}
+
 // pollOperations is AwaitOperations by reading current_operations.
-func (s *Session) pollOperations(ctx context.Context, class string, obj Ref, busy func(map[string]string) bool) error {
+func (s *Session) pollOperations(ctx context.Context, class string, obj Ref, ops []string) error {
 	for {
 		v, err := s.call(ctx, class+".get_current_operations", obj)
 		if IsCode(err, CodeHandleInvalid) {
@@ -149,7 +176,7 @@ func (s *Session) pollOperations(ctx context.Context, class string, obj Ref, bus
 		if err := decodeInto(v, &cur); err != nil {
 			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, &ProtocolError{Reason: err.Error()})
 		}
-		if !busy(cur) {
+		if len(tasksOf(cur, ops)) == 0 {
 			return nil
 		}
 		t := time.NewTimer(s.cfg.pollInterval)

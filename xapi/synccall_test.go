@@ -111,3 +111,21 @@ func TestSyncCallsBeyondTheBudgetAreAsync(t *testing.T) {
 	require.NoError(t, <-first)
 	assert.Len(t, f.callsTo("VM.start"), 1)
 }
+
+// An operation whose task no longer exists is stale (xapi restarted under
+// it, and its GC has not cleared the entry yet): once a long-poll brings no
+// change, it is not waited for.
+func TestAwaitOperationsSkipsAStaleEntry(t *testing.T) {
+	f := asyncFake(t, "VM.start", func() string { return taskRecord("success", "1", "") }, nil)
+	f.handlers["event.from"] = func(c rpcCall) string {
+		if c.str(2) == "" {
+			return eventBatch("t1", vmOpsEvent("OpaqueRef:vm", map[string]string{taskRef: "start"}))
+		}
+		return eventBatch("t2") // the long-poll's timeout: no change
+	}
+	f.handlers["task.get_status"] = func(rpcCall) string { return failure(CodeHandleInvalid, "task", taskRef) }
+	s := login(t, f)
+	require.NoError(t, s.AwaitOperations(context.Background(), "VM", "OpaqueRef:vm", "start"))
+	assert.Len(t, f.callsTo("event.from"), 2)
+	assert.Len(t, f.callsTo("task.get_status"), 1)
+}
