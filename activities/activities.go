@@ -27,6 +27,9 @@ type SiteConfig struct {
 	CAFile   string
 	Insecure bool // skip TLS verification: an explicit opt-in
 	Timeout  time.Duration
+	// SyncStarts, when set, bounds the VM starts made as synchronous calls
+	// at once (xapi.WithSyncCalls; 0: all Async).
+	SyncStarts *int
 	// Hosts are the pool's other hosts, where the session looks for the
 	// master when URL stops answering as one (besides those it reads from
 	// the pool after logging in).

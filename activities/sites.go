@@ -53,6 +53,9 @@ func newSite(name string, cfg SiteConfig, log *zap.Logger) (*site, error) {
 	if cfg.Timeout > 0 {
 		opts = append(opts, xapi.WithCallTimeout(cfg.Timeout))
 	}
+	if cfg.SyncStarts != nil {
+		opts = append(opts, xapi.WithSyncCalls(*cfg.SyncStarts))
+	}
 	if cfg.Observer != nil {
 		opts = append(opts, xapi.WithCallObserver(cfg.Observer))
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/lifeboat-dr/lifeboat/xapi"
 	"github.com/lifeboat-dr/lifeboat/xapi/sim"
@@ -328,4 +329,26 @@ func TestStartWaitsForTheSyncStartOfADeadWorker(t *testing.T) {
 			assert.Equal(t, 1, callsOf(f, mark, "VM.start", ""), "started once")
 		})
 	}
+}
+
+// A site configured with sync_starts: 0 starts every VM through an Async
+// call and its task, as for a master behind a proxy that cuts long
+// requests.
+func TestSiteWithoutSyncStarts(t *testing.T) {
+	f, _, sc := prepared(t)
+	recoverSome(t, f, sc, "dns-01")
+	zero := 0
+	a, err := New(map[string]SiteConfig{"dr": {URL: f.w.PoolURL("dr"), Username: "root", Password: "lifeboat", SyncStarts: &zero}}, f.a.secrets, testLogger(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = Close(context.Background(), a) })
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	mark := len(f.w.Journal().Entries(0))
+	v, err := env.ExecuteActivity(a.StartVM, &StartVMInput{Site: "dr", VMUUID: vmByName(sc, "dns-01").UUID})
+	require.NoError(t, err)
+	var r StartVMResult
+	require.NoError(t, v.Get(&r))
+	assert.Equal(t, xapi.PowerRunning, r.PowerState)
+	assert.Equal(t, 1, callsOf(f, mark, "VM.start", "Success"))
+	assert.Equal(t, 1, f.w.Journal().Count("Async.VM.start", "Success"), "through a task")
 }

@@ -75,6 +75,9 @@ func TestBad(t *testing.T) {
 	}, "\n"))
 	assert.NotContains(t, err.Error(), "pw@")
 
+	_, err = Parse([]byte("sites:\n  lyon: {url: https://l, username: u, password_env: P, sync_starts: -1}\n"), "w.yaml")
+	assert.EqualError(t, err, "w.yaml:2:69: sites.lyon.sync_starts: sync_starts is negative; write 0 for Async starts only, or leave it out for the default (64)")
+
 	_, err = Parse([]byte("sites:\n  lyon:\n    timout: 30s\n"), "w.yaml")
 	assert.EqualError(t, err, `w.yaml:3:5: sites.lyon.timout: unknown key "timout"; did you mean timeout?`)
 }
@@ -104,7 +107,7 @@ func TestResolve(t *testing.T) {
 	cfg := fmt.Sprintf(`
 sites:
   paris: {url: "https://p", username: u, password_file: paris}
-  lyon: {url: "https://l", username: u, password_env: LB_TEST_LYON}
+  lyon: {url: "https://l", username: u, password_env: LB_TEST_LYON, sync_starts: 0}
 secrets:
   chap: {env: LB_TEST_CHAP}
   blank: {file: empty}
@@ -132,6 +135,9 @@ secrets:
 	require.NoError(t, err)
 	assert.Equal(t, " pa ss", sites["paris"].Password, "only the line ending is trimmed")
 	assert.Equal(t, "lyon-pw", sites["lyon"].Password)
+	require.NotNil(t, sites["lyon"].SyncStarts)
+	assert.Zero(t, *sites["lyon"].SyncStarts, "0 is kept: every start an Async call")
+	assert.Nil(t, sites["paris"].SyncStarts, "unset: the client's default")
 	v, err := secrets.Secret("chap")
 	require.NoError(t, err)
 	assert.Equal(t, "chap-value", v)

@@ -42,6 +42,11 @@ func (c *Config) ResolveWith(lookupEnv func(string) (string, bool)) (map[string]
 			Timeout:  time.Duration(s.Timeout),
 			Hosts:    append([]string(nil), s.Hosts...),
 		}
+		if s.SyncStarts != nil {
+			sc := sites[name]
+			sc.SyncStarts = s.SyncStarts
+			sites[name] = sc
+		}
 		if a, ok := c.Adapters[s.Adapter]; ok && s.Adapter != "" {
 			sc := sites[name]
 			sc.Adapter = adapter.Config{Name: s.Adapter, Command: append([]string(nil), a.Command...), Timeout: time.Duration(a.Timeout)}
