@@ -48,7 +48,17 @@ func (a *Activities) StartVM(ctx context.Context, in *StartVMInput) (*StartVMRes
 		}
 		tr.update(func(b *startBeat) { b.Task = "" })
 	}
-	return a.startOne(ctx, c, in, func(task string) { tr.update(func(b *startBeat) { b.Task = task }) })
+	// At once, as StartBatch does: a retry must wait for this start
+	// rather than ask for a second one.
+	return a.startOne(ctx, c, in, func(task string) {
+		tr.updateNow(func(b *startBeat) bool {
+			if b.Task == task {
+				return false
+			}
+			b.Task = task
+			return true
+		})
+	})
 }
 
 // awaitStaleStart waits for the start an earlier attempt left in flight:
@@ -136,7 +146,8 @@ func (a *Activities) startOne(ctx context.Context, c *conn, in *StartVMInput, ta
 		acted := vm.PowerState
 		nref, now, ferr := a.findVM(ctx, c, in.VMUUID)
 		if ferr == nil && already(now.PowerState) {
-			return &StartVMResult{PowerState: now.PowerState, Already: true, StartedAt: time.Now().UTC()}, nil
+			// Started by this call if its answer was what was lost.
+			return &StartVMResult{PowerState: now.PowerState, Already: !errors.Is(err, xapi.ErrAnswerLost), StartedAt: time.Now().UTC()}, nil
 		}
 		if ferr == nil && !fresh && (now.PowerState != acted || errors.Is(err, errStale)) {
 			ref, vm, fresh = nref, now, true

@@ -33,9 +33,10 @@
 // synchronous calls instead while the session has fewer than
 // WithSyncCalls of them in flight: one call, no task of ours to wait for
 // or destroy (xapi runs the call in a task of its own), answered when the
-// boot ends; an answer that never came and a cancelled context are handled
-// as for Async calls, through the VM's current_operations
-// (AwaitOperations, synccall.go).
+// boot and the VM's start_delay end. A call without an answer is waited
+// for in the VM's current_operations (AwaitOperations, synccall.go) and
+// its error wrapped in ErrAnswerLost; a cancelled context cancels the
+// task found there.
 // WithProgress reports task progress, e.g. for heartbeats.
 //
 // Foreign databases: Session.OpenDatabase returns a *ForeignSession whose

@@ -62,10 +62,11 @@ func (s *Session) takeSync() bool {
 // runSyncOn calls method synchronously, waiting for its answer up to
 // WithAsyncCallTimeout. An answer from xapi ends the call, success or
 // error. Without one (a dropped connection, the timeout) the operation may
-// still run at the pool: it is waited for in obj's current_operations,
-// not asked twice, and the call's error returned so that the caller reads
-// what came of it. If ctx ends first, the operation's task is cancelled
-// (task.cancel), as WaitTask cancels an abandoned Async task.
+// still run at the pool: it is waited for in obj's current_operations, not
+// asked twice, and the call's error returned wrapped in ErrAnswerLost, for
+// the caller to read what came of it. If ctx ends first, even during that
+// wait, the operation's task is cancelled (task.cancel), as WaitTask
+// cancels an abandoned Async task.
 func (s *Session) runSyncOn(ctx context.Context, class string, obj Ref, op, method string, params ...any) error {
 	if report := progressFrom(ctx); report != nil {
 		report(SyncCall, 0)
@@ -75,21 +76,26 @@ func (s *Session) runSyncOn(ctx context.Context, class string, obj Ref, op, meth
 	if err == nil || errors.As(err, &xe) {
 		return err
 	}
-	if ctx.Err() != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
-		defer cancel()
-		if task, ok := s.runningTask(cctx, class, obj, op); ok {
-			if cerr := s.CancelTask(cctx, task); cerr == nil || IsCode(cerr, CodeOperationNotAllowed) {
-				_ = s.AwaitOperations(cctx, class, obj, op)
-			}
+	if ctx.Err() == nil {
+		if werr := s.AwaitOperations(ctx, class, obj, op); werr == nil || ctx.Err() == nil {
+			return fmt.Errorf("%w: %w", ErrAnswerLost, err)
 		}
-		return fmt.Errorf("%s abandoned: %w", method, ctx.Err())
 	}
-	if werr := s.AwaitOperations(ctx, class, obj, op); werr != nil && ctx.Err() != nil {
-		return fmt.Errorf("%s abandoned: %w", method, ctx.Err())
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.cancelTimeout)
+	defer cancel()
+	if task, ok := s.runningTask(cctx, class, obj, op); ok {
+		if cerr := s.CancelTask(cctx, task); cerr == nil || IsCode(cerr, CodeOperationNotAllowed) {
+			_ = s.AwaitOperations(cctx, class, obj, op)
+		}
 	}
-	return err
+	return fmt.Errorf("%s abandoned: %w", method, ctx.Err())
 }
+
+// ErrAnswerLost wraps the error of a call whose answer never came though
+// its operation may have run (and was waited for): what came of it is to
+// be read from the object, and a VM found started by it was started by
+// this call, not already running before.
+var ErrAnswerLost = errors.New("the call's answer was lost")
 
 // AwaitOperations waits until obj's current_operations holds none of ops
 // (any operation if none is given), following obj with event.from, or
@@ -102,14 +108,25 @@ func (s *Session) runSyncOn(ctx context.Context, class string, obj Ref, op, meth
 func (s *Session) AwaitOperations(ctx context.Context, class string, obj Ref, ops ...string) error {
 	token := ""
 	var waiting []Ref // the tasks of ops that obj listed last
-	for {
+	for failures := 0; ; {
 		batch, err := s.EventFrom(ctx, []string{class + "/" + string(obj)}, token, s.cfg.eventTimeout)
-		if IsCode(err, CodeMessageMethodUnknown) {
+		if IsCode(err, CodeMessageMethodUnknown) || (err != nil && ctx.Err() == nil && failures >= 2) {
 			return s.pollOperations(ctx, class, obj, ops)
 		}
 		if err != nil {
-			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, err)
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, err)
+			}
+			// A lost token (a master move) or a passing failure: from the
+			// current state again, then by reading current_operations.
+			failures++
+			token = ""
+			if werr := sleepCtx(ctx, time.Duration(failures)*200*time.Millisecond); werr != nil {
+				return werr
+			}
+			continue
 		}
+		failures = 0
 		first := token == ""
 		token = batch.Token
 		changed := false
@@ -179,12 +196,20 @@ func (s *Session) pollOperations(ctx context.Context, class string, obj Ref, ops
 		if len(tasksOf(cur, ops)) == 0 {
 			return nil
 		}
-		t := time.NewTimer(s.cfg.pollInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleepCtx(ctx, s.cfg.pollInterval); err != nil {
+			return err
 		}
+	}
+}
+
+// sleepCtx waits d, or less if ctx ends (its error).
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

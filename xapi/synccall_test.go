@@ -2,6 +2,7 @@ package xapi
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,9 +59,61 @@ func TestSyncStartWithoutAnswerWaitsForItsOperation(t *testing.T) {
 	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond))
 	err := s.StartVM(context.Background(), "OpaqueRef:vm", false, false)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, ErrAnswerLost, "the caller reads what came of it")
 	assert.Equal(t, Transient, Classify(err))
 	assert.Len(t, f.callsTo("VM.start"), 1, "not asked twice")
 	assert.Len(t, f.callsTo("event.from"), 2, "followed until the start left current_operations")
+}
+
+// A caller that gives up while it waits for a start whose answer was lost
+// cancels that start's task too.
+func TestSyncStartCancelledWhileWaitedForCancelsItsTask(t *testing.T) {
+	release := make(chan struct{})
+	waiting := make(chan struct{})
+	f := asyncFake(t, "VM.start", func() string { return taskRecord("success", "1", "") }, nil)
+	t.Cleanup(func() { close(release) })
+	f.handlers["VM.start"] = func(rpcCall) string { <-release; return success(`<value></value>`) }
+	f.handlers["VM.get_current_operations"] = func(rpcCall) string {
+		return success(`<value><struct><member><name>` + taskRef + `</name><value>start</value></member></struct></value>`)
+	}
+	f.handlers["event.from"] = inTurn(
+		func(rpcCall) string {
+			return eventBatch("t1", vmOpsEvent("OpaqueRef:vm", map[string]string{taskRef: "start"}))
+		},
+		func(rpcCall) string { // the long-poll the caller gives up on
+			close(waiting)
+			<-release
+			return eventBatch("t2")
+		},
+		func(rpcCall) string { return eventBatch("t3", vmOpsEvent("OpaqueRef:vm", nil)) })
+	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-waiting; cancel() }()
+	err := s.StartVM(ctx, "OpaqueRef:vm", false, false)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Len(t, f.callsTo("task.cancel"), 1)
+	assert.Equal(t, taskRef, f.callsTo("task.cancel")[0].str(1))
+}
+
+// event.from failing while a start is waited for (a token lost in a master
+// move) does not end the wait: it goes on from the current state.
+func TestAwaitOperationsOutlivesAFailedLongPoll(t *testing.T) {
+	f := asyncFake(t, "VM.start", func() string { return taskRecord("success", "1", "") }, nil)
+	f.handlers["event.from"] = inTurn(
+		func(rpcCall) string {
+			return eventBatch("t1", vmOpsEvent("OpaqueRef:vm", map[string]string{taskRef: "start"}))
+		},
+		func(c rpcCall) string {
+			assert.Equal(t, "t1", c.str(2))
+			return failure("EVENT_FROM_TOKEN_PARSE_FAILURE", "t1")
+		},
+		func(c rpcCall) string {
+			assert.Equal(t, "", c.str(2), "from the current state again")
+			return eventBatch("t4", vmOpsEvent("OpaqueRef:vm", nil))
+		})
+	s := login(t, f)
+	require.NoError(t, s.AwaitOperations(context.Background(), "VM", "OpaqueRef:vm", "start"))
+	assert.Len(t, f.callsTo("event.from"), 3)
 }
 
 // A caller that gives up on a synchronous start cancels the operation's
@@ -128,4 +181,18 @@ func TestAwaitOperationsSkipsAStaleEntry(t *testing.T) {
 	require.NoError(t, s.AwaitOperations(context.Background(), "VM", "OpaqueRef:vm", "start"))
 	assert.Len(t, f.callsTo("event.from"), 2)
 	assert.Len(t, f.callsTo("task.get_status"), 1)
+}
+
+// inTurn is a handler whose n-th call is answered by answers[n-1], the last
+// one answering every call after.
+func inTurn(answers ...func(rpcCall) string) func(rpcCall) string {
+	var mu sync.Mutex
+	n := 0
+	return func(c rpcCall) string {
+		mu.Lock()
+		i := min(n, len(answers)-1)
+		n++
+		mu.Unlock()
+		return answers[i](c)
+	}
 }

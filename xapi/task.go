@@ -55,7 +55,7 @@ func (s *Session) runAsyncOn(ctx context.Context, class string, obj Ref, op, met
 	if task, ok := s.runningTask(ctx, class, obj, op); ok {
 		return s.awaitTask(ctx, task)
 	}
-	return "", err
+	return "", fmt.Errorf("%w: %w", ErrAnswerLost, err)
 }
 
 // runningTask finds the task of op in obj's current_operations.

@@ -287,6 +287,7 @@ func TestSlowAsyncCallWithoutTask(t *testing.T) {
 	s := login(t, f, WithCallTimeout(20*time.Millisecond), WithAsyncCallTimeout(20*time.Millisecond), WithSyncCalls(0))
 	err := s.StartVM(context.Background(), "OpaqueRef:vm", false, false)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, ErrAnswerLost)
 	assert.Equal(t, Transient, Classify(err))
 	assert.Len(t, f.callsTo("Async.VM.start"), 1)
 }

@@ -37,7 +37,8 @@ func runBaseline(ctx context.Context, w *World, simw *sim.World, sample int) (Ba
 		}
 	}
 	began := time.Now()
-	c, err := xapi.NewClient(simw.PoolURL("DR"), xapi.WithCallTimeout(30*time.Minute))
+	// Async starts and their tasks, as XenCenter makes them.
+	c, err := xapi.NewClient(simw.PoolURL("DR"), xapi.WithCallTimeout(30*time.Minute), xapi.WithSyncCalls(0))
 	if err != nil {
 		return res, err
 	}

@@ -326,10 +326,18 @@ func init() {
 		vm := c.obj(1, "VM")
 		c.assertPower(vm, "resume")
 		host := c.pool.hosts[0]
+		// Listed while it runs, as a start is; one cut short (task.cancel)
+		// leaves the VM suspended, with its image.
+		c.db.Set("VM", vm.ref, "current_operations", map[string]string{c.opRef(): "resume"})
+		defer func() {
+			if c.db.Get("VM", vm.ref) != nil {
+				c.db.Set("VM", vm.ref, "current_operations", map[string]string{})
+			}
+		}()
+		c.holdSteps(host.vmOps, c.w.timing.Start, startSteps)
 		if sv := vm.S("suspend_VDI"); sv != NullRef {
 			c.pool.deleteVDI(sv)
 		}
-		c.holdSteps(host.vmOps, c.w.timing.Start, startSteps)
 		state := "Running"
 		if c.boolean(2) {
 			state = "Paused"
