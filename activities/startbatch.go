@@ -84,8 +84,8 @@ func (a *Activities) StartBatch(ctx context.Context, in *StartBatchInput) (*Star
 }
 
 // StartProgress is StartBatch's heartbeat: the task in flight per VM UUID
-// (xapi.SyncCall for a synchronous start), and the outcome of each VM done. A VM in neither waits for its order or
-// for a start slot.
+// (xapi.SyncCall for a synchronous start), and the outcome of each VM
+// done. A VM in neither waits for its order or for a start slot.
 type StartProgress struct {
 	Tasks map[string]string    `json:"tasks,omitempty"`
 	Done  map[string]StartedVM `json:"done,omitempty"`

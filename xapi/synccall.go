@@ -182,16 +182,12 @@ func (s *Session) tasksGone(ctx context.Context, tasks []Ref) bool {
 // pollOperations is AwaitOperations by reading current_operations.
 func (s *Session) pollOperations(ctx context.Context, class string, obj Ref, ops []string) error {
 	for {
-		v, err := s.call(ctx, class+".get_current_operations", obj)
+		cur, err := s.currentOperations(ctx, class, obj)
 		if IsCode(err, CodeHandleInvalid) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, err)
-		}
-		var cur map[string]string
-		if err := decodeInto(v, &cur); err != nil {
-			return fmt.Errorf("wait for the operations on %s %s: %w", class, obj, &ProtocolError{Reason: err.Error()})
 		}
 		if len(tasksOf(cur, ops)) == 0 {
 			return nil

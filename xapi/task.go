@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // ProgressFunc receives a task's progress (0..1). It is called at the first
@@ -60,20 +59,24 @@ func (s *Session) runAsyncOn(ctx context.Context, class string, obj Ref, op, met
 
 // runningTask finds the task of op in obj's current_operations.
 func (s *Session) runningTask(ctx context.Context, class string, obj Ref, op string) (Ref, bool) {
-	v, err := s.call(ctx, class+".get_current_operations", obj)
-	if err != nil {
-		return "", false
-	}
-	var ops map[string]string
-	if decodeInto(v, &ops) != nil {
-		return "", false
-	}
-	for task, o := range ops {
-		if o == op {
-			return Ref(task), true
-		}
+	cur, err := s.currentOperations(ctx, class, obj)
+	if tasks := tasksOf(cur, []string{op}); err == nil && len(tasks) > 0 {
+		return tasks[0], true
 	}
 	return "", false
+}
+
+// currentOperations reads obj's current_operations: task → operation.
+func (s *Session) currentOperations(ctx context.Context, class string, obj Ref) (map[string]string, error) {
+	v, err := s.call(ctx, class+".get_current_operations", obj)
+	if err != nil {
+		return nil, err
+	}
+	var cur map[string]string
+	if err := decodeInto(v, &cur); err != nil {
+		return nil, &ProtocolError{Reason: err.Error()}
+	}
+	return cur, nil
 }
 
 // awaitTask waits for task and destroys it afterwards, whatever happened.
@@ -203,14 +206,8 @@ func (s *Session) waitDone(ctx context.Context, task Ref) (TaskRecord, error) {
 			}
 			// Nothing about our task in this batch (long-poll timeout):
 			// read it once so a missed event cannot make us wait forever.
-		} else {
-			t := time.NewTimer(s.cfg.pollInterval)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return rec, ctx.Err()
-			case <-t.C:
-			}
+		} else if err := sleepCtx(ctx, s.cfg.pollInterval); err != nil {
+			return rec, err
 		}
 		var err error
 		if rec, err = s.GetTaskRecord(ctx, task); err != nil {

@@ -389,12 +389,18 @@ func (w *World) invoke(ctx context.Context, h *Host, mc *methodCall, entry *Jour
 	if hasTask(cls, msg) {
 		return w.synced(c, impl)
 	}
+	w.latency()
+	return run(c, impl)
+}
+
+// latency sleeps the network round trip of the timing model, the world's
+// lock released. Called with it held.
+func (w *World) latency() {
 	if d := w.scaled(w.timing.Latency); d > 0 {
 		w.mu.Unlock()
 		time.Sleep(d)
 		w.mu.Lock()
 	}
-	return run(c, impl)
 }
 
 // checkSession is xapi's Session_check.check: a session the pool does not know (or that

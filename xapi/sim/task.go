@@ -19,11 +19,7 @@ func (w *World) startTask(c *call, impl handler, started JournalEntry) string {
 		defer w.closeTask(c)
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		if d := w.scaled(w.timing.Latency); d > 0 {
-			w.mu.Unlock()
-			time.Sleep(d)
-			w.mu.Lock()
-		}
+		w.latency()
 		began := time.Now()
 		v, f := run(c, impl)
 		end := JournalEntry{Time: time.Now(), Pool: started.Pool, Host: started.Host, Method: TaskEnded, Session: started.Session,
@@ -48,11 +44,7 @@ func (w *World) startTask(c *call, impl handler, started JournalEntry) string {
 func (w *World) synced(c *call, impl handler) (any, *Failure) {
 	ref := w.openTask(c, c.method)
 	defer w.closeTask(c)
-	if d := w.scaled(w.timing.Latency); d > 0 {
-		w.mu.Unlock()
-		time.Sleep(d)
-		w.mu.Lock()
-	}
+	w.latency()
 	v, f := run(c, impl)
 	finishTask(c.pool.db, ref, v, f)
 	c.pool.db.Delete("task", ref)
