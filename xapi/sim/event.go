@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -14,9 +13,6 @@ import (
 // "mod" otherwise, with its current record as snapshot); deletions newer than the token
 // are reported as "del" without snapshot, as xapi does. Class names in events are
 // lower-case, like xapi's.
-
-// taskCancels holds the cancel functions of running Async tasks.
-var taskCancels sync.Map
 
 type subscription struct {
 	all     bool

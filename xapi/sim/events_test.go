@@ -202,3 +202,17 @@ func haltedAtRealTime(t *testing.T, start time.Duration) (rpc, string, string) {
 	c.must("VM.hard_shutdown", s, vm)
 	return c, s, vm
 }
+
+// Worlds of one seed draw the same refs: a task.cancel in one cancels its
+// own task, never the other world's task of the same ref (tests run several
+// worlds at once).
+func TestTaskCancelStaysInItsWorld(t *testing.T) {
+	ca, sa, vmA := haltedAtRealTime(t, 5*time.Second)
+	cb, sb, vmB := haltedAtRealTime(t, 5*time.Second)
+	taskA := ca.str("Async.VM.start", sa, vmA, false, false)
+	taskB := cb.str("Async.VM.start", sb, vmB, false, false)
+	require.Equal(t, taskA, taskB, "the same ref in both worlds, or this proves nothing")
+	ca.must("task.cancel", sa, taskA)
+	assert.Equal(t, "cancelled", ca.waitTask(sa, taskA)["status"])
+	assert.Equal(t, "pending", cb.rec("task.get_record", sb, taskB)["status"])
+}

@@ -71,14 +71,14 @@ func (w *World) openTask(c *call, label string) string {
 	})
 	ctx, cancel := context.WithCancel(w.ctx)
 	c.ctx, c.task, c.cancel = ctx, ref, cancel
-	taskCancels.Store(ref, cancel)
+	w.taskCancels.Store(ref, cancel)
 	return ref
 }
 
 // closeTask releases what openTask took.
 func (w *World) closeTask(c *call) {
 	c.cancel()
-	taskCancels.Delete(c.task)
+	w.taskCancels.Delete(c.task)
 }
 
 // finishTask records the outcome of the call run in task ref, if the task
@@ -111,7 +111,7 @@ func init() {
 			c.fail("OPERATION_NOT_ALLOWED", "Task "+t.ref+" is not pending")
 		}
 		c.pool.db.Set("task", t.ref, "status", "cancelling")
-		if cf, ok := taskCancels.Load(t.ref); ok {
+		if cf, ok := c.w.taskCancels.Load(t.ref); ok {
 			cf.(context.CancelFunc)()
 		}
 		return nil

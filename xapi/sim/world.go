@@ -50,26 +50,30 @@ type Options struct {
 
 // World is a running set of simulated sites, pools and storage.
 type World struct {
-	mu      sync.Mutex
-	opts    Options
-	sc      *Scenario
-	speed   float64
-	timing  Timing
-	rng     *rand.Rand
-	log     *zap.Logger
-	sites   []*Site
-	pools   []*Pool
-	fabric  *Fabric
-	faults  *Faults
-	journal *Journal
-	control *Control
-	ctlSrv  *http.Server
-	ctlURL  string
-	ca      *authority // with Options.TLS
-	tasks   sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
-	closed  bool
+	mu sync.Mutex
+	// taskCancels holds the cancel function of each running task, by ref:
+	// the world's own, since worlds of one seed draw the same refs (tests
+	// run several at once, and one's task.cancel stopped another's task).
+	taskCancels sync.Map
+	opts        Options
+	sc          *Scenario
+	speed       float64
+	timing      Timing
+	rng         *rand.Rand
+	log         *zap.Logger
+	sites       []*Site
+	pools       []*Pool
+	fabric      *Fabric
+	faults      *Faults
+	journal     *Journal
+	control     *Control
+	ctlSrv      *http.Server
+	ctlURL      string
+	ca          *authority // with Options.TLS
+	tasks       sync.WaitGroup
+	ctx         context.Context
+	cancel      context.CancelFunc
+	closed      bool
 }
 
 // Site is a physical site: pools and storage arrays that go down together.
