@@ -111,12 +111,12 @@ func (e *foreignDB) networks(ctx context.Context) (map[xapi.ForeignRef]xapi.Fore
 	if e.vifs != nil && e.nets != nil {
 		return e.vifs, e.nets, nil
 	}
-	vifs, err := e.fs.GetAllVIFSummaries(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	nets, err := e.fs.GetAllNetworkRecords(ctx)
-	if err != nil {
+	var vifs map[xapi.ForeignRef]xapi.ForeignVIFSummary
+	var nets map[xapi.ForeignRef]xapi.ForeignNetwork
+	if err := allAtOnce(ctx,
+		func() (err error) { vifs, err = e.fs.GetAllVIFSummaries(ctx); return err },
+		func() (err error) { nets, err = e.fs.GetAllNetworkRecords(ctx); return err },
+	); err != nil {
 		return nil, nil, err
 	}
 	e.vifs, e.nets = vifs, nets

@@ -125,6 +125,23 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		}
 		return err
 	}
+	// With shared slots, every unit not done yet queues at once, in the
+	// order given (the heaviest first); place[i] is unit i's in the queue.
+	var queue recoverQueue
+	place := make([]int, len(in.Units))
+	if in.Slots > 0 {
+		n := 0
+		for i, u := range in.Units {
+			if _, ok := done[u.UUID]; !ok {
+				place[i] = n
+				n++
+			}
+		}
+		run := in.Plan + "/" + string(in.Mode)
+		if queue, err = a.queueRecoveries(ctx, c, run, in.Group, in.FirstGroup, in.Slots, n); err != nil {
+			return nil, err
+		}
+	}
 	forEachLimited(ctx, len(in.Units), parallel, func(i int) error {
 		u := in.Units[i]
 		if d, ok := done[u.UUID]; ok {
@@ -135,12 +152,15 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		stopped := stopErr != nil
 		stopMu.Unlock()
 		if stopped {
+			if in.Slots > 0 {
+				queue.drop(place[i])
+			}
 			return nil
 		}
 		release := func() {}
 		if in.Slots > 0 {
 			var err error
-			if release, err = a.recoverSlot(ctx, c, in.Slots, in.Group); err != nil {
+			if release, err = queue.wait(ctx, place[i]); err != nil {
 				return nil // ctx is done: the retry resumes the unit
 			}
 		}
@@ -181,6 +201,9 @@ func (a *Activities) Recover(ctx context.Context, in *RecoverInput) (*RecoverRes
 		}
 		return nil
 	})
+	if in.Slots > 0 {
+		queue.dropRest()
+	}
 	close(checks)
 	cerr := <-checked
 	if ctx.Err() != nil {
@@ -255,20 +278,31 @@ func (a *Activities) checkRecovered(ctx context.Context, c *conn, o owner, out *
 			return classify(ctx, r.err, "verifying the recovery at site "+c.site+" failed", "")
 		}
 		after := vmSnapshot{v}
-		for _, ck := range batch {
+		errs := forEachLimited(ctx, len(batch), markParallel, func(i int) error {
+			ck := batch[i]
 			st := stateIn(after, ck.u, ck.vms)
 			if !st.recovered() {
 				out.Units[ck.i] = failedUnit(ck.u, fmt.Sprintf("%s was reported recovered but %s at site %s: check the pool's XAPI log, then re-run.", unitLabel(ck.u), st.why(), c.site))
-				continue
+				return nil
 			}
 			if err := a.markRecovered(ctx, c, o, ck.u, st, true); err != nil && isTransient(ctx, err) {
-				drain(in)
 				return classify(ctx, err, fmt.Sprintf("marking %s at site %s failed", unitLabel(ck.u), c.site), "")
 			}
+			return nil
+		})
+		if err := firstError(errs); err != nil {
+			drain(in)
+			return err
 		}
 	}
 	return nil
 }
+
+// markParallel is how many units' marks one check sets at once: one short
+// write each, like any API call. One after another, the last units' marks
+// (every unit recovered within checkGather of the batch's end) took 0.3 s
+// after the last import at 1,000 VMs, and held the group's start back.
+const markParallel = 16
 
 // drain waits for the rest of the checks (nil: none left), unchecked.
 func drain(in <-chan unitCheck) {

@@ -268,11 +268,12 @@ type metadata struct {
 // the recovery of this run read the very copy the first page read.
 func (a *Activities) readMetadata(ctx context.Context, c *conn, vdi xapi.Ref, src *MetadataSource, fresh bool) (md *metadata, err error) {
 	err = a.withForeign(ctx, c, src.VDIUUID, vdi, fresh, func(e *foreignDB) error {
+		// The precheck's reads of the database's disks and networks go on
+		// while its VMs are read and decoded, not after: at 1,000 VMs
+		// decoding them took 0.2 s, and the precheck waited for both.
+		a.foreign.warm(e)
 		var err error
 		md, err = readForeign(ctx, e, src)
-		if err == nil {
-			a.foreign.warm(e)
-		}
 		return err
 	})
 	return md, err

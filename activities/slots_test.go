@@ -189,27 +189,35 @@ func TestStartSlotsGoFirstToWhatOthersWaitFor(t *testing.T) {
 }
 
 // A freed recovery slot goes to the earliest priority group waiting, then in
-// the order they came, whatever child asked; never more than the size are
-// held.
+// the order the units were queued, whatever child asked; never more than the
+// size are held.
 func TestRecoverSlotsGoToTheEarliestGroup(t *testing.T) {
 	a, c := &Activities{}, &conn{site: "dr"}
-	first, err := a.recoverSlot(context.Background(), c, 1, 0)
+	ctx := context.Background()
+	hold, err := a.queueRecoveries(ctx, c, "p/failover", 0, 0, 1, 1)
+	require.NoError(t, err)
+	first, err := hold.wait(ctx, 0)
 	require.NoError(t, err)
 	v, _ := a.recoveries.Load("dr")
 	p := v.(*slotPool)
+	g3, err := a.queueRecoveries(ctx, c, "p/failover", 3, 0, 1, 2)
+	require.NoError(t, err)
+	g1, err := a.queueRecoveries(ctx, c, "p/failover", 1, 0, 1, 2)
+	require.NoError(t, err)
+	waitersAre(t, p, 4)
 	order := make(chan string, 4)
 	rels := make(chan func(), 4)
-	for i, w := range []struct {
-		name  string
-		group int
-	}{{"group-3-a", 3}, {"group-1-a", 1}, {"group-3-b", 3}, {"group-1-b", 1}} {
+	for _, w := range []struct {
+		name string
+		q    recoverQueue
+		i    int
+	}{{"group-3-a", g3, 0}, {"group-1-a", g1, 0}, {"group-3-b", g3, 1}, {"group-1-b", g1, 1}} {
 		go func() {
-			rel, err := a.recoverSlot(context.Background(), c, 1, w.group)
+			rel, err := w.q.wait(ctx, w.i)
 			assert.NoError(t, err)
 			order <- w.name
 			rels <- rel
 		}()
-		waitersAre(t, p, i+1)
 	}
 	first()
 	first() // a release counts once
@@ -222,18 +230,73 @@ func TestRecoverSlotsGoToTheEarliestGroup(t *testing.T) {
 		(<-rels)()
 	}
 	assert.Equal(t, []string{"group-1-a", "group-1-b", "group-3-a", "group-3-b"}, got)
-	// A waiter whose context ends leaves the queue.
-	held, err := a.recoverSlot(context.Background(), c, 1, 0)
+	// A waiter whose context ends leaves the queue; units never waited for
+	// are dropped, a granted one giving its slot back.
+	held, err := a.queueRecoveries(ctx, c, "p/failover", 0, 0, 1, 1)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
+	rel, err := held.wait(ctx, 0)
+	require.NoError(t, err)
+	q, err := a.queueRecoveries(ctx, c, "p/failover", 0, 0, 1, 3)
+	require.NoError(t, err)
+	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = a.recoverSlot(ctx, c, 1, 0)
+	_, err = q.wait(cctx, 0)
 	assert.ErrorIs(t, err, context.Canceled)
-	held()
+	rel() // unit 1 is granted the slot, unit 2 waits
+	q.dropRest()
 	p.mu.Lock()
 	assert.Empty(t, p.waiting)
 	assert.Zero(t, p.used)
 	p.mu.Unlock()
+}
+
+// The children of a run start together: a later group's recovery queues
+// only once the run's first group has, so the first group's units take the
+// free slots whichever child came first; without that first group (another
+// worker has it, or it is done) the later one goes on after
+// recoverLeadWait.
+func TestLaterGroupsQueueAfterTheFirst(t *testing.T) {
+	a, c := &Activities{}, &conn{site: "dr"}
+	ctx := context.Background()
+	later := make(chan recoverQueue, 1)
+	go func() {
+		q, err := a.queueRecoveries(ctx, c, "p/failover", 2, 0, 2, 2)
+		assert.NoError(t, err)
+		later <- q
+	}()
+	require.Eventually(t, func() bool { // the later group waits
+		v, ok := a.recoveries.Load("dr")
+		if !ok {
+			return false
+		}
+		p := v.(*slotPool)
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.queuedCh != nil
+	}, 10*time.Second, time.Millisecond)
+	first, err := a.queueRecoveries(ctx, c, "p/failover", 0, 0, 2, 3)
+	require.NoError(t, err)
+	q2 := <-later
+	// Both free slots went to the first group.
+	for i := range 2 {
+		select {
+		case <-first.ws[i].ready:
+		default:
+			t.Fatalf("first group's unit %d has no slot", i)
+		}
+	}
+	for _, w := range q2.ws {
+		assert.False(t, w.granted, "a later group's unit took a slot before the first group's")
+	}
+	first.dropRest()
+	q2.dropRest()
+
+	// Another run's first group never queues here: its later group goes on.
+	q, err := a.queueRecoveries(ctx, c, "q/failover", 1, 0, 2, 1)
+	require.NoError(t, err)
+	rel, err := q.wait(ctx, 0)
+	require.NoError(t, err)
+	rel()
 }
 
 // Spread boots go to the host with the fewest of them in flight, then the
@@ -330,4 +393,37 @@ func TestStartSlotsReadTheHostsOnce(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 1, f.w.Journal().Count("host.get_all", "")-before, "one read for every start")
 	assert.Equal(t, records, f.w.Journal().Count("host.get_all_records", ""), "the count needs no records")
+}
+
+// While an earlier group's import runs, the later groups hold at most half
+// the slots (recoverLaterShare); once it ends they take them all.
+func TestLaterGroupsShareTheSlotsWhileTheFirstRecovers(t *testing.T) {
+	a, c := &Activities{}, &conn{site: "dr"}
+	ctx := context.Background()
+	first, err := a.queueRecoveries(ctx, c, "p/failover", 0, 0, 4, 1)
+	require.NoError(t, err)
+	rel, err := first.wait(ctx, 0)
+	require.NoError(t, err)
+	later, err := a.queueRecoveries(ctx, c, "p/failover", 1, 0, 4, 4)
+	require.NoError(t, err)
+	granted := func() int {
+		n := 0
+		for _, w := range later.ws {
+			select {
+			case <-w.ready:
+				n++
+			default:
+			}
+		}
+		return n
+	}
+	assert.Equal(t, 2, granted(), "half of the 4 slots")
+	rel()
+	assert.Equal(t, 4, granted(), "every slot once the first group is done")
+	later.dropRest()
+	v, _ := a.recoveries.Load("dr")
+	p := v.(*slotPool)
+	p.mu.Lock()
+	assert.Zero(t, p.used)
+	p.mu.Unlock()
 }

@@ -202,11 +202,15 @@ type RecoverInput struct {
 	// another, as before the workflow's recover-parallel-units).
 	Parallel int `json:"parallel,omitempty"`
 	// Slots, when set, is how many imports at the site the worker keeps in
-	// flight for every recovery that sets it (recoverSlot): each unit then
+	// flight for every recovery that sets it (queueRecoveries): each unit then
 	// waits for one of them, those of Group (a priority group's rank)
 	// before those of later groups, and Parallel is not used.
 	Slots int `json:"slots,omitempty"`
 	Group int `json:"group,omitempty"`
+	// FirstGroup is the run's earliest group still recovering: the units
+	// of a later group queue for the slots once its units have
+	// (queueRecoveries).
+	FirstGroup int `json:"first_group,omitempty"`
 }
 
 // RecoverResult is per unit; a unit that failed has Error set and does not

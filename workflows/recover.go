@@ -229,15 +229,16 @@ func (r *run) recover(ctx workflow.Context) error {
 	// concurrency.recover imports in flight: children at once × units each.
 	atOnce := max(1, (r.plan.Limits().Recover+parallel-1)/parallel)
 	return runLimited(ctx, len(jobs), func(int) int { return 1 }, atOnce,
-		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], parallel, 0, 0) },
+		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], parallel, 0, 0, 0) },
 		func(i int, f workflow.Future) { r.recoverJobDone(ctx, jobs[i], f) })
 }
 
 // startRecoverJob starts the child that recovers job, parallel units at
 // once, or with slots > 0 each unit in one of the site's shared recovery
-// slots, group's before later groups' (activities.RecoverInput.Slots).
-func (r *run) startRecoverJob(ctx workflow.Context, job recoverJob, parallel, slots, group int) workflow.Future {
-	in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode, Slots: slots, Group: group}
+// slots, group's before later groups', first being the run's earliest
+// group recovering (activities.RecoverInput.Slots, FirstGroup).
+func (r *run) startRecoverJob(ctx workflow.Context, job recoverJob, parallel, slots, group, first int) workflow.Future {
+	in := &activities.RecoverInput{Site: r.target, Plan: r.plan.Name, Mode: r.mode, Slots: slots, Group: group, FirstGroup: first}
 	if parallel > 1 {
 		in.Parallel = parallel
 	}
@@ -266,7 +267,8 @@ func (r *run) recoverJobDone(ctx workflow.Context, job recoverJob, f workflow.Fu
 // recovery of every unit is most of the run. Each group's units are dealt to
 // children of their own (dealUnits), all started at once; their imports
 // share the site's recovery slots in the worker, concurrency.recover of them,
-// a freed slot going to the earliest group waiting (activities.recoverSlot).
+// a freed slot going to the earliest group waiting (activities.RecoverInput
+// FirstGroup, and queueRecoveries in the worker).
 // So a group's last imports run beside the next group's first ones and the
 // master's database lock is never left idle between groups, where children
 // with lanes of their own held them through their last unit.
@@ -309,7 +311,9 @@ func (r *run) recoverAndStart(ctx workflow.Context) error {
 	})
 	slots := r.plan.Limits().Recover
 	err := runLimited(ctx, len(jobs), func(int) int { return 1 }, maxRecoverChildren,
-		func(i, _ int) workflow.Future { return r.startRecoverJob(ctx, jobs[i], 0, slots, groupOf[i]) },
+		func(i, _ int) workflow.Future {
+			return r.startRecoverJob(ctx, jobs[i], 0, slots, groupOf[i], groupOf[0])
+		},
 		func(i int, f workflow.Future) {
 			r.recoverJobDone(ctx, jobs[i], f)
 			left[groupOf[i]]--
