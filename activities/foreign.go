@@ -91,10 +91,10 @@ func (e *foreignDB) storage(ctx context.Context) (*storageIndex, error) {
 		return e.disks, nil
 	}
 	var vbds map[xapi.ForeignRef]xapi.ForeignVBDSummary
-	var srs map[xapi.ForeignRef]xapi.ForeignSR
+	var srs map[xapi.ForeignRef]xapi.ForeignSRDisks
 	if err := allAtOnce(ctx,
 		func() (err error) { vbds, err = e.fs.GetAllVBDSummaries(ctx); return err },
-		func() (err error) { srs, err = e.fs.GetAllSRRecords(ctx); return err },
+		func() (err error) { srs, err = e.fs.GetAllSRDisks(ctx); return err },
 	); err != nil {
 		return nil, err
 	}

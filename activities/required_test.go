@@ -26,7 +26,7 @@ func TestLackingFollowsXapiRule(t *testing.T) {
 			"vbd-gone-again": {VM: "vm2", VDI: "vdi-gone-3", Type: "Disk"},
 			"vbd-unplugged":  {VM: "vm3", VDI: "vdi-unplugged", Type: "Disk"},
 		},
-		map[xapi.ForeignRef]xapi.ForeignSR{
+		map[xapi.ForeignRef]xapi.ForeignSRDisks{
 			"sr-gold":      {UUID: "u-gold", NameLabel: "gold", Shared: true, VDIs: []xapi.ForeignRef{"vdi-gold"}},
 			"sr-gone":      {UUID: "u-gone", NameLabel: "gone", Shared: true, VDIs: []xapi.ForeignRef{"vdi-gone", "vdi-gone-3"}},
 			"sr-gone-2":    {UUID: "u-gone-2", NameLabel: "gone 2", Shared: true, VDIs: []xapi.ForeignRef{"vdi-gone-2"}},

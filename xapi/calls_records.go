@@ -326,9 +326,9 @@ func (f *ForeignSession) GetHostByUUID(ctx context.Context, uuid string) (Foreig
 	return getByUUID[ForeignRef](ctx, f, "host", uuid)
 }
 
-// GetAllSRRecords returns every SR record of the foreign database.
-func (f *ForeignSession) GetAllSRRecords(ctx context.Context) (map[ForeignRef]ForeignSR, error) {
-	return getAllRecords[ForeignRef, ForeignSR](ctx, f, "SR")
+// GetAllSRDisks returns every SR of the foreign database with its VDIs.
+func (f *ForeignSession) GetAllSRDisks(ctx context.Context) (map[ForeignRef]ForeignSRDisks, error) {
+	return getAllRecords[ForeignRef, ForeignSRDisks](ctx, f, "SR")
 }
 
 // GetSRRecord returns one SR record of the foreign database.
