@@ -151,8 +151,8 @@ func TestTenThousandVMPayloads(t *testing.T) {
 		r.prechecks = append(r.prechecks, CheckResult{Check: "existing", Object: "VM 'production-vm-00001'", Severity: SeverityOK, Message: "no VM with this UUID at site dc2"})
 	}
 
-	// The recovery children this version makes (recover-even-lanes).
-	jobs, _ := r.laneJobs()
+	// The recovery children this version makes (recover-one-child).
+	jobs, _ := r.laneJobs(r.plan.Limits().Recover)
 	widest := 0
 	for _, j := range jobs {
 		widest = max(widest, jobVMs(j))

@@ -60,10 +60,10 @@ func (r *run) balancedRecoverBatch(lanes bool) int {
 // at the end; and the 40 children of a small plan took Temporal a second to
 // start, longer than their recovery. Children hold at most 10 × batch_size
 // VMs, so no child's input grows with the plan.
-func (r *run) laneJobs() (jobs []recoverJob, parallel int) {
+func (r *run) laneJobs(perChild int) (jobs []recoverJob, parallel int) {
 	units := r.selected.Units
 	lim := r.plan.Limits()
-	n := (lim.Recover + recoverUnitsPerChild - 1) / recoverUnitsPerChild
+	n := (lim.Recover + perChild - 1) / perChild
 	parallel = max(1, lim.Recover/n)
 	if need := r.childrenFor(units); need > n {
 		n, parallel = need, max(1, lim.Recover/need)
@@ -119,9 +119,13 @@ func (r *run) dealUnits(units []SelectedUnit, n int, prefix string) []recoverJob
 	return jobs
 }
 
-// recoverUnitsPerChild is how many units a child of laneJobs recovers at
-// once: fewer children for the same imports in flight (Temporal starts a
-// child in tens of milliseconds, one after another).
+// recoverUnitsPerChild is how many units a child of laneJobs recovered at
+// once in runs before recover-one-child: fewer children for the same
+// imports in flight (Temporal starts a child in tens of milliseconds, one
+// after another). From recover-one-child on, one child holds every lane
+// as long as no child holds more than ten times batch_size VMs: the eight
+// children of 100 VMs took 60 ms to start one after another, and each
+// vApp of the last ones began that much later.
 const recoverUnitsPerChild = 5
 
 // recoverJobsOf makes the children of up to batch VMs each; with pack,
@@ -218,7 +222,11 @@ func (r *run) recover(ctx workflow.Context) error {
 		sort.SliceStable(jobs, func(a, b int) bool { return jobVMs(jobs[a]) > jobVMs(jobs[b]) })
 		if lanes && workflow.GetVersion(ctx, "recover-even-lanes", workflow.DefaultVersion, 1) == 1 &&
 			len(r.selected.Units) > r.plan.Limits().Recover {
-			jobs, parallel = r.laneJobs()
+			perChild := recoverUnitsPerChild
+			if workflow.GetVersion(ctx, "recover-one-child", workflow.DefaultVersion, 1) == 1 {
+				perChild = r.plan.Limits().Recover
+			}
+			jobs, parallel = r.laneJobs(perChild)
 		}
 		overlap = lanes && r.startMode != plan.StartNone && len(r.selected.VMs()) > r.plan.Limits().BatchSize*startWiden &&
 			workflow.GetVersion(ctx, "recover-start-overlap", workflow.DefaultVersion, 1) == 1

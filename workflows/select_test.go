@@ -199,12 +199,16 @@ func TestLaneJobsAreEven(t *testing.T) {
 		name              string
 		vapps, standalone int
 		lanes, batch      int
+		perChild          int
 		wantJobs          int
 	}{
-		{"vApps and standalone VMs", 30, 200, 8, 50, 2},
-		{"standalone VMs only", 0, 1001, 40, 50, 8},
-		{"more VMs than the children hold", 0, 900, 4, 10, 9},
-		{"lanes fewer than units per child", 0, 50, 3, 50, 1},
+		{"vApps and standalone VMs", 30, 200, 8, 50, recoverUnitsPerChild, 2},
+		{"standalone VMs only", 0, 1001, 40, 50, recoverUnitsPerChild, 8},
+		{"more VMs than the children hold", 0, 900, 4, 10, recoverUnitsPerChild, 9},
+		{"lanes fewer than units per child", 0, 50, 3, 50, recoverUnitsPerChild, 1},
+		// recover-one-child: every lane in one child, as payloads allow.
+		{"one child", 30, 200, 8, 50, 8, 1},
+		{"one child per ten batches", 0, 1001, 40, 50, 40, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var units []SelectedUnit
@@ -226,7 +230,7 @@ func TestLaneJobsAreEven(t *testing.T) {
 			for i, u := range units {
 				index[u.UUID] = i
 			}
-			jobs, parallel := r.laneJobs()
+			jobs, parallel := r.laneJobs(tc.perChild)
 			require.Len(t, jobs, tc.wantJobs)
 			assert.LessOrEqual(t, len(jobs)*parallel, max(tc.lanes, len(jobs)), "no more imports in flight than concurrency.recover")
 			assert.GreaterOrEqual(t, len(jobs)*parallel, min(tc.lanes, len(units))-parallel, "about concurrency.recover in flight")
