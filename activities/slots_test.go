@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -77,10 +78,6 @@ func TestStartSlotsAreSharedAndCapped(t *testing.T) {
 		rel := releases[0]
 		releases = releases[1:]
 		mu.Unlock()
-		if len(releases) < 3 {
-			rel()
-			continue
-		}
 		rel()
 	}
 	wg.Wait()
@@ -426,4 +423,61 @@ func TestLaterGroupsShareTheSlotsWhileTheFirstRecovers(t *testing.T) {
 	p.mu.Lock()
 	assert.Zero(t, p.used)
 	p.mu.Unlock()
+}
+
+// Starts that come together are served by rank, whatever order they came
+// in (gathered), and a spread boot beyond a host's hostVMOps in flight
+// goes out startOverflowDelay after the others.
+func TestABurstOfStartsGoesByRank(t *testing.T) {
+	a, p, c := slotsOf(1)
+	ctx := context.Background()
+	// A burst being gathered: the pass runs when the test says.
+	p.mu.Lock()
+	p.gathering = true
+	p.mu.Unlock()
+	names := map[*slotWaiter]string{}
+	slots := make(chan startSlot, hostVMOps+1)
+	for i, w := range []struct {
+		name  string
+		later int
+	}{{"standalone-1", 0}, {"vapp-a-order-1", 2}, {"standalone-2", 0}, {"vapp-b-order-1", 1}, {"vapp-c-order-1", 2}} {
+		go func() {
+			s, err := a.startSlot(ctx, c, 0, w.later, true)
+			assert.NoError(t, err)
+			slots <- s
+		}()
+		waitersAre(t, p, i+1)
+		p.mu.Lock()
+		for _, x := range p.waiting {
+			if _, ok := names[x]; !ok {
+				names[x] = w.name
+			}
+		}
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	queue := slices.Clone(p.waiting)
+	p.gathering = false
+	p.grant()
+	p.mu.Unlock()
+	var order []string
+	for _, w := range queue {
+		order = append(order, names[w])
+	}
+	assert.Equal(t, []string{"vapp-a-order-1", "vapp-c-order-1", "vapp-b-order-1", "standalone-1", "standalone-2"}, order)
+	for i, w := range queue {
+		want := time.Duration(0)
+		if i == hostVMOps {
+			want = startOverflowDelay // the fifth boot on the one host
+		}
+		assert.Equal(t, want, w.delay, names[w])
+	}
+	for range hostVMOps + 1 {
+		s := <-slots
+		assert.NotEmpty(t, s.host)
+		s.release()
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	assert.Zero(t, p.used)
 }
