@@ -176,8 +176,9 @@ func TestRecordHistories(t *testing.T) {
 // recovery children of several units at once on fewer lanes than units
 // (recover-even-lanes), "-v6" the start phase of a small plan in one child,
 // its groups in turn (start-staged), "-v7" each group started as soon as its
-// units are recovered, while later groups are recovered (recover-start-overlap).
-const recordedVersion = "-v7"
+// units are recovered, while later groups are recovered (recover-start-overlap),
+// "-v8" a small plan's lanes in one recovery child (recover-one-child).
+const recordedVersion = "-v8"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {
