@@ -151,11 +151,7 @@ const (
 func (p *slotPool) gathered(ctx context.Context, size int, w *slotWaiter) error {
 	p.mu.Lock()
 	p.size = size
-	at := len(p.waiting)
-	for at > 0 && p.waiting[at-1].later < w.later {
-		at--
-	}
-	p.waiting = slices.Insert(p.waiting, at, w)
+	p.enqueue(w)
 	if !p.gathering {
 		p.gathering = true
 		time.AfterFunc(startGather, func() {
@@ -167,6 +163,16 @@ func (p *slotPool) gathered(ctx context.Context, size int, w *slotWaiter) error 
 	}
 	p.mu.Unlock()
 	return p.await(ctx, w)
+}
+
+// enqueue puts w after every waiter of as high a rank (later), before
+// those of a lower one. Called with p.mu held.
+func (p *slotPool) enqueue(w *slotWaiter) {
+	at := len(p.waiting)
+	for at > 0 && p.waiting[at-1].later < w.later {
+		at--
+	}
+	p.waiting = slices.Insert(p.waiting, at, w)
 }
 
 // await waits until the queued w is granted its slot; when ctx ends first,
@@ -224,7 +230,7 @@ func (a *Activities) queueRecoveries(ctx context.Context, c *conn, run string, g
 	v, _ := a.recoveries.LoadOrStore(c.site, &slotPool{})
 	p := v.(*slotPool)
 	if group > first {
-		if err := p.awaitQueued(ctx, fmt.Sprintf("%s#%d", run, first), recoverLeadWait); err != nil {
+		if err := p.awaitQueued(ctx, queuedKey(run, first), recoverLeadWait); err != nil {
 			return recoverQueue{}, err
 		}
 	}
@@ -235,17 +241,16 @@ func (a *Activities) queueRecoveries(ctx context.Context, c *conn, run string, g
 	for i := range q.ws {
 		w := &slotWaiter{ready: make(chan struct{}), later: -group}
 		q.ws[i] = w
-		at := len(p.waiting)
-		for at > 0 && p.waiting[at-1].later < w.later {
-			at--
-		}
-		p.waiting = slices.Insert(p.waiting, at, w)
+		p.enqueue(w)
 	}
 	p.grant()
-	p.markQueued(fmt.Sprintf("%s#%d", run, group))
+	p.markQueued(queuedKey(run, group))
 	p.mu.Unlock()
 	return q, nil
 }
+
+// queuedKey names a run's group in slotPool.queued.
+func queuedKey(run string, group int) string { return fmt.Sprintf("%s#%d", run, group) }
 
 // recoverLaterShare caps the recovery slots that later groups hold while an
 // earlier group's imports run at half: the imports queue at the master's
