@@ -56,10 +56,11 @@ func (o *object) B(field string) bool {
 	return b
 }
 
-// Refs returns a set field.
+// Refs returns a set field. Its capacity ends at its length, so that a
+// caller's append copies it (addToSet appends in place, see DB.tails).
 func (o *object) Refs(field string) []string {
 	s, _ := o.get(field).([]string)
-	return s
+	return s[:len(s):len(s)]
 }
 
 // Map returns a map field.
@@ -121,11 +122,24 @@ type DB struct {
 	// simulator's CPU, not its timing model, the limit at 10,000 VMs.
 	uuids map[string]map[string]string
 	// vmMemGen changes whenever a VM's memory_static_max may have (the
-	// hosts' free memory cache, vm.go).
+	// hosts' free memory cache, vm.go; a VM created, deleted or moved
+	// changes its host's resident_VMs, so the host's record, instead).
 	vmMemGen int64
 	// classGen is the generation of each class's latest change, so that
 	// event.from skips the classes that did not change (absent: unknown).
 	classGen map[string]int64
+	// members counts each class's creations and deletions (not its
+	// updates), so an index of a class knows when to rebuild (vdiIndex).
+	members map[string]int64
+	// tails lets addToSet append to a set in place: for each backing array
+	// it allocated with room to spare, the length of the longest slice of
+	// it stored so far. Appending at that length writes where no stored
+	// object (of this database or of a snapshot) looks; copying the set on
+	// every add made importing 10,000 VMs, whose VIFs all join one
+	// network's set, quadratic.
+	tails map[*string]int
+	// vdis indexes the VDIs for recovery's disk lookups (recover.go).
+	vdis *vdiIndex
 }
 
 func newDB() *DB {
@@ -152,6 +166,7 @@ func (db *DB) Create(class, ref string, fields map[string]any) *object {
 		db.objs[class] = map[string]*object{}
 	}
 	db.seq++
+	fresh := db.objs[class][ref] == nil // so in no parent's set (Delete removes it)
 	f := make(map[string]any, len(fields))
 	for k, v := range fields {
 		f[k] = v
@@ -159,13 +174,11 @@ func (db *DB) Create(class, ref string, fields map[string]any) *object {
 	o := &object{class: class, ref: ref, f: f, seq: db.seq, cgen: db.gen + 1, mgen: db.gen + 1}
 	db.objs[class][ref] = o
 	db.touch(class)
+	db.counted(class)
 	db.indexUUID(class, ref, "", o.S("uuid"))
-	if class == "VM" {
-		db.vmMemGen++
-	}
 	for _, r := range relationsByChild[class] {
 		if p, _ := f[r.childField].(string); p != "" {
-			db.addToSet(r.parentClass, p, r.parentField, ref)
+			db.addToSet(r.parentClass, p, r.parentField, ref, fresh)
 		}
 	}
 	db.commit(class)
@@ -190,10 +203,11 @@ func (db *DB) Update(class, ref string, fields map[string]any) *object {
 		ov := old.S(r.childField)
 		if nvs, _ := nv.(string); nvs != ov {
 			db.removeFromSet(r.parentClass, ov, r.parentField, ref)
-			db.addToSet(r.parentClass, nvs, r.parentField, ref)
+			db.addToSet(r.parentClass, nvs, r.parentField, ref, false)
 		}
 	}
 	for k, v := range fields {
+		db.untail(old.f[k])
 		f[k] = v
 	}
 	o := &object{class: class, ref: ref, f: f, seq: old.seq, cgen: old.cgen, mgen: db.gen + 1}
@@ -225,9 +239,10 @@ func (db *DB) Delete(class, ref string) {
 	}
 	delete(db.objs[class], ref)
 	db.touch(class)
+	db.counted(class)
 	db.indexUUID(class, ref, o.S("uuid"), "")
-	if class == "VM" {
-		db.vmMemGen++
+	for _, v := range o.f {
+		db.untail(v)
 	}
 	db.dels = append(db.dels, tombstone{class: class, ref: ref, cgen: o.cgen, dgen: db.gen + 1})
 	if len(db.dels) > 200000 {
@@ -236,20 +251,58 @@ func (db *DB) Delete(class, ref string) {
 	db.commit(class)
 }
 
-func (db *DB) addToSet(class, ref, field, member string) {
+// addToSet adds member to a set field of class/ref; fresh says it cannot be
+// there yet (a new object's ref), which saves comparing it with every
+// member.
+func (db *DB) addToSet(class, ref, field, member string, fresh bool) {
 	p := db.Get(class, ref)
 	if p == nil {
 		return
 	}
-	cur := p.Refs(field)
-	for _, m := range cur {
-		if m == member {
-			return
+	cur, _ := p.get(field).([]string)
+	if !fresh {
+		for _, m := range cur {
+			if m == member {
+				return
+			}
 		}
 	}
-	n := make([]string, len(cur), len(cur)+1)
-	copy(n, cur)
-	db.replaceField(p, field, append(n, member))
+	var n []string
+	if len(cur) > 0 && cap(cur) > len(cur) && db.tails[&cur[0]] == len(cur) {
+		n = append(cur, member)
+	} else {
+		db.untail(cur)
+		room := 0
+		if len(cur) >= 8 {
+			room = len(cur) / 2
+		}
+		n = make([]string, len(cur), len(cur)+1+room)
+		copy(n, cur)
+		n = append(n, member)
+	}
+	if cap(n) > len(n) {
+		if db.tails == nil {
+			db.tails = map[*string]int{}
+		}
+		db.tails[&n[0]] = len(n)
+	}
+	db.replaceField(p, field, n)
+}
+
+// untail forgets a set's backing array when its object's field no longer
+// holds it, so that tails does not keep it alive.
+func (db *DB) untail(v any) {
+	if s, ok := v.([]string); ok && cap(s) > 0 && db.tails != nil {
+		delete(db.tails, &s[:1][0])
+	}
+}
+
+// counted records a creation or deletion of an object of class.
+func (db *DB) counted(class string) {
+	if db.members == nil {
+		db.members = map[string]int64{}
+	}
+	db.members[class]++
 }
 
 func (db *DB) removeFromSet(class, ref, field, member string) {
@@ -265,6 +318,7 @@ func (db *DB) removeFromSet(class, ref, field, member string) {
 		}
 	}
 	if len(n) != len(cur) {
+		db.untail(p.f[field])
 		db.replaceField(p, field, n)
 	}
 }

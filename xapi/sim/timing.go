@@ -170,6 +170,7 @@ func (c *call) holdSteps(s slots, d time.Duration, steps int) {
 				end = time.Now()
 			}
 		}
+		c.due = end // the call's next step follows from here (sleep)
 	})
 	if c.ctx.Err() != nil && c.task != "" {
 		c.fail("TASK_CANCELLED", c.task)
