@@ -28,6 +28,12 @@ type normalized struct {
 	body      []byte
 	fault     bool // the document is an XML-RPC <fault>
 	emptyName bool // emptyNameSentinel was used
+	// records are where, in body, each member of the struct that holds a
+	// projection's records begins (get_all_records: ref → record), and
+	// recordsEnd where that struct's members end; set by fastNormalize
+	// when there is exactly one such struct (decodeSplit).
+	records    []int
+	recordsEnd int
 }
 
 // Normalize rewrites an XML-RPC document as xapi emits it into a form kolo

@@ -28,6 +28,10 @@ func fastNormalize(in []byte, proj *projection) (res normalized, ok bool) {
 		// began, its depth in stack, and whether it is dropped.
 		memberAt, memberLevel = -1, 0
 		memberDrop            bool
+		// The structs at the depth that holds the projection's records,
+		// and whether their members are to be recorded (res.records).
+		containers int
+		recordAt   = proj != nil && proj.depth == depthAllRecords
 	)
 	i := 0
 	// The XML declaration, if any, then nothing but whitespace before the root.
@@ -88,6 +92,9 @@ func fastNormalize(in []byte, proj *projection) (res normalized, ok bool) {
 			}
 			stack = stack[:len(stack)-1]
 			if name == "struct" {
+				if recordAt && structs == proj.depth-1 {
+					res.recordsEnd = len(out)
+				}
 				structs--
 			}
 			if name == "name" && memberAt >= 0 && len(stack) == memberLevel {
@@ -168,8 +175,14 @@ func fastNormalize(in []byte, proj *projection) (res normalized, ok bool) {
 		if proj != nil && name == "member" && structs == proj.depth && top() == "struct" {
 			memberAt, memberLevel, memberDrop = len(out), len(stack)+1, false
 		}
+		if recordAt && name == "member" && structs == proj.depth-1 && top() == "struct" {
+			res.records = append(res.records, len(out))
+		}
 		if name == "struct" {
 			structs++
+			if recordAt && structs == proj.depth-1 {
+				containers++
+			}
 		}
 		stack = append(stack, name)
 		if name == "value" {
@@ -182,6 +195,9 @@ func fastNormalize(in []byte, proj *projection) (res normalized, ok bool) {
 	}
 	if len(stack) != 0 || !sawRoot {
 		return res, false
+	}
+	if containers != 1 {
+		res.records = nil
 	}
 	res.body = out
 	return res, true

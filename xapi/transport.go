@@ -247,7 +247,7 @@ func (c *Client) roundTrip(ctx context.Context, timeout time.Duration, method st
 		return nil, fmt.Errorf("%s on %s: %w", method, c.endpoint.Host, notTLS(unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.maxBody+1))
+	data, err := readBody(resp, c.cfg.maxBody)
 	if err != nil {
 		return nil, fmt.Errorf("%s on %s: reading response: %w", method, c.endpoint.Host, err)
 	}
@@ -267,6 +267,21 @@ func (c *Client) roundTrip(ctx context.Context, timeout time.Duration, method st
 		return nil, fmt.Errorf("%s on %s (HTTP %d): %w", method, c.endpoint.Host, resp.StatusCode, err)
 	}
 	return v, nil
+}
+
+// readBody reads a response body of at most max bytes (one more says it is
+// too large). With a Content-Length, as xapi sends, the buffer is allocated
+// once at its size: io.ReadAll grows it by copying, and clearing those
+// copies was a tenth of a worker's CPU while it read 10,000 VM records
+// (make bench).
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= max {
+		// net/http ends the body at Content-Length: short is an error.
+		buf := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, max+1))
 }
 
 // unwrapURLError drops url.Error's "Post \"https://…\":" prefix, which

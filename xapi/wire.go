@@ -168,14 +168,11 @@ func decodeDocument(doc []byte, proj *projection) (v any, fault bool, err error)
 	if !bytes.Contains(n.body, []byte("<value>")) {
 		return nil, n.fault, &ProtocolError{Reason: errNoValue.Error(), Excerpt: excerpt(string(doc), 120)}
 	}
-	defer func() {
-		// kolo is reflection-heavy; never let a decoder bug crash a worker.
-		if r := recover(); r != nil {
-			v, err = nil, &ProtocolError{Reason: fmt.Sprintf("decoder panic: %v", r), Excerpt: excerpt(string(doc), 120)}
-		}
-	}()
-	var out any
-	if err := xmlrpc.Response(n.body).Unmarshal(&out); err != nil {
+	out, split, err := decodeSplit(n, splitParts())
+	if !split {
+		err = decodeKolo(n.body, &out)
+	}
+	if err != nil {
 		return nil, n.fault, &ProtocolError{Reason: "decode: " + err.Error(), Excerpt: excerpt(string(doc), 120)}
 	}
 	if n.emptyName {
