@@ -178,7 +178,7 @@ func TestRecordHistories(t *testing.T) {
 // its groups in turn (start-staged), "-v7" each group started as soon as its
 // units are recovered, while later groups are recovered (recover-start-overlap),
 // "-v8" a small plan's lanes in one recovery child (recover-one-child).
-const recordedVersion = "-v8"
+const recordedVersion = "-v9"
 
 // waitForGate polls the progress query until gate waits.
 func waitForGate(ctx context.Context, t *testing.T, c client.Client, id, gate string) {

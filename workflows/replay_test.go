@@ -72,6 +72,12 @@ var recorded = []struct{ file, id string }{
 	{"test-failover-v8", WorkflowID("p1", plan.ModeTestFailover)},
 	{"recover-units-v8", WorkflowID("p1", plan.ModeFailover) + "/recover/group-0-1"},
 	{"start-vms-v8", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
+	// Precheck and verify chunks all at once (checks-all-chunks).
+	{"failover-v9", WorkflowID("p1", plan.ModeFailover)},
+	{"failback-v9", WorkflowID("p1", plan.ModeFailback)},
+	{"test-failover-v9", WorkflowID("p1", plan.ModeTestFailover)},
+	{"recover-units-v9", WorkflowID("p1", plan.ModeFailover) + "/recover/group-0-1"},
+	{"start-vms-v9", WorkflowID("p1", plan.ModeFailover) + "/start/group-0-vapps-1"},
 	// Storage adapters: test snapshots, storage-ready by adapter (record_adapter_test.go).
 	{"test-failover-adapter", WorkflowID("p1", plan.ModeTestFailover)},
 	{"failover-adapter", WorkflowID("p1", plan.ModeFailover)},

@@ -45,7 +45,7 @@ func (r *run) verify(ctx workflow.Context) error {
 	results := make([]activities.VerifyResult, len(chunks))
 	var failed error
 	actx := withActivity(ctx, optVerify, fmt.Sprintf("verify the power state of %s at site %s", plural(len(expect), "VM"), r.target))
-	err := runLimited(ctx, len(chunks), func(int) int { return 1 }, precheckParallel,
+	err := runLimited(ctx, len(chunks), func(int) int { return 1 }, checkParallel(ctx),
 		func(i, _ int) workflow.Future {
 			return workflow.ExecuteActivity(actx, acts.Verify, &activities.VerifyInput{Site: r.target, Expect: chunks[i]})
 		},
