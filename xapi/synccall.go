@@ -25,14 +25,14 @@ import (
 const SyncCall Ref = "(synchronous call)"
 
 // DefaultSyncCalls is how many synchronous long calls a session makes at
-// once by default: half the master's 800 connections, so that every start a
-// worker keeps in flight (8 per host, activities.StartsPerHost) is one call
-// up to 50 hosts, and most of a 64-host pool's. With 64 (before), most of
-// a large pool's starts were Async: at 10,000 VMs their tasks made six
-// changes each for the task watcher to read, and a boot's end was seen
-// 0.17 s after it (make bench: the last group's 5,801 starts took 5.4 s,
-// 4.1 s with 400).
-const DefaultSyncCalls = 400
+// once by default: the boots a 64-host pool's xenopsd runs at once (4 per
+// host), and with the two workers deploy.md recommends, one per site, both
+// starting VMs at one pool, 512 of the master's 800 connections. With 64
+// (before), most of a large pool's starts were Async: at 10,000 VMs their
+// tasks made six changes each for the task watcher to read, and a boot's
+// end was seen 0.17 s after it (make bench: the last group's 5,801 starts
+// took 5.4 s, 4.0 s with 256, where the model allows 3.45 s).
+const DefaultSyncCalls = 256
 
 // WithSyncCalls bounds the synchronous long calls a session makes at once
 // (DefaultSyncCalls); past that, or with n = 0, they are Async calls.

@@ -101,7 +101,7 @@ type Site struct {
 	// Timeout of one XAPI call (0: the activities' default).
 	Timeout plan.Duration `yaml:"timeout"`
 	// SyncStarts bounds the VM starts made as synchronous calls at once
-	// (unset: xapi.DefaultSyncCalls, 400; 0: every start an Async call, for a master behind a
+	// (unset: xapi.DefaultSyncCalls, 256; 0: every start an Async call, for a master behind a
 	// proxy that cuts long requests). A synchronous start holds one of the
 	// master's connections through its boot.
 	SyncStarts *int `yaml:"sync_starts"`
@@ -386,7 +386,7 @@ func (v *checker) site(name string, s Site) {
 		v.errorf(f+".timeout", "the timeout is negative; write 0 for the default or a duration such as 60s")
 	}
 	if s.SyncStarts != nil && *s.SyncStarts < 0 {
-		v.errorf(f+".sync_starts", "sync_starts is negative; write 0 for Async starts only, or leave it out for the default (400)")
+		v.errorf(f+".sync_starts", "sync_starts is negative; write 0 for Async starts only, or leave it out for the default (256)")
 	}
 	for i, h := range s.Hosts {
 		if problem := hostProblem(h); problem != "" {

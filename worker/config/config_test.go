@@ -76,7 +76,7 @@ func TestBad(t *testing.T) {
 	assert.NotContains(t, err.Error(), "pw@")
 
 	_, err = Parse([]byte("sites:\n  lyon: {url: https://l, username: u, password_env: P, sync_starts: -1}\n"), "w.yaml")
-	assert.EqualError(t, err, "w.yaml:2:69: sites.lyon.sync_starts: sync_starts is negative; write 0 for Async starts only, or leave it out for the default (400)")
+	assert.EqualError(t, err, "w.yaml:2:69: sites.lyon.sync_starts: sync_starts is negative; write 0 for Async starts only, or leave it out for the default (256)")
 
 	_, err = Parse([]byte("sites:\n  lyon:\n    timout: 30s\n"), "w.yaml")
 	assert.EqualError(t, err, `w.yaml:3:5: sites.lyon.timout: unknown key "timout"; did you mean timeout?`)
