@@ -101,9 +101,9 @@ type Site struct {
 	// Timeout of one XAPI call (0: the activities' default).
 	Timeout plan.Duration `yaml:"timeout"`
 	// SyncStarts bounds the VM starts made as synchronous calls at once
-	// (unset: xapi.DefaultSyncCalls, 256; 0: every start an Async call, for a master behind a
-	// proxy that cuts long requests). A synchronous start holds one of the
-	// master's connections through its boot.
+	// (unset: xapi.DefaultSyncCalls, 256; 0: every start an Async call,
+	// for a master behind a proxy that cuts long requests). A synchronous
+	// start holds one of the master's connections through its boot.
 	SyncStarts *int `yaml:"sync_starts"`
 	// Hosts are the pool's other hosts (host.address, host:port or a URL).
 	// When url stops answering as the master, the worker looks for the new
